@@ -1,0 +1,336 @@
+//! The [`Cache`] trait and the small types its methods exchange.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::stats::CacheStats;
+
+/// The byte-level cache contract. Every backend (in-memory, Redis standalone,
+/// sentinel, cluster) implements it with the same semantics, checked by the
+/// conformance suite in `cache-testing`.
+///
+/// Object-safe: services hold an `Arc<dyn Cache>`. Keys follow [`crate::key`],
+/// TTLs follow [`crate::ttl`]. Values are bytes; [`crate::TypedCacheExt`] adds
+/// typed (CBOR) access on top.
+///
+/// # Atomicity
+/// Each call is atomic on its own: `get_or_set`, `compare_and_set`,
+/// `compare_and_delete`, `incr_by` and `rate_limit` are single indivisible
+/// steps even with many writers (a Lua script or a single command on Redis, a
+/// per-key critical section in memory). Batch calls are *not* transactions:
+/// each key is handled atomically, but other writers may interleave between keys.
+///
+/// # Errors
+/// A miss is [`CacheError::NotFound`](crate::CacheError::NotFound) from `get`; absent keys
+/// are not errors anywhere else. After [`Cache::close`] every call fails with
+/// [`CacheError::Closed`](crate::CacheError::Closed).
+#[async_trait]
+pub trait Cache: Send + Sync + fmt::Debug {
+    /// The value at `key`, or a not-found error.
+    async fn get(&self, key: &str) -> Result<Bytes>;
+
+    /// Stores `value` at `key` for `ttl`, replacing any value and TTL.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Removes `key`. Returns whether it held a value; an absent key is not an error.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Stores `value` only if `key` holds nothing, atomically.
+    ///
+    /// Returns the value now stored and whether this call stored it:
+    /// `(value, true)` when it was absent and `value` was written, or
+    /// `(existing, false)` when another value was already there (the TTL of
+    /// the existing value is left alone). The primitive of request
+    /// de-duplication and idempotency.
+    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)>;
+
+    /// Replaces the value at `key` with `new` (and its TTL with `ttl`) only if
+    /// the current value is `expected`, atomically. Returns whether it did.
+    ///
+    /// `expected = None` means "only if absent" (lock acquisition).
+    /// `expected = Some(b"")` means "only if the current value is the empty
+    /// byte string", which is *not* the same as absent.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool>;
+
+    /// Deletes `key` only if its value equals `expected`, atomically. Returns
+    /// whether it did. Releasing a lock this way never removes a lock that a
+    /// later holder took after the first holder's TTL ran out.
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool>;
+
+    /// The values of `keys`, in order, `None` for each miss. One round trip
+    /// where the backend can (pipelined, per node in a cluster).
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>>;
+
+    /// Stores every `(key, value)` with the same `ttl`. Validates every key,
+    /// value and the TTL before writing anything.
+    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()>;
+
+    /// Removes every key; returns how many held a value.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Adds `delta` to the integer at `key` and returns the result, atomically.
+    ///
+    /// An absent key starts at 0 and gets `ttl`; an existing counter keeps its
+    /// TTL (so a counter is a fixed window that starts at its first
+    /// increment). Counters are stored as decimal ASCII (`get` returns e.g.
+    /// `b"42"`), the Redis convention. A value that is not a decimal `i64`
+    /// gives [`CacheError::WrongType`](crate::CacheError::WrongType); overflow
+    /// is an error too, never a wrap.
+    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64>;
+
+    /// One page of the keys that match the glob `pattern` (see
+    /// [`crate::pattern`]), starting at `cursor`, about `count` keys long.
+    ///
+    /// Start with [`ScanCursor::start`] and pass each page's `next` until it
+    /// is `None`. A key present for the whole iteration is returned at least
+    /// once; with no concurrent writes each key is returned exactly once.
+    /// Never blocks the server (SCAN, not KEYS; every primary of a cluster).
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize)
+    -> Result<KeyPage>;
+
+    /// Deletes every key that matches the glob `pattern` and returns how many
+    /// it deleted. Incremental (SCAN + batched UNLINK on Redis), so not a
+    /// snapshot: keys written meanwhile may or may not be removed.
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64>;
+
+    /// Counts one request against the rate limit `rule` for `key`, atomically,
+    /// on the backend's clock (the server's on Redis, so client clock skew
+    /// does not matter). A denied request does not count against the window.
+    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision>;
+
+    /// Publishes `message` on `channel` to every subscriber of this backend
+    /// (every process connected to the same Redis). Returns how many
+    /// subscribers the backend reports receiving it, where it knows.
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64>;
+
+    /// Subscribes to `channel`. See [`Subscription`] for what it delivers.
+    async fn subscribe(&self, channel: &str) -> Result<Subscription>;
+
+    /// Checks that the backend answers (a PING with a timeout on Redis).
+    async fn health(&self) -> Result<()>;
+
+    /// A snapshot of the counters.
+    fn stats(&self) -> CacheStats;
+
+    /// Closes the cache: connections are released and every later call fails
+    /// with a closed error. Closing twice is fine.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Where a [`Cache::scan_keys`] iteration stands. Opaque: it can be printed and
+/// parsed back (an operator's command line passes it between runs), but its
+/// content belongs to the backend that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ScanCursor(String);
+
+impl ScanCursor {
+    /// The beginning of an iteration.
+    pub fn start() -> Self {
+        ScanCursor(String::new())
+    }
+
+    /// Whether this cursor is the beginning.
+    pub fn is_start(&self) -> bool {
+        self.0.is_empty() || self.0 == "0"
+    }
+
+    /// A cursor from its printed form (for backends, and for callers that
+    /// passed a cursor through text).
+    pub fn from_string(s: impl Into<String>) -> Self {
+        ScanCursor(s.into())
+    }
+
+    /// The printed form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScanCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("0")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+/// One page of a key listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct KeyPage {
+    /// Keys on this page (may be fewer than asked, even none, before the end).
+    pub keys: Vec<String>,
+    /// Where to continue, `None` when the iteration is complete.
+    pub next: Option<ScanCursor>,
+}
+
+impl KeyPage {
+    /// A page of `keys` continuing at `next`.
+    pub fn new(keys: Vec<String>, next: Option<ScanCursor>) -> Self {
+        KeyPage { keys, next }
+    }
+}
+
+/// How a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RateLimitAlgorithm {
+    /// At most `limit` requests in any `window`-long interval (a log of
+    /// request times; exact, more memory).
+    #[default]
+    SlidingWindow,
+    /// At most `limit` requests per window, windows starting at the first
+    /// request (one counter; cheap, allows up to 2× at window edges).
+    FixedWindow,
+}
+
+/// A rate limit: `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RateLimitRule {
+    /// Requests admitted per window (≥ 1).
+    pub limit: u64,
+    /// The window (≥ 1 ms, ≤ [`crate::ttl::MAX_TTL`]).
+    pub window: Duration,
+    /// How requests are counted.
+    pub algorithm: RateLimitAlgorithm,
+}
+
+impl RateLimitRule {
+    /// A sliding-window rule.
+    pub fn sliding(limit: u64, window: Duration) -> Self {
+        RateLimitRule {
+            limit,
+            window,
+            algorithm: RateLimitAlgorithm::SlidingWindow,
+        }
+    }
+
+    /// A fixed-window rule.
+    pub fn fixed(limit: u64, window: Duration) -> Self {
+        RateLimitRule {
+            limit,
+            window,
+            algorithm: RateLimitAlgorithm::FixedWindow,
+        }
+    }
+
+    /// Checks the rule: a zero limit or an invalid window is an error.
+    pub fn validate(&self) -> Result<()> {
+        crate::ttl::ttl_millis(self.window)?;
+        if self.limit == 0 {
+            return Err(crate::ConfigError::new("rate_limit.limit", "must be at least 1").into());
+        }
+        Ok(())
+    }
+}
+
+/// The answer of [`Cache::rate_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateDecision {
+    /// Whether this request is admitted.
+    pub allowed: bool,
+    /// The rule's limit.
+    pub limit: u64,
+    /// Requests still admitted in the current window after this one.
+    pub remaining: u64,
+    /// When denied, how long until a request would be admitted; zero when allowed.
+    pub retry_after: Duration,
+}
+
+impl RateDecision {
+    /// A decision (for backend implementers).
+    pub fn new(allowed: bool, limit: u64, remaining: u64, retry_after: Duration) -> Self {
+        RateDecision {
+            allowed,
+            limit,
+            remaining,
+            retry_after,
+        }
+    }
+}
+
+/// What a [`Subscription`] delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscriptionEvent {
+    /// A message published on the channel (possibly by this process).
+    Message(Bytes),
+    /// The subscriber fell behind and `n` messages were dropped: anything
+    /// derived from the messages must be treated as stale.
+    Lagged(u64),
+    /// The connection was lost and re-established: messages published
+    /// meanwhile were lost, so anything derived from them is stale.
+    Reconnected,
+}
+
+/// A live subscription to a channel. Dropping it unsubscribes. `recv` returns
+/// `None` once the cache is closed.
+#[derive(Debug)]
+pub struct Subscription {
+    channel: String,
+    rx: mpsc::Receiver<SubscriptionEvent>,
+}
+
+impl Subscription {
+    /// A subscription fed by `rx` (for backend implementers: the backend keeps
+    /// the sender and stops feeding when it is dropped).
+    pub fn new(channel: impl Into<String>, rx: mpsc::Receiver<SubscriptionEvent>) -> Self {
+        Subscription {
+            channel: channel.into(),
+            rx,
+        }
+    }
+
+    /// The channel subscribed to.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The next event, or `None` when the subscription ended.
+    pub async fn recv(&mut self) -> Option<SubscriptionEvent> {
+        self.rx.recv().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_through_text() {
+        let c = ScanCursor::start();
+        assert!(c.is_start());
+        assert_eq!(c.to_string(), "0");
+        assert!(ScanCursor::from_string("0").is_start());
+        let c = ScanCursor::from_string("2:1234");
+        assert_eq!(ScanCursor::from_string(c.to_string()), c);
+    }
+
+    #[test]
+    fn rule_validation() {
+        assert!(RateLimitRule::sliding(1, Duration::from_secs(1)).validate().is_ok());
+        assert!(RateLimitRule::sliding(0, Duration::from_secs(1)).validate().is_err());
+        assert!(RateLimitRule::fixed(1, Duration::ZERO).validate().is_err());
+    }
+
+    #[test]
+    fn trait_is_object_safe() {
+        fn takes(_: Option<std::sync::Arc<dyn Cache>>) {}
+        takes(None);
+    }
+}
