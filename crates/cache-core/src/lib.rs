@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod config;
 pub mod error;
 pub mod key;
 pub mod pattern;
