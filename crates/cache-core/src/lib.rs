@@ -15,6 +15,7 @@
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
 //! | [`pattern`] | Redis-compatible globs and escaping |
 //! | [`stats`] | [`CacheStats`] snapshots |
+//! | [`singleflight`] | concurrent calls for one key share one execution |
 //!
 //! ## Features
 //! | feature | default | what |
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod key;
 pub mod pattern;
+pub mod singleflight;
 pub mod stats;
 pub mod ttl;
 
