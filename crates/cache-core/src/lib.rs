@@ -15,7 +15,17 @@
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
 //! | [`pattern`] | Redis-compatible globs and escaping |
 //! | [`stats`] | [`CacheStats`] snapshots |
+//! | [`codec`], [`typed`] | CBOR with limits for untrusted input; [`TypedCacheExt`] (`get_as`, `set_as`...) on any [`Cache`] |
+//! | [`namespace`] | [`Namespaced`]: a view of a shared cache under a key prefix |
 //! | [`singleflight`] | concurrent calls for one key share one execution |
+//! | `memory` | [`MemoryCache`]: the embedded in-memory backend (moka), the default and the fallback (feature `memory`) |
+//! | [`aside`] | [`CacheAside`](aside::CacheAside) / [`ReadThrough`](aside::ReadThrough): get-or-load with stampede protection, soft/hard TTL, jitter, fail-open |
+//! | [`write`] | write-through, write-around, write-behind (bounded, coalescing, flushed on shutdown) over a [`WriteStore`](write::WriteStore) |
+//! | [`lock`] | [`DistributedLock`](lock::DistributedLock): token-safe locks, extension, watchdog, fencing tokens |
+//! | [`ratelimit`] | [`RateLimiter`](ratelimit::RateLimiter): sliding or fixed windows on the backend's clock |
+//! | [`idempotency`] | [`Idempotency`](idempotency::Idempotency): first request runs, duplicates replay its response |
+//! | [`counter`] | [`Counter`](counter::Counter): atomic counters with a TTL |
+//! | [`invalidation`] | [`InvalidationBus`](invalidation::InvalidationBus), [`NearCache`](invalidation::NearCache): cross-instance invalidation of local state |
 //!
 //! ## Features
 //! | feature | default | what |
@@ -23,14 +33,26 @@
 //! | `memory` | yes | the in-memory backend (moka) |
 #![forbid(unsafe_code)]
 
+pub mod aside;
 pub mod cache;
+pub mod codec;
 pub mod config;
+pub mod counter;
 pub mod error;
+pub mod idempotency;
+pub mod invalidation;
 pub mod key;
+pub mod lock;
+#[cfg(feature = "memory")]
+pub mod memory;
+pub mod namespace;
 pub mod pattern;
+pub mod ratelimit;
 pub mod singleflight;
 pub mod stats;
 pub mod ttl;
+pub mod typed;
+pub mod write;
 
 pub use bytes::Bytes;
 pub use cache::{
@@ -40,4 +62,8 @@ pub use cache::{
 pub use error::{
     BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, OptionalExt, Result,
 };
+#[cfg(feature = "memory")]
+pub use memory::MemoryCache;
+pub use namespace::Namespaced;
 pub use stats::{CacheStats, StatsRecorder};
+pub use typed::TypedCacheExt;

@@ -1,1 +1,53 @@
-//! placeholder
+//! # cache-manager
+//!
+//! Per-tenant caches for multi-tenant services, built from configuration, and
+//! handed to framework modules through a dependency-injection closure.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use cache_core::{memory::MemoryCache, Cache};
+//! use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantManager};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+//! let resolver = NamespaceResolver::new(shared, NamespaceTemplate::default());
+//! let manager = TenantManager::builder(Arc::new(resolver)).build()?;
+//!
+//! let acme = manager.get("acme").await?;
+//! acme.set("plan", b"gold", Duration::from_secs(60)).await?;
+//! let globex = manager.get("globex").await?;
+//! assert!(globex.get("plan").await.unwrap_err().is_not_found()); // tenants are isolated
+//! manager.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Modules
+//! | module | what |
+//! | --- | --- |
+//! | [`manager`] | [`TenantManager`]: LRU-bounded tenant caches, singleflight creation, idle sweep |
+//! | [`lease`] | [`TenantCache`]: a lease that keeps a tenant's cache open while used |
+//! | [`resolver`] | [`TenantResolver`] and the built-in resolvers |
+//! | [`tenant`] | tenant ids, their escaping, and namespace templates |
+//! | [`setup`] | [`CacheSetup`]: everything from YAML + environment in one call; [`build_cache`] |
+//! | [`deps`] | [`ModuleDeps`], [`RequestContext`], the [`GetCache`] closure |
+//!
+//! Tenant isolation on a shared backend rests on [`cache_core::Namespaced`]
+//! and the escaping in [`tenant`]; see the ADR `docs/adr/0006-tenant-manager.md`.
+#![forbid(unsafe_code)]
+
+pub mod deps;
+pub mod lease;
+pub mod manager;
+pub mod resolver;
+pub mod setup;
+pub mod tenant;
+
+pub use deps::{GetCache, ModuleDeps, RequestContext, RequestContextBuilder};
+pub use lease::TenantCache;
+pub use manager::{ManagerStats, TenantManager, TenantManagerBuilder};
+pub use resolver::{FnResolver, NamespaceResolver, OverrideResolver, TenantResolver, resolver_fn};
+pub use setup::{CacheSetup, build_cache};
+pub use tenant::{MAX_TENANT_ID_BYTES, NamespaceTemplate, TenantId};

@@ -1,1 +1,145 @@
-//! placeholder
+//! # cache-redis
+//!
+//! The [`Cache`](cache_core::Cache) contract on Redis and Valkey, including
+//! AWS ElastiCache (a single node, the serverless endpoint, or a cluster of
+//! shards): [`RedisCache`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cache_core::Cache;
+//! use cache_core::config::RedisConfig;
+//! use cache_redis::RedisCache;
+//!
+//! # async fn run() -> cache_core::Result<()> {
+//! let mut config = RedisConfig::default();
+//! config.addrs = vec!["127.0.0.1:6379".to_owned()];
+//! let cache = RedisCache::connect(&config).await?;
+//!
+//! cache.set("user:42", b"Ada", Duration::from_secs(300)).await?;
+//! assert_eq!(&cache.get("user:42").await?[..], b"Ada");
+//!
+//! // Idempotency: the first caller stores its value, later ones get it back.
+//! let (stored, mine) = cache
+//!     .get_or_set("idem:req-7", b"response", Duration::from_secs(300))
+//!     .await?;
+//! # let _ = (stored, mine);
+//! cache.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## What it does
+//! | feature | how |
+//! | --- | --- |
+//! | standalone | `pool_size` redis-rs `ConnectionManager`s (multiplexed, reconnect in the background), round-robin |
+//! | sentinel | asks the sentinels for the master; after a connection error, `READONLY` or `MASTERDOWN` asks again and moves to the new master |
+//! | cluster | redis-rs's async cluster connection (slot routing, MOVED/ASK, topology refresh); batch calls split by slot; `scan_keys` / `delete_pattern` visit every primary |
+//! | auth | ACL username + password, or password only (`requirepass`); database index (standalone, sentinel) |
+//! | TLS | rustls with the system roots, or a CA bundle given as base64 PEM or a file |
+//! | timeouts | `connect_timeout` per connection attempt; `command_timeout` bounds every call, retries included |
+//! | `get_or_set` | `SET key value NX GET PX ttl` on Redis ≥ 7.0 and Valkey (version read at connect time from `INFO server`), a Lua script otherwise |
+//! | `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit` | Lua scripts (EVALSHA, reloaded on `NOSCRIPT`), on the server's clock |
+//! | batches | pipelined in chunks of 1,000; per slot in a cluster, so keys may live anywhere |
+//! | pub/sub | one dedicated connection; resubscribes after a reconnect, then delivers `Reconnected` |
+//!
+//! Keys, values (`max_value_bytes`) and TTLs are validated before any I/O, so
+//! a bad call costs no round trip and writes nothing.
+//!
+//! ## Timeouts and retries
+//! Every call (each page of `scan_keys`, each SCAN/UNLINK step of
+//! `delete_pattern`) finishes within `command_timeout`: a server that stops
+//! answering gives [`CacheError::Timeout`](cache_core::CacheError::Timeout), an
+//! unreachable one [`CacheError::Connection`](cache_core::CacheError::Connection),
+//! and neither ever hangs or panics. After a restart or failover the next
+//! calls reconnect by themselves.
+//!
+//! Within that deadline a failed call is retried, up to `max_retries` times,
+//! after `retry_backoff · 2^n` (capped at `max_retry_backoff`, with jitter),
+//! but only when running it twice cannot do harm:
+//!
+//! | operation | retried when |
+//! | --- | --- |
+//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection failed, broke or timed out, or the server refused for its state (`READONLY`, `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`) |
+//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | only when the failure proves the command never ran: the connection was refused before sending, or the server refused for its state |
+//! | any | never on a command error (`WRONGTYPE`, `NOPERM`, a script error) |
+//!
+//! A broken connection after a non-idempotent command was sent is reported,
+//! not retried: the command may or may not have run, and only the caller
+//! knows whether to try again. One exception is outside this crate's reach:
+//! redis-rs's cluster connection itself resends a command after a dropped
+//! connection to a node (it must, to follow failovers), so in cluster mode
+//! an `incr_by` or `rate_limit` interrupted by a node failure may, rarely,
+//! count twice.
+//!
+//! ## Errors
+//! I/O failures are `Connection` errors naming the endpoint (never a
+//! credential); `WRONGTYPE` and "not an integer" are `WrongType`; `NOAUTH`,
+//! `WRONGPASS` and `NOPERM` come with a cause that says what to fix; anything
+//! else is an `Operation` error with the redis error as its cause. An invalid
+//! `scan_keys` cursor is an `Operation` error of `scan_keys`.
+//!
+//! ## ElastiCache (Valkey or Redis OSS)
+//! - **Node-based cluster, cluster mode disabled** (one shard): `mode: standalone`,
+//!   `addrs: [<primary endpoint>:6379]`.
+//! - **Cluster mode enabled**: `mode: cluster`, `addrs: [<configuration endpoint>:6379]`.
+//! - **Serverless**: `mode: cluster`, `addrs: [<endpoint>:6379]`, TLS on (it is
+//!   required). The endpoint speaks the cluster protocol (one endpoint owns
+//!   every slot) and refuses multi-key commands across slots, which cluster
+//!   mode splits per slot for you.
+//! - **In-transit encryption**: `tls.enabled: true`. Amazon's certificates chain
+//!   to public roots, so the system roots suffice; pass `ca_cert_base64` only
+//!   for a private CA. Use the endpoint's DNS name in `addrs` (not an IP):
+//!   the certificate is checked against it.
+//! - **RBAC (ACL) user**: `username` + `password` (an AUTH token alone is
+//!   password-only AUTH). The user needs at least
+//!   `on ~* &* +@read +@write +@keyspace +@scripting +@pubsub +@connection +info`
+//!   (`+info` only tells `get_or_set` that it may use `SET NX GET`).
+//!
+//! ```yaml
+//! cache:
+//!   type: redis
+//!   redis:
+//!     mode: cluster
+//!     addrs: ["clustercfg.my-cache.abc123.use1.cache.amazonaws.com:6379"]
+//!     username: app
+//!     password: ${CACHE_PASSWORD}
+//!     tls: { enabled: true }
+//!     connect_timeout: 5s
+//!     command_timeout: 2s
+//! ```
+//!
+//! ## Limitations
+//! - `tls.server_name`: redis-rs checks the certificate against the host it
+//!   connects to and offers no override for a `ConnectionManager`, so a
+//!   `server_name` different from the host in `addrs` is refused at start-up.
+//!   Put the certificate's name in `addrs` instead (resolvable through DNS or
+//!   `/etc/hosts`).
+//! - Sentinels are reached without credentials (the config has none for them);
+//!   the master and replicas use `username` / `password`.
+//! - In a cluster, `publish` returns the subscribers of the node that received
+//!   it (messages still reach every node's subscribers).
+//! - Keys that are not UTF-8 (written by other clients) are not listed by
+//!   `scan_keys`; `delete_pattern` removes them.
+//!
+//! ## Connections per node
+//! One multiplexed connection already carries many concurrent commands;
+//! `pool_size` (default 4) opens that many and spreads calls over them
+//! round-robin. A checkout pool (deadpool) was measured slower: its checkout
+//! costs a round trip.
+#![forbid(unsafe_code)]
+// The nested futures of a call (trait method, runner, retry loop, redis-rs
+// connection) are deeper than the default limit lets rustc lay out.
+#![recursion_limit = "256"]
+
+mod cache;
+mod errors;
+mod ops;
+mod pubsub;
+mod retry;
+mod scan;
+mod scripts;
+mod server_info;
+mod settings;
+mod topology;
+
+pub use cache::{ConnectOptions, RedisCache};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[non_exhaustive]
 pub struct Config {
     /// The `cache:` section.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cache: CacheConfig,
 }
 
@@ -37,10 +37,13 @@ pub struct CacheConfig {
     /// in-memory cache instead of failing. Default `false`: no silent degraded mode.
     pub fallback_to_memory: bool,
     /// The in-memory backend.
+    #[serde(deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
     /// The Redis/Valkey backend.
+    #[serde(deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
     /// The per-tenant manager.
+    #[serde(deserialize_with = "null_as_default")]
     pub tenants: TenantsConfig,
 }
 
@@ -129,6 +132,7 @@ pub struct RedisConfig {
     /// Database index (standalone and sentinel only; cluster has only 0).
     pub database: i64,
     /// TLS.
+    #[serde(deserialize_with = "null_as_default")]
     pub tls: TlsConfig,
     /// Connections kept open (multiplexed) per node. Default 4.
     pub pool_size: usize,
@@ -201,6 +205,7 @@ pub struct TenantsConfig {
     /// hash tag, so one tenant's keys share a slot.
     pub namespace: String,
     /// Tenants with their own backend (own server, database or credentials), by tenant id.
+    #[serde(deserialize_with = "null_as_default")]
     pub overrides: BTreeMap<String, TenantOverride>,
 }
 
@@ -216,7 +221,7 @@ impl Default for TenantsConfig {
 }
 
 /// A tenant's own backend, replacing the shared one for that tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TenantOverride {
@@ -224,11 +229,21 @@ pub struct TenantOverride {
     #[serde(rename = "type", default)]
     pub backend: BackendKind,
     /// Its in-memory settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
     /// Its Redis settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
+}
+
+/// A section written with nothing under it (`redis:` with every line
+/// commented out) is YAML null: read it as the section's defaults.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 /// A secret string (password, token, CA material): `Debug` and `Display` print

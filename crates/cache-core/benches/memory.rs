@@ -1,0 +1,172 @@
+//! `MemoryCache` against the raw `moka::sync::Cache<String, Bytes>` it is
+//! built on, configured the same way (capacity, weigher, LRU, per-entry
+//! expiry), in the same run: get (hit) and set, on 1 and 2 threads.
+//!
+//! `MemoryCache` is called through the `Cache` trait (as services do, boxed
+//! futures included) and polled once: it never waits. On 2 threads both
+//! threads run the operation and the figure is throughput (elements/s).
+//!
+//! ```text
+//! cargo bench -p cache-core --bench memory -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cache_core::config::MemoryConfig;
+use cache_core::{Cache, MemoryCache};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use moka::Expiry;
+use moka::policy::EvictionPolicy;
+
+/// Keys in the working set (all fit: well under the default bounds).
+const KEYS: usize = 10_000;
+const VALUE: [u8; 100] = [7; 100];
+const TTL: Duration = Duration::from_secs(3600);
+
+/// Polls a future that never waits.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("MemoryCache never waits"),
+    }
+}
+
+/// The raw store's expiry: the same fixed TTL for every entry.
+struct FixedTtl;
+
+impl Expiry<String, Bytes> for FixedTtl {
+    fn expire_after_create(&self, _: &String, _: &Bytes, _: Instant) -> Option<Duration> {
+        Some(TTL)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        _: &Bytes,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(TTL)
+    }
+}
+
+/// The raw moka cache with `MemoryCache`'s default configuration.
+fn raw_store() -> moka::sync::Cache<String, Bytes> {
+    let config = MemoryConfig::default();
+    let max_bytes = config.max_bytes.unwrap_or(u64::MAX);
+    let per_entry = max_bytes.div_ceil(config.max_entries);
+    moka::sync::Cache::builder()
+        .eviction_policy(EvictionPolicy::lru())
+        .expire_after(FixedTtl)
+        .max_capacity(max_bytes)
+        .weigher(move |k: &String, v: &Bytes| {
+            u32::try_from(k.len() as u64 + v.len() as u64 + per_entry).unwrap_or(u32::MAX)
+        })
+        .build()
+}
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|i| format!("user:{i:08}")).collect()
+}
+
+/// Runs `op` on `threads` threads, `iters` times each, and returns the wall
+/// time from a common start until the last thread is done.
+fn on_threads(threads: usize, iters: u64, op: &(dyn Fn(usize, u64) + Sync)) -> Duration {
+    let start_line = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let start_line = &start_line;
+                scope.spawn(move || {
+                    start_line.wait();
+                    let started = Instant::now();
+                    for i in 0..iters {
+                        op(t, i);
+                    }
+                    started.elapsed()
+                })
+            })
+            .collect();
+        start_line.wait();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+/// Registers the same operation for both stores at 1 or 2 threads.
+fn compare(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    threads: usize,
+    memory_op: &(dyn Fn(usize, u64) + Sync),
+    raw_op: &(dyn Fn(usize, u64) + Sync),
+) {
+    group.throughput(Throughput::Elements(threads as u64));
+    for (name, op) in [("memory_cache", memory_op), ("raw_moka", raw_op)] {
+        group.bench_function(format!("{name}/{threads}_thread"), |b| {
+            b.iter_custom(|iters| on_threads(threads, iters, op));
+        });
+    }
+}
+
+/// Thread `t`'s `i`-th key: threads walk the key set from different offsets.
+fn key_index(t: usize, i: u64) -> usize {
+    (i as usize).wrapping_mul(7919).wrapping_add(t * (KEYS / 2)) % KEYS
+}
+
+fn get_hit(c: &mut Criterion) {
+    let keys = keys();
+    let memory = MemoryCache::new();
+    let raw = raw_store();
+    for key in &keys {
+        ready(memory.set(key, &VALUE, TTL)).expect("set");
+        raw.insert(key.clone(), Bytes::copy_from_slice(&VALUE));
+    }
+    let memory_op = |t: usize, i: u64| {
+        let value = ready(memory.get(&keys[key_index(t, i)])).expect("hit");
+        black_box(value);
+    };
+    let raw_op = |t: usize, i: u64| {
+        let value = raw.get(keys[key_index(t, i)].as_str()).expect("hit");
+        black_box(value);
+    };
+    let mut group = c.benchmark_group("get_hit");
+    for threads in [1, 2] {
+        compare(&mut group, threads, &memory_op, &raw_op);
+    }
+    group.finish();
+}
+
+fn set(c: &mut Criterion) {
+    let keys = keys();
+    let memory = MemoryCache::new();
+    let raw = raw_store();
+    // Both stores allocate the owned key and the value bytes on every set.
+    let memory_op = |t: usize, i: u64| {
+        ready(memory.set(&keys[key_index(t, i)], &VALUE, TTL)).expect("set");
+    };
+    let raw_op = |t: usize, i: u64| {
+        let key = &keys[key_index(t, i)];
+        raw.insert(key.to_owned(), Bytes::copy_from_slice(&VALUE));
+    };
+    let mut group = c.benchmark_group("set");
+    for threads in [1, 2] {
+        compare(&mut group, threads, &memory_op, &raw_op);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, get_hit, set);
+criterion_main!(benches);

@@ -1,0 +1,247 @@
+//! The CBOR codec, with limits for untrusted input.
+//!
+//! Values in a shared cache are untrusted input: another service, an older
+//! version of this one, or an attacker with write access to Redis may have put
+//! them there. Decoding therefore runs in two steps:
+//!
+//! 1. [`validate`] walks the input once, linearly and without recursion, looking
+//!    only at CBOR headers. It refuses oversized payloads, arrays and maps with
+//!    too many elements, nesting that is too deep, strings that declare more
+//!    bytes than the input holds, truncated and malformed input, and bytes after
+//!    the value, *before anything is allocated* for the value itself.
+//! 2. Only then is the value deserialized (with `ciborium`, whose own recursion
+//!    limit is set just above [`CodecLimits::max_depth`] as a second fence).
+//!
+//! Encoding validates its output against the same limits, so [`to_vec`] never
+//! produces bytes that [`from_slice`] would refuse: a value that cannot be read
+//! back is refused when it is written, not when someone reads it.
+//!
+//! The CBOR library is an implementation detail behind these functions (see
+//! `docs/adr/0002-cbor-codec-and-limits.md`); callers never see its types.
+//!
+//! # Byte strings: use `serde_bytes`
+//! Serde serializes a `Vec<u8>` as an *array of integers* (one CBOR item per
+//! byte: bigger, slower, and a 10,000-byte vector hits
+//! [`CodecLimits::max_elements`]). Mark byte fields with
+//! `#[serde(with = "serde_bytes")]` or use [`serde_bytes::ByteBuf`] to get a
+//! CBOR byte string. Decoding a byte string of more than 4096 bytes into a
+//! type that asks for *borrowed* bytes fails with `ciborium` (its issue #96);
+//! `ByteBuf` and `#[serde(with = "serde_bytes")]` on a `Vec<u8>` ask for owned
+//! bytes and work at any size.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, PartialEq, Serialize, Deserialize)]
+//! struct Thumbnail {
+//!     name: String,
+//!     #[serde(with = "serde_bytes")]
+//!     png: Vec<u8>,
+//! }
+//!
+//! let thumb = Thumbnail { name: "cat".into(), png: vec![0x89; 100_000] };
+//! let bytes = cache_core::codec::to_vec(&thumb)?;
+//! assert!(bytes.len() < 100_020); // a byte string, not 100,000 integers
+//! let back: Thumbnail = cache_core::codec::from_slice(&bytes)?;
+//! assert_eq!(back, thumb);
+//! # Ok::<(), cache_core::CodecError>(())
+//! ```
+//!
+//! # Limits
+//! ```
+//! use cache_core::codec::{self, CodecLimits};
+//! use cache_core::CodecError;
+//!
+//! let limits = CodecLimits::default().with_max_elements(3);
+//! let bytes = codec::to_vec(&[1, 2, 3, 4])?;
+//! let err = codec::from_slice_with_limits::<Vec<u8>>(&bytes, &limits).unwrap_err();
+//! assert_eq!(err, CodecError::TooManyElements { count: 4, max: 3 });
+//! # Ok::<(), CodecError>(())
+//! ```
+
+use std::io;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::CodecError;
+
+mod scan;
+#[cfg(test)]
+mod tests;
+
+/// Default [`CodecLimits::max_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Default [`CodecLimits::max_elements`]: 10,000 per array or map.
+pub const DEFAULT_MAX_ELEMENTS: usize = 10_000;
+/// Default [`CodecLimits::max_depth`]: 64.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// How far `ciborium`'s own recursion limit sits above [`CodecLimits::max_depth`].
+/// The pre-scan is the authority; this fence only matters if the two ever
+/// disagreed on what counts as a level.
+const RECURSION_MARGIN: usize = 2;
+
+/// Limits applied to CBOR input before it is deserialized.
+///
+/// What counts:
+/// - `max_bytes`: the length of the whole payload.
+/// - `max_elements`: items in one array, key-value pairs in one map. For
+///   indefinite-length containers, the elements seen so far.
+/// - `max_depth`: arrays, maps and tags nested in each other. A top-level
+///   scalar has depth 0, `[1]` depth 1, `[[1]]` and `{"a": [1]}` depth 2. A tag
+///   counts as one level because it wraps an item and the decoder recurses
+///   into it; so a chain of 10,000 tags is refused like 10,000 arrays.
+///
+/// `max_depth` also bounds the decoder's recursion, so it bounds stack use:
+/// the default 64 is far from any stack limit; values above a few hundred are
+/// unwise on small (e.g. 256 KiB) thread stacks.
+///
+/// ```
+/// use cache_core::codec::CodecLimits;
+/// let limits = CodecLimits::default().with_max_bytes(1 << 20).with_max_depth(16);
+/// assert_eq!(limits.max_bytes, 1 << 20);
+/// assert_eq!(limits.max_elements, 10_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct CodecLimits {
+    /// Longest accepted payload, in bytes.
+    pub max_bytes: usize,
+    /// Most elements in one array, or key-value pairs in one map.
+    pub max_elements: usize,
+    /// Deepest accepted nesting of arrays, maps and tags.
+    pub max_depth: usize,
+}
+
+impl Default for CodecLimits {
+    fn default() -> Self {
+        CodecLimits {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_elements: DEFAULT_MAX_ELEMENTS,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+impl CodecLimits {
+    /// These limits with `max_bytes` replaced.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// These limits with `max_elements` replaced.
+    #[must_use]
+    pub fn with_max_elements(mut self, max_elements: usize) -> Self {
+        self.max_elements = max_elements;
+        self
+    }
+
+    /// These limits with `max_depth` replaced.
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+}
+
+/// Encodes `value` as CBOR, refusing output that [`from_slice`] (default
+/// limits) would refuse.
+///
+/// Encoding is deterministic: the same value of the same type gives the same
+/// bytes, as long as the type's `Serialize` is deterministic (structs, `Vec`,
+/// `BTreeMap` are; a `HashMap` iterates in a per-instance random order).
+pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    to_vec_with_limits(value, &CodecLimits::default())
+}
+
+/// Encodes `value` as CBOR, refusing output that [`from_slice_with_limits`]
+/// with the same `limits` would refuse.
+pub fn to_vec_with_limits<T: Serialize + ?Sized>(
+    value: &T,
+    limits: &CodecLimits,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(value, &mut out).map_err(encode_error)?;
+    validate(&out, limits)?;
+    Ok(out)
+}
+
+/// Decodes a `T` from CBOR with the default [`CodecLimits`].
+pub fn from_slice<T: DeserializeOwned>(input: &[u8]) -> Result<T, CodecError> {
+    from_slice_with_limits(input, &CodecLimits::default())
+}
+
+/// Decodes a `T` from CBOR after checking `input` against `limits` (see
+/// [`validate`]).
+///
+/// # Errors
+/// The limit and well-formedness errors of [`validate`]; well-formed CBOR that
+/// does not fit `T` (wrong type, missing field, invalid UTF-8 in a text
+/// string) is [`CodecError::Decode`] or [`CodecError::Malformed`].
+pub fn from_slice_with_limits<T: DeserializeOwned>(
+    input: &[u8],
+    limits: &CodecLimits,
+) -> Result<T, CodecError> {
+    validate(input, limits)?;
+    let recursion_limit = limits.max_depth.saturating_add(RECURSION_MARGIN);
+    ciborium::de::from_reader_with_recursion_limit(input, recursion_limit)
+        .map_err(|e| decode_error(e, limits))
+}
+
+/// Checks that `input` is exactly one well-formed CBOR item within `limits`,
+/// without allocating for its content and without recursion (the work and
+/// the memory are linear in the input and in `max_depth`).
+///
+/// # Errors
+/// - [`CodecError::TooLarge`]: `input` is longer than `max_bytes`.
+/// - [`CodecError::TooManyElements`]: an array or map declares (or, if of
+///   indefinite length, holds) more than `max_elements` elements.
+/// - [`CodecError::TooDeep`]: nesting deeper than `max_depth`.
+/// - [`CodecError::Truncated`]: the input ends inside the item, or a string,
+///   array or map declares more than the remaining input can hold.
+/// - [`CodecError::Malformed`]: a header that is not CBOR, a misplaced
+///   "break", a bad chunk in an indefinite-length string, a simple value
+///   below 32 in a two-byte encoding, or bytes after the item.
+pub fn validate(input: &[u8], limits: &CodecLimits) -> Result<(), CodecError> {
+    if input.len() > limits.max_bytes {
+        return Err(CodecError::TooLarge {
+            size: input.len(),
+            max: limits.max_bytes,
+        });
+    }
+    scan::Scanner::new(input, limits).run()
+}
+
+pub(crate) fn truncated(at: usize, what: impl std::fmt::Display) -> CodecError {
+    CodecError::Truncated(format!("{what} (at byte {at})"))
+}
+
+pub(crate) fn malformed(at: usize, what: impl std::fmt::Display) -> CodecError {
+    CodecError::Malformed(format!("{what} (at byte {at})"))
+}
+
+fn encode_error(e: ciborium::ser::Error<io::Error>) -> CodecError {
+    match e {
+        ciborium::ser::Error::Io(e) => CodecError::Encode(e.to_string()),
+        ciborium::ser::Error::Value(msg) => CodecError::Encode(msg),
+    }
+}
+
+fn decode_error(e: ciborium::de::Error<io::Error>, limits: &CodecLimits) -> CodecError {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            CodecError::Truncated("input ends inside the value".into())
+        }
+        Error::Io(e) => CodecError::Malformed(e.to_string()),
+        Error::Syntax(at) => malformed(at, "text that is not UTF-8 or an invalid character"),
+        Error::Semantic(Some(at), msg) => CodecError::Decode(format!("{msg} (at byte {at})")),
+        Error::Semantic(None, msg) => CodecError::Decode(msg),
+        Error::RecursionLimitExceeded => CodecError::TooDeep {
+            max: limits.max_depth,
+        },
+    }
+}

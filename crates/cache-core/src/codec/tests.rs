@@ -1,0 +1,413 @@
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Address {
+    street: String,
+    city: String,
+    geo: (f64, f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Plan {
+    Free,
+    Paid { seats: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Customer {
+    id: u64,
+    name: String,
+    email: Option<String>,
+    tags: Vec<String>,
+    balance_cents: i64,
+    address: Address,
+    plan: Plan,
+    limits: BTreeMap<String, u32>,
+    active: bool,
+}
+
+fn customer() -> Customer {
+    Customer {
+        id: 9_007_199_254_740_993,
+        name: "Zoë Ångström".into(),
+        email: Some("zoe@example.com".into()),
+        tags: vec!["vip".into(), "beta".into()],
+        balance_cents: -12_345,
+        address: Address {
+            street: "1 Infinite Loop".into(),
+            city: "Cupertino".into(),
+            geo: (37.33, -122.03),
+        },
+        plan: Plan::Paid { seats: 12 },
+        limits: BTreeMap::from([("api".into(), 1000), ("storage".into(), 5)]),
+        active: true,
+    }
+}
+
+/// `n` nested definite arrays of one element around a `0`.
+fn nested_arrays(n: usize) -> Vec<u8> {
+    let mut input = vec![0x81; n];
+    input.push(0x00);
+    input
+}
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+    let bytes = to_vec(&value).unwrap();
+    assert_eq!(from_slice::<T>(&bytes).unwrap(), value);
+}
+
+#[test]
+fn realistic_struct_round_trips() {
+    round_trip(customer());
+}
+
+#[test]
+fn primitives_round_trip() {
+    round_trip(0u8);
+    round_trip(u64::MAX);
+    round_trip(i64::MIN);
+    round_trip(-1i32);
+    round_trip(1.5f32);
+    round_trip(std::f64::consts::PI);
+    round_trip(true);
+    round_trip('λ');
+    round_trip(String::new());
+    round_trip("text".to_string());
+    round_trip(Option::<u8>::None);
+    round_trip(Some(7u16));
+    round_trip(());
+    round_trip(vec![1u32, 2, 3]);
+    round_trip(Plan::Free);
+}
+
+#[test]
+fn encoding_is_deterministic_for_the_same_value() {
+    assert_eq!(to_vec(&customer()).unwrap(), to_vec(&customer()).unwrap());
+}
+
+#[test]
+fn one_mebibyte_byte_buf_round_trips() {
+    let blob = ByteBuf::from((0..1 << 20).map(|i| i as u8).collect::<Vec<u8>>());
+    let bytes = to_vec(&blob).unwrap();
+    assert!(bytes.len() < blob.len() + 16, "encoded as a byte string");
+    assert_eq!(from_slice::<ByteBuf>(&bytes).unwrap(), blob);
+}
+
+#[test]
+fn serde_bytes_field_over_4096_bytes_round_trips() {
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Blob {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    }
+    round_trip(Blob {
+        data: vec![0xAB; 5000],
+    });
+}
+
+#[test]
+fn plain_vec_u8_encodes_one_item_per_byte_and_meets_the_element_limit() {
+    let err = to_vec(&vec![0u8; DEFAULT_MAX_ELEMENTS + 1]).unwrap_err();
+    assert!(matches!(err, CodecError::TooManyElements { .. }), "{err:?}");
+}
+
+#[test]
+fn million_element_array_is_refused_before_allocating() {
+    // A plausible array: the header declares 1,000,000 elements and the body
+    // holds them (one byte each), so a naive decoder would reserve room for
+    // all of them before reading the first.
+    let mut input = vec![0x9A, 0x00, 0x0F, 0x42, 0x40];
+    input.resize(input.len() + 1_000_000, 0x00);
+    assert_eq!(
+        from_slice::<Vec<u8>>(&input).unwrap_err(),
+        CodecError::TooManyElements {
+            count: 1_000_000,
+            max: DEFAULT_MAX_ELEMENTS
+        }
+    );
+}
+
+#[test]
+fn array_declaring_more_elements_than_bytes_is_truncated() {
+    // 5,000 elements are allowed, but 3 bytes cannot hold them.
+    let input = [0x99, 0x13, 0x88, 0x00, 0x00, 0x00];
+    let err = validate(&input, &CodecLimits::default()).unwrap_err();
+    assert!(matches!(err, CodecError::Truncated(_)), "{err:?}");
+}
+
+#[test]
+fn nesting_ten_thousand_deep_is_refused() {
+    assert_eq!(
+        from_slice::<IgnoredAny>(&nested_arrays(10_000)).unwrap_err(),
+        CodecError::TooDeep {
+            max: DEFAULT_MAX_DEPTH
+        }
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_on_a_small_stack_without_recursion() {
+    let outcome = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let loose = CodecLimits::default().with_max_depth(usize::MAX);
+            // With no depth limit at all, the pre-scan still walks 10,000
+            // levels (it keeps its stack on the heap).
+            let scan = validate(&nested_arrays(10_000), &loose);
+            let decode = from_slice::<IgnoredAny>(&nested_arrays(10_000));
+            (scan, decode)
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(outcome.0, Ok(()));
+    assert_eq!(
+        outcome.1.unwrap_err(),
+        CodecError::TooDeep {
+            max: DEFAULT_MAX_DEPTH
+        }
+    );
+}
+
+#[test]
+fn nesting_at_the_depth_limit_decodes() {
+    from_slice::<IgnoredAny>(&nested_arrays(DEFAULT_MAX_DEPTH)).unwrap();
+    assert_eq!(
+        validate(
+            &nested_arrays(DEFAULT_MAX_DEPTH + 1),
+            &CodecLimits::default()
+        ),
+        Err(CodecError::TooDeep {
+            max: DEFAULT_MAX_DEPTH
+        })
+    );
+}
+
+#[test]
+fn tags_count_as_nesting_levels() {
+    // Tag 6 (unassigned) wrapping tag 6 ... wrapping 0.
+    let mut input = vec![0xC6; 10_000];
+    input.push(0x00);
+    assert_eq!(
+        from_slice::<IgnoredAny>(&input).unwrap_err(),
+        CodecError::TooDeep {
+            max: DEFAULT_MAX_DEPTH
+        }
+    );
+}
+
+#[test]
+fn empty_input_is_truncated() {
+    let err = from_slice::<u8>(&[]).unwrap_err();
+    assert!(matches!(err, CodecError::Truncated(_)), "{err:?}");
+}
+
+#[test]
+fn value_cut_short_is_truncated() {
+    let bytes = to_vec(&customer()).unwrap();
+    for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+        let err = from_slice::<Customer>(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Truncated(_)),
+            "cut {cut}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn header_cut_short_is_truncated() {
+    // A u16 whose second byte is missing.
+    let err = from_slice::<u16>(&[0x19, 0x01]).unwrap_err();
+    assert!(matches!(err, CodecError::Truncated(_)), "{err:?}");
+}
+
+#[test]
+fn garbage_is_malformed() {
+    for garbage in [
+        &[0x1C][..],         // reserved additional information 28
+        &[0xFF],             // a break outside any container
+        &[0xF8, 0x10],       // simple value 16 in the two-byte form
+        &[0x82, 0x00, 0xFF], // a break inside a definite array
+    ] {
+        let err = from_slice::<IgnoredAny>(garbage).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Malformed(_)),
+            "{garbage:x?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn trailing_bytes_are_malformed() {
+    let mut bytes = to_vec(&42u8).unwrap();
+    bytes.push(0x00);
+    let err = from_slice::<u8>(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Malformed(_)), "{err:?}");
+}
+
+#[test]
+fn oversized_payload_is_refused() {
+    let limits = CodecLimits::default().with_max_bytes(16);
+    let bytes = to_vec(&"seventeen bytes!").unwrap();
+    assert_eq!(bytes.len(), 17);
+    assert_eq!(
+        from_slice_with_limits::<String>(&bytes, &limits).unwrap_err(),
+        CodecError::TooLarge { size: 17, max: 16 }
+    );
+}
+
+#[test]
+fn payload_over_the_default_four_mebibytes_is_refused_when_encoding() {
+    let blob = ByteBuf::from(vec![0u8; DEFAULT_MAX_BYTES]);
+    let err = to_vec(&blob).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CodecError::TooLarge {
+                max: DEFAULT_MAX_BYTES,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn huge_declared_string_length_is_refused_without_allocating() {
+    for major in [0x5B, 0x7B] {
+        // A byte (text) string declaring 2^63 bytes, followed by a few.
+        let mut input = vec![major, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        input.extend_from_slice(b"abc");
+        let err = from_slice::<IgnoredAny>(&input).unwrap_err();
+        assert!(matches!(err, CodecError::Truncated(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn indefinite_array_over_the_limit_is_refused() {
+    let mut input = vec![0x9F];
+    input.resize(1 + DEFAULT_MAX_ELEMENTS + 1, 0x00);
+    input.push(0xFF);
+    assert_eq!(
+        from_slice::<Vec<u8>>(&input).unwrap_err(),
+        CodecError::TooManyElements {
+            count: DEFAULT_MAX_ELEMENTS as u64 + 1,
+            max: DEFAULT_MAX_ELEMENTS
+        }
+    );
+}
+
+#[test]
+fn indefinite_map_over_the_limit_is_refused() {
+    let limits = CodecLimits::default().with_max_elements(2);
+    // {_ 0: 0, 1: 1, 2: 2}
+    let input = [0xBF, 0x00, 0x00, 0x01, 0x01, 0x02, 0x02, 0xFF];
+    assert_eq!(
+        validate(&input, &limits),
+        Err(CodecError::TooManyElements { count: 3, max: 2 })
+    );
+}
+
+#[test]
+fn indefinite_containers_within_the_limit_decode() {
+    let array = [0x9F, 0x01, 0x02, 0x03, 0xFF];
+    assert_eq!(from_slice::<Vec<u8>>(&array).unwrap(), vec![1, 2, 3]);
+    let map = [0xBF, 0x61, b'a', 0x01, 0xFF];
+    assert_eq!(
+        from_slice::<BTreeMap<String, u8>>(&map).unwrap(),
+        BTreeMap::from([("a".to_string(), 1)])
+    );
+}
+
+#[test]
+fn indefinite_map_ending_between_key_and_value_is_malformed() {
+    let err = from_slice::<IgnoredAny>(&[0xBF, 0x00, 0xFF]).unwrap_err();
+    assert!(matches!(err, CodecError::Malformed(_)), "{err:?}");
+}
+
+#[test]
+fn indefinite_strings_are_joined_and_bad_chunks_refused() {
+    let text = [0x7F, 0x62, b'a', b'b', 0x61, b'c', 0xFF];
+    assert_eq!(from_slice::<String>(&text).unwrap(), "abc");
+    // A text chunk inside a byte string.
+    let err = from_slice::<IgnoredAny>(&[0x5F, 0x61, b'a', 0xFF]).unwrap_err();
+    assert!(matches!(err, CodecError::Malformed(_)), "{err:?}");
+}
+
+#[test]
+fn map_limit_counts_pairs_not_items() {
+    let limits = CodecLimits::default().with_max_elements(3);
+    let three_pairs = to_vec(&BTreeMap::from([(1u8, 1u8), (2, 2), (3, 3)])).unwrap();
+    assert_eq!(validate(&three_pairs, &limits), Ok(()));
+    let four_pairs = to_vec(&BTreeMap::from([(1u8, 1u8), (2, 2), (3, 3), (4, 4)])).unwrap();
+    assert_eq!(
+        validate(&four_pairs, &limits),
+        Err(CodecError::TooManyElements { count: 4, max: 3 })
+    );
+}
+
+#[test]
+fn wrong_type_is_a_decode_error() {
+    let bytes = to_vec(&"hello").unwrap();
+    let err = from_slice::<u64>(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Decode(_)), "{err:?}");
+}
+
+#[test]
+fn missing_field_is_a_decode_error() {
+    let bytes = to_vec(&BTreeMap::from([("id", 1u64)])).unwrap();
+    let err = from_slice::<Customer>(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Decode(_)), "{err:?}");
+}
+
+#[test]
+fn text_that_is_not_utf8_is_malformed() {
+    let err = from_slice::<String>(&[0x62, 0xFF, 0xFE]).unwrap_err();
+    assert!(matches!(err, CodecError::Malformed(_)), "{err:?}");
+}
+
+#[test]
+fn custom_limits_apply_to_both_directions() {
+    let limits = CodecLimits::default().with_max_elements(20_000);
+    let big = vec![7u8; 15_000];
+    let bytes = to_vec_with_limits(&big, &limits).unwrap();
+    assert_eq!(
+        from_slice_with_limits::<Vec<u8>>(&bytes, &limits).unwrap(),
+        big
+    );
+}
+
+#[test]
+fn random_and_mutated_input_never_panics_and_agrees_with_validate() {
+    let mut rng = StdRng::seed_from_u64(0x5EED_CB0F);
+    let valid = to_vec(&customer()).unwrap();
+    let limits = CodecLimits::default();
+    for round in 0..20_000 {
+        let input: Vec<u8> = if round % 2 == 0 {
+            let len = rng.random_range(0..48);
+            (0..len).map(|_| rng.random()).collect()
+        } else {
+            let mut mutated = valid.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..mutated.len());
+                mutated[at] = rng.random();
+            }
+            mutated.truncate(rng.random_range(1..=mutated.len()));
+            mutated
+        };
+        let scanned = validate(&input, &limits);
+        let decoded = from_slice::<IgnoredAny>(&input);
+        if let Err(e) = &scanned {
+            assert_eq!(decoded.as_ref().unwrap_err(), e, "input {input:x?}");
+        }
+        let _ = from_slice::<Customer>(&input);
+    }
+}

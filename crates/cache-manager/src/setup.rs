@@ -1,0 +1,262 @@
+//! Building everything from configuration in one call.
+//!
+//! [`CacheSetup::load`] reads the YAML file and the environment
+//! ([`Config::load`]), validates, connects the shared backend and builds the
+//! [`TenantManager`] and the [`GetCache`] closure for modules:
+//!
+//! - `enabled: false`: no backend and no manager; the closure answers every
+//!   request with [`CacheError::Disabled`], explicitly.
+//! - `type: memory | redis`: the shared backend. When Redis cannot be reached
+//!   at start-up, `fallback_to_memory: true` logs a warning and uses memory;
+//!   otherwise start-up fails with the connection error.
+//! - `key_prefix`: put in front of every key, outside the tenant namespace
+//!   (`<key_prefix><namespace of the tenant><key>`).
+//! - `tenants.overrides`: tenants with their own backend, connected on their
+//!   first use (an unreachable tenant backend fails that tenant's requests, not
+//!   start-up; `fallback_to_memory` does not apply to it). Their keys get the
+//!   same prefix and namespace as on the shared backend.
+//!
+//! Misconfiguration fails at start-up with a [`CacheError::Config`] naming the field.
+//!
+//! ```
+//! use cache_core::config::Config;
+//! use cache_manager::{CacheSetup, RequestContext};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! let config = Config::from_yaml_str("cache:\n  type: memory\n  key_prefix: \"orders:\"\n")?;
+//! let setup = CacheSetup::from_config(&config).await?;
+//! let cache = (setup.get_cache())(&RequestContext::for_tenant("acme")).await?;
+//! cache.set("k", b"v", std::time::Duration::from_secs(5)).await?;
+//! setup.close().await
+//! # }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cache_core::config::{
+    BackendKind, CacheConfig, Config, MemoryConfig, RedisConfig, TenantOverride,
+};
+use cache_core::{Cache, CacheError, ConfigError, MemoryCache, Namespaced, Result};
+use cache_redis::RedisCache;
+
+use crate::deps::{self, GetCache, ModuleDeps};
+use crate::manager::TenantManager;
+use crate::resolver::{NamespaceResolver, OverrideResolver, TenantResolver};
+use crate::tenant::{NamespaceTemplate, TenantId};
+
+/// Everything the cache configuration describes, built and connected.
+pub struct CacheSetup {
+    manager: Option<TenantManager>,
+    get_cache: GetCache,
+}
+
+impl CacheSetup {
+    /// [`Config::load`] (the file at `path`, if any, then the environment),
+    /// then [`CacheSetup::from_config`].
+    pub async fn load(path: Option<&Path>) -> Result<CacheSetup> {
+        let config = Config::load(path)?;
+        CacheSetup::from_config(&config).await
+    }
+
+    /// Validates `config`, connects the shared backend and builds the manager.
+    /// Must run inside a Tokio runtime (the manager's idle sweep is a task).
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] naming the first wrong field; the connection
+    /// error of an unreachable Redis unless `fallback_to_memory` is set.
+    pub async fn from_config(config: &Config) -> Result<CacheSetup> {
+        config.validate()?;
+        let cache = &config.cache;
+        if !cache.enabled {
+            tracing::info!("cache disabled by configuration");
+            return Ok(CacheSetup {
+                manager: None,
+                get_cache: deps::disabled(),
+            });
+        }
+        let template = NamespaceTemplate::parse(&cache.tenants.namespace)?;
+        let overrides = parse_overrides(cache)?;
+        let shared = build_backend(cache).await?;
+        let shared_resolver: Arc<dyn TenantResolver> = Arc::new(NamespaceResolver::with_prefix(
+            shared,
+            cache.key_prefix.clone(),
+            template.clone(),
+        ));
+        let resolver: Arc<dyn TenantResolver> = if overrides.is_empty() {
+            shared_resolver
+        } else {
+            let mut resolver = OverrideResolver::new(shared_resolver);
+            for (tenant, tenant_override) in overrides {
+                resolver = resolver.with_override(
+                    tenant,
+                    Arc::new(OwnBackendResolver {
+                        backend: tenant_override,
+                        prefix: cache.key_prefix.clone(),
+                        template: template.clone(),
+                    }),
+                );
+            }
+            Arc::new(resolver)
+        };
+        let manager = TenantManager::builder(resolver)
+            .config(&cache.tenants)
+            .build()?;
+        Ok(CacheSetup {
+            get_cache: deps::from_manager(manager.clone()),
+            manager: Some(manager),
+        })
+    }
+
+    /// The tenant manager; `None` when the cache is disabled.
+    pub fn manager(&self) -> Option<&TenantManager> {
+        self.manager.as_ref()
+    }
+
+    /// Whether caching is on.
+    pub fn is_enabled(&self) -> bool {
+        self.manager.is_some()
+    }
+
+    /// The closure that gives a request its tenant's cache (or
+    /// [`CacheError::Disabled`]).
+    pub fn get_cache(&self) -> GetCache {
+        self.get_cache.clone()
+    }
+
+    /// [`ModuleDeps`] around [`CacheSetup::get_cache`].
+    pub fn module_deps(&self) -> ModuleDeps {
+        ModuleDeps::new(self.get_cache())
+    }
+
+    /// Closes the manager, every tenant cache and the shared backend.
+    pub async fn close(&self) -> Result<()> {
+        match &self.manager {
+            Some(manager) => manager.close().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for CacheSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheSetup")
+            .field("manager", &self.manager)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One cache from the `cache:` section, for tools that need a single cache
+/// rather than tenants (an operator CLI): the backend (with
+/// `fallback_to_memory`) under `key_prefix`. Closing it closes the backend.
+///
+/// # Errors
+/// [`CacheError::Disabled`] when `enabled` is `false`; otherwise as
+/// [`CacheSetup::from_config`].
+pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
+    let mut whole = Config::default();
+    whole.cache = config.clone();
+    whole.validate()?;
+    if !config.enabled {
+        return Err(CacheError::Disabled);
+    }
+    let backend = build_backend(config).await?;
+    if config.key_prefix.is_empty() {
+        return Ok(backend);
+    }
+    Ok(Arc::new(Namespaced::owning(
+        backend,
+        config.key_prefix.clone(),
+    )))
+}
+
+/// The shared backend of `config`, without prefix.
+async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
+    match config.backend {
+        BackendKind::Redis => match RedisCache::connect(&config.redis).await {
+            Ok(redis) => Ok(Arc::new(redis)),
+            Err(error) if config.fallback_to_memory && !matches!(error, CacheError::Config(_)) => {
+                tracing::warn!(
+                    error = %error,
+                    "Redis is unreachable at start-up; using an in-memory cache instead \
+                     (cache.fallback_to_memory = true): data is per process and lost on restart"
+                );
+                memory(&config.memory)
+            }
+            Err(error) => Err(error),
+        },
+        BackendKind::Memory => memory(&config.memory),
+        other => {
+            Err(ConfigError::new("cache.type", format!("unsupported backend {other:?}")).into())
+        }
+    }
+}
+
+fn memory(config: &MemoryConfig) -> Result<Arc<dyn Cache>> {
+    Ok(Arc::new(MemoryCache::from_config(config)?))
+}
+
+async fn connect(
+    backend: BackendKind,
+    memory_config: &MemoryConfig,
+    redis: &RedisConfig,
+) -> Result<Arc<dyn Cache>> {
+    match backend {
+        BackendKind::Redis => Ok(Arc::new(RedisCache::connect(redis).await?)),
+        BackendKind::Memory => memory(memory_config),
+        other => Err(ConfigError::new(
+            "cache.tenants.overrides",
+            format!("unsupported backend {other:?}"),
+        )
+        .into()),
+    }
+}
+
+/// The overrides with their ids checked as tenant ids (field-named errors).
+fn parse_overrides(config: &CacheConfig) -> Result<Vec<(TenantId, TenantOverride)>> {
+    config
+        .tenants
+        .overrides
+        .iter()
+        .map(|(id, tenant_override)| {
+            let tenant = TenantId::new(id).map_err(|e| {
+                ConfigError::new(format!("cache.tenants.overrides[{id:?}]"), e.to_string())
+            })?;
+            Ok((tenant, tenant_override.clone()))
+        })
+        .collect()
+}
+
+/// A tenant with a backend of its own, connected on first use and owned by the
+/// tenant's cache (closing the tenant closes it).
+struct OwnBackendResolver {
+    backend: TenantOverride,
+    prefix: String,
+    template: NamespaceTemplate,
+}
+
+impl fmt::Debug for OwnBackendResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnBackendResolver")
+            .field("backend", &self.backend.backend)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TenantResolver for OwnBackendResolver {
+    async fn resolve(&self, tenant: &TenantId) -> Result<Arc<dyn Cache>> {
+        let backend = connect(
+            self.backend.backend,
+            &self.backend.memory,
+            &self.backend.redis,
+        )
+        .await?;
+        let namespace = format!("{}{}", self.prefix, self.template.render(tenant));
+        Ok(Arc::new(Namespaced::owning(backend, namespace)))
+    }
+}

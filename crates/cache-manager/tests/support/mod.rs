@@ -1,0 +1,150 @@
+//! What the manager's tests share: a resolver that records what it builds,
+//! and polling a condition with a deadline.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cache_core::{Cache, CacheError, MemoryCache, Result};
+use cache_manager::{TenantId, TenantManager, TenantResolver};
+use parking_lot::Mutex;
+
+/// How long a condition may take to become true. Generous: the machine is
+/// loaded, and under paused time this is virtual time anyway.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `condition` until it holds, failing the test after [`DEADLINE`].
+/// Sleeps a millisecond between polls, so paused-time tests advance.
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let polled = tokio::time::timeout(DEADLINE, async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert!(polled.is_ok(), "timed out waiting until {what}");
+}
+
+/// Whether `cache` has been closed (every call then fails with `Closed`).
+pub async fn is_closed(cache: &dyn Cache) -> bool {
+    cache.health().await.is_err_and(|e| e.is_closed())
+}
+
+/// A resolver that builds a fresh `MemoryCache` per creation and remembers
+/// each, so tests can see which backends exist and whether they are closed.
+/// Optionally slow (`delay`, on tokio time) or failing (`fail_next`).
+#[derive(Debug, Default)]
+pub struct RecordingResolver {
+    calls: AtomicUsize,
+    built: Mutex<Vec<(String, Arc<MemoryCache>)>>,
+    delay: Option<Duration>,
+    failures_left: AtomicUsize,
+}
+
+impl RecordingResolver {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Every creation first sleeps `delay` (tokio time).
+    pub fn slow(delay: Duration) -> Arc<Self> {
+        Arc::new(RecordingResolver {
+            delay: Some(delay),
+            ..Self::default()
+        })
+    }
+
+    /// The first `n` creations fail with a connection error (after `delay`).
+    pub fn failing(n: usize, delay: Option<Duration>) -> Arc<Self> {
+        Arc::new(RecordingResolver {
+            delay,
+            failures_left: AtomicUsize::new(n),
+            ..Self::default()
+        })
+    }
+
+    /// How many times `resolve` was called.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The backends built for `tenant`, oldest first.
+    pub fn built_for(&self, tenant: &str) -> Vec<Arc<MemoryCache>> {
+        self.built
+            .lock()
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// The one backend built for `tenant`.
+    pub fn only(&self, tenant: &str) -> Arc<MemoryCache> {
+        let built = self.built_for(tenant);
+        assert_eq!(built.len(), 1, "backends built for {tenant:?}");
+        built[0].clone()
+    }
+}
+
+#[async_trait]
+impl TenantResolver for RecordingResolver {
+    async fn resolve(&self, tenant: &TenantId) -> Result<Arc<dyn Cache>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let fail = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(CacheError::connection(
+                "tenant-backend:6379",
+                std::io::Error::other("connection refused"),
+            ));
+        }
+        let cache = Arc::new(MemoryCache::new());
+        self.built
+            .lock()
+            .push((tenant.as_str().to_owned(), cache.clone()));
+        Ok(cache)
+    }
+}
+
+/// A manager over `resolver` with `max_tenants` and `idle_ttl`.
+pub fn manager(
+    resolver: Arc<RecordingResolver>,
+    max_tenants: usize,
+    idle_ttl: Duration,
+) -> TenantManager {
+    TenantManager::builder(resolver)
+        .max_tenants(max_tenants)
+        .idle_ttl(idle_ttl)
+        .build()
+        .expect("a valid manager")
+}
+
+/// Lets time pass on the paused clock, so that the next use of a tenant
+/// has a later stamp than the previous one.
+pub async fn tick() {
+    tokio::time::advance(Duration::from_millis(10)).await;
+}
+
+/// Counts by tenant, for assertions on many leases.
+pub fn count_by<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
+    let mut counts = HashMap::new();
+    for item in items {
+        *counts.entry(item).or_insert(0) += 1;
+    }
+    counts
+}
+
+pub mod isolation;

@@ -1,0 +1,303 @@
+//! [`RedisCache`]: connecting, the call runner (deadline, retries, stats,
+//! error mapping) and closing. The operations themselves are in `ops.rs`.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::config::{RedisConfig, RedisMode};
+use cache_core::{CacheError, Operation, Result, StatsRecorder};
+use parking_lot::RwLock;
+use redis::RedisResult;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::errors::map_error;
+use crate::pubsub::{PubSubHub, PubSubTimings};
+use crate::retry::Idempotency;
+use crate::server_info::ServerInfo;
+use crate::settings::Settings;
+use crate::topology::{Conn, Topology};
+
+/// The [`Cache`](cache_core::Cache) contract on Redis or Valkey: standalone,
+/// sentinel or cluster. See the [crate docs](crate) for behaviour, retries and
+/// examples.
+///
+/// Cheap to clone (all clones share the connections); `Debug` never shows a
+/// credential.
+#[derive(Clone)]
+pub struct RedisCache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// `None` once closed: dropping it releases the connections.
+    topology: RwLock<Option<Arc<Topology>>>,
+    pub(crate) settings: Settings,
+    pub(crate) stats: StatsRecorder,
+    pub(crate) set_nx_get: bool,
+    server: Option<ServerInfo>,
+    pub(crate) pubsub: PubSubHub,
+    description: String,
+}
+
+/// Options for [`RedisCache::connect_with`] that are not configuration: they
+/// exist for tests of this crate and of the framework.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    force_lua_get_or_set: bool,
+}
+
+impl ConnectOptions {
+    /// Use the Lua `get_or_set` even when the server accepts `SET NX GET`
+    /// (so that both paths can be tested against one server).
+    #[doc(hidden)]
+    pub fn force_lua_get_or_set(mut self, yes: bool) -> Self {
+        self.force_lua_get_or_set = yes;
+        self
+    }
+}
+
+impl RedisCache {
+    /// Validates `config`, connects, and checks that the server answers.
+    ///
+    /// Fails fast: an invalid config is a [`CacheError::Config`] naming the
+    /// field, an unreachable server or a refused login is a
+    /// [`CacheError::Connection`] naming the address (never the password).
+    pub async fn connect(config: &RedisConfig) -> Result<RedisCache> {
+        Self::connect_with(config, ConnectOptions::default()).await
+    }
+
+    /// [`RedisCache::connect`] with test options.
+    #[doc(hidden)]
+    pub async fn connect_with(config: &RedisConfig, options: ConnectOptions) -> Result<RedisCache> {
+        let settings = Settings::from_config(config)?;
+        let description = settings.describe();
+        let span =
+            tracing::info_span!("redis_connect", endpoint = %description, mode = ?settings.mode);
+        async move {
+            let topology = Arc::new(Topology::connect(&settings).await?);
+            let server = detect_server(&topology, settings.command_timeout).await;
+            let set_nx_get = !options.force_lua_get_or_set
+                && server.as_ref().is_some_and(ServerInfo::supports_set_nx_get);
+            tracing::info!(
+                engine = server.as_ref().map(|s| s.engine),
+                version = server.as_ref().map(|s| s.version.to_string()),
+                get_or_set = if set_nx_get { "SET NX GET" } else { "Lua" },
+                "connected"
+            );
+            let pubsub = PubSubHub::new(PubSubTimings {
+                connect_timeout: settings.connect_timeout,
+                command_timeout: settings.command_timeout,
+                retry: settings.retry,
+            });
+            Ok(RedisCache {
+                inner: Arc::new(Inner {
+                    topology: RwLock::new(Some(topology)),
+                    settings,
+                    stats: StatsRecorder::new(),
+                    set_nx_get,
+                    server,
+                    pubsub,
+                    description,
+                }),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Whether `get_or_set` uses `SET key value NX GET PX` (one command, Redis
+    /// 7.0+ and Valkey) rather than the Lua script for older servers.
+    pub fn uses_set_nx_get(&self) -> bool {
+        self.inner.set_nx_get
+    }
+
+    /// The server's engine and version as reported at connect time, e.g.
+    /// `("valkey", "8.0.1")`; `None` when `INFO` was not allowed.
+    pub fn server_version(&self) -> Option<(&'static str, String)> {
+        self.inner
+            .server
+            .as_ref()
+            .map(|s| (s.engine, s.version.to_string()))
+    }
+
+    /// The deployment mode.
+    pub fn mode(&self) -> RedisMode {
+        self.inner.settings.mode
+    }
+
+    /// The largest value accepted, in bytes.
+    pub fn max_value_bytes(&self) -> usize {
+        self.inner.settings.max_value_bytes
+    }
+
+    /// The live topology, or a closed error.
+    pub(crate) fn topology(&self, op: Operation) -> Result<Arc<Topology>> {
+        self.inner
+            .topology
+            .read()
+            .clone()
+            .ok_or(CacheError::Closed { op })
+    }
+
+    /// Closes: drops the topology (the connections go when in-flight calls
+    /// finish) and stops the pub/sub driver. Returns whether it was open.
+    pub(crate) fn shut(&self) -> bool {
+        let was_open = self.inner.topology.write().take().is_some();
+        self.inner.pubsub.close();
+        was_open
+    }
+
+    /// Counts one call of `op` and its outcome (validation failures included).
+    pub(crate) async fn counted<T>(
+        &self,
+        op: Operation,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.inner.stats.op(op);
+        let result = call.await;
+        self.inner.stats.outcome(&result);
+        result
+    }
+
+    /// Runs one round trip of a call: bounds it by the command timeout
+    /// (retries included), retries what is safe to retry, and maps the failure.
+    ///
+    /// `attempt` is called once per try with a fresh connection handle.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        op: Operation,
+        key: Option<&str>,
+        idempotency: Idempotency,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let topology = self.topology(op)?;
+        let deadline = Instant::now() + self.inner.settings.command_timeout;
+        self.attempts(&topology, op, key, idempotency, deadline, || {
+            attempt(topology.conn())
+        })
+        .instrument(tracing::debug_span!("redis", op = op.as_str()))
+        .await
+    }
+
+    /// Like [`RedisCache::run`] for a step of a longer call (a SCAN page, a
+    /// batch of UNLINKs) that needs the topology itself: bounded by its own
+    /// deadline, always idempotent.
+    pub(crate) async fn step<T, F, Fut>(
+        &self,
+        topology: &Arc<Topology>,
+        op: Operation,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let deadline = Instant::now() + self.inner.settings.command_timeout;
+        self.attempts(
+            topology,
+            op,
+            None,
+            Idempotency::Idempotent,
+            deadline,
+            attempt,
+        )
+        .await
+    }
+
+    async fn attempts<T, F, Fut>(
+        &self,
+        topology: &Arc<Topology>,
+        op: Operation,
+        key: Option<&str>,
+        idempotency: Idempotency,
+        deadline: Instant,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let settings = &self.inner.settings;
+        let timeout = || CacheError::Timeout {
+            op,
+            key: key.map(str::to_owned),
+            after: settings.command_timeout,
+        };
+        let mut retry = 0u32;
+        loop {
+            let err = match tokio::time::timeout_at(deadline, attempt()).await {
+                Err(_) => return Err(timeout()),
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(err)) => err,
+            };
+            let wait = settings.retry.backoff(retry);
+            if settings.retry.should_retry(retry, idempotency, &err)
+                && Instant::now() + wait < deadline
+            {
+                tracing::debug!(error = %err, retry = retry + 1, ?wait, "retrying");
+                let _ = tokio::time::timeout_at(deadline, async {
+                    topology.after_error(&err, true).await;
+                    tokio::time::sleep(wait).await;
+                })
+                .await;
+                retry += 1;
+                continue;
+            }
+            topology.after_error(&err, false).await;
+            let mapped = map_error(op, key, &topology.endpoint(), settings.command_timeout, err);
+            tracing::debug!(error = %mapped, "failed");
+            return Err(mapped);
+        }
+    }
+
+    /// The command timeout (the bound of every call).
+    pub(crate) fn command_timeout(&self) -> Duration {
+        self.inner.settings.command_timeout
+    }
+}
+
+/// Reads `INFO server`; `None` when the ACL user may not, or it times out
+/// (then `get_or_set` takes the Lua path, which works everywhere).
+async fn detect_server(topology: &Topology, timeout: Duration) -> Option<ServerInfo> {
+    let mut conn = topology.conn();
+    let info = crate::topology::within(timeout, async {
+        redis::cmd("INFO")
+            .arg("server")
+            .query_async::<String>(&mut conn)
+            .await
+    })
+    .await;
+    match info {
+        Ok(text) => ServerInfo::parse(&text),
+        Err(e) => {
+            tracing::warn!(error = %e, "INFO server failed; using the Lua get_or_set");
+            None
+        }
+    }
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("RedisCache")
+            .field("mode", &inner.settings.mode)
+            .field("endpoint", &inner.description)
+            .field("username", &inner.settings.username)
+            .field("password", &inner.settings.password.as_ref().map(|_| "***"))
+            .field("database", &inner.settings.database)
+            .field("tls", &inner.settings.tls.is_some())
+            .field("pool_size", &inner.settings.pool_size)
+            .field("set_nx_get", &inner.set_nx_get)
+            .field("closed", &inner.topology.read().is_none())
+            .finish()
+    }
+}

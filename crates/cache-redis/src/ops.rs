@@ -1,0 +1,519 @@
+//! The [`Cache`] operations on Redis. Every input is validated before any
+//! I/O; each call is one round trip where the contract allows (batches are
+//! pipelined, per slot in a cluster).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cache_core::config::RedisMode;
+use cache_core::key::{validate_key, validate_value_size};
+use cache_core::ttl::ttl_millis;
+use cache_core::{
+    Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitAlgorithm,
+    RateLimitRule, Result, ScanCursor, Subscription,
+};
+use redis::cluster_routing::{Route, SlotAddr};
+use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation};
+
+use crate::cache::RedisCache;
+use crate::retry::Idempotency::{self, Idempotent, NotIdempotent};
+use crate::scan::ScanPosition;
+use crate::scripts;
+use crate::topology::Topology;
+
+/// Keys per command or pipeline in batch calls: big enough to amortize round
+/// trips, small enough not to stall the server for other clients.
+const BATCH: usize = 1000;
+
+/// SCAN's COUNT hint for `delete_pattern`.
+const DELETE_SCAN_COUNT: usize = 1000;
+
+/// The largest `limit` the rate-limit scripts take (Lua numbers are doubles).
+const MAX_SCRIPT_LIMIT: u64 = 1 << 53;
+
+impl RedisCache {
+    /// One command, one reply.
+    async fn query<T: FromRedisValue>(
+        &self,
+        op: Operation,
+        key: Option<&str>,
+        idempotency: Idempotency,
+        cmd: &Cmd,
+    ) -> Result<T> {
+        self.run(op, key, idempotency, move |mut conn| async move {
+            cmd.query_async::<T>(&mut conn).await
+        })
+        .await
+    }
+
+    /// One Lua script (EVALSHA, loaded on NOSCRIPT).
+    async fn script<T: FromRedisValue>(
+        &self,
+        op: Operation,
+        key: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.run(op, Some(key), NotIdempotent, move |mut conn| async move {
+            invocation.invoke_async::<T>(&mut conn).await
+        })
+        .await
+    }
+
+    fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
+        validate_value_size(key, value, self.max_value_bytes())
+    }
+
+    /// `SET key value PX ttl` for each entry, as pipelines: in chunks, and in
+    /// a cluster one pipeline per slot (a pipeline must stay on one node).
+    fn set_pipelines(&self, entries: &[(&str, &[u8])], ttl_ms: u64) -> Vec<Pipeline> {
+        let groups: Vec<Vec<&(&str, &[u8])>> = if self.mode() == RedisMode::Cluster {
+            let mut by_slot: HashMap<Route, Vec<&(&str, &[u8])>> = HashMap::new();
+            for entry in entries {
+                by_slot
+                    .entry(Route::with_key(entry.0.as_bytes(), SlotAddr::Master))
+                    .or_default()
+                    .push(entry);
+            }
+            by_slot.into_values().collect()
+        } else {
+            vec![entries.iter().collect()]
+        };
+        groups
+            .iter()
+            .flat_map(|group| group.chunks(BATCH))
+            .map(|chunk| {
+                let mut pipe = redis::pipe();
+                for (key, value) in chunk {
+                    pipe.cmd("SET")
+                        .arg(*key)
+                        .arg(*value)
+                        .arg("PX")
+                        .arg(ttl_ms)
+                        .ignore();
+                }
+                pipe
+            })
+            .collect()
+    }
+
+    /// One SCAN page of `node`.
+    async fn scan_page(
+        &self,
+        topology: &Arc<Topology>,
+        op: Operation,
+        node: &crate::settings::Endpoint,
+        position: ScanPosition,
+        pattern: &str,
+        count: usize,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(position.cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count.clamp(1, 100_000));
+        let cmd = &cmd;
+        self.step(topology, op, move || async move {
+            let reply = topology.query_node(node, cmd.clone()).await?;
+            Ok(redis::from_redis_value::<(u64, Vec<Vec<u8>>)>(reply)?)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.counted(Operation::Get, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(key);
+            let value: Option<Bytes> = self
+                .query(Operation::Get, Some(key), Idempotent, &cmd)
+                .await?;
+            match value {
+                Some(value) => {
+                    self.inner.stats.hits(1);
+                    Ok(value)
+                }
+                None => {
+                    self.inner.stats.misses(1);
+                    Err(CacheError::not_found(key))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.counted(Operation::Set, async {
+            validate_key(key)?;
+            self.check_value(key, value)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("PX").arg(ttl_ms);
+            self.query::<()>(Operation::Set, Some(key), Idempotent, &cmd)
+                .await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.counted(Operation::Delete, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(key);
+            let removed: u64 = self
+                .query(Operation::Delete, Some(key), Idempotent, &cmd)
+                .await?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
+        let op = Operation::GetOrSet;
+        self.counted(op, async {
+            validate_key(key)?;
+            self.check_value(key, value)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            if self.uses_set_nx_get() {
+                // Absent: stored, the reply is nil. Present: untouched, the reply is the value.
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("GET")
+                    .arg("PX")
+                    .arg(ttl_ms);
+                let previous: Option<Bytes> =
+                    self.query(op, Some(key), NotIdempotent, &cmd).await?;
+                Ok(match previous {
+                    Some(existing) => (existing, false),
+                    None => (Bytes::copy_from_slice(value), true),
+                })
+            } else {
+                let mut invocation = scripts::GET_OR_SET.prepare_invoke();
+                invocation.key(key).arg(value).arg(ttl_ms);
+                let (stored, set): (Bytes, i64) = self.script(op, key, &invocation).await?;
+                Ok((stored, set == 1))
+            }
+        })
+        .await
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let op = Operation::CompareAndSet;
+        self.counted(op, async {
+            validate_key(key)?;
+            self.check_value(key, new)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            match expected {
+                None => {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(key).arg(new).arg("NX").arg("PX").arg(ttl_ms);
+                    let reply: Option<String> =
+                        self.query(op, Some(key), NotIdempotent, &cmd).await?;
+                    Ok(reply.is_some())
+                }
+                Some(expected) => {
+                    let mut invocation = scripts::COMPARE_AND_SET.prepare_invoke();
+                    invocation.key(key).arg(expected).arg(new).arg(ttl_ms);
+                    let replaced: i64 = self.script(op, key, &invocation).await?;
+                    Ok(replaced == 1)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let op = Operation::CompareAndDelete;
+        self.counted(op, async {
+            validate_key(key)?;
+            let mut invocation = scripts::COMPARE_AND_DELETE.prepare_invoke();
+            invocation.key(key).arg(expected);
+            let deleted: i64 = self.script(op, key, &invocation).await?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let op = Operation::GetMany;
+        self.counted(op, async {
+            for key in keys {
+                validate_key(key)?;
+            }
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // MGET per chunk; in a cluster redis-rs splits each MGET by slot.
+            let commands: Vec<Cmd> = keys
+                .chunks(BATCH)
+                .map(|chunk| {
+                    let mut cmd = redis::cmd("MGET");
+                    for key in chunk {
+                        cmd.arg(*key);
+                    }
+                    cmd
+                })
+                .collect();
+            let commands = &commands;
+            let chunks = self
+                .run(op, None, Idempotent, move |conn| {
+                    futures::future::try_join_all(commands.iter().map(move |cmd| {
+                        let mut conn = conn.clone();
+                        async move { cmd.query_async::<Vec<Option<Bytes>>>(&mut conn).await }
+                    }))
+                })
+                .await?;
+            let values: Vec<Option<Bytes>> = chunks.into_iter().flatten().collect();
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            self.inner.stats.hits(hits);
+            self.inner.stats.misses(values.len() as u64 - hits);
+            Ok(values)
+        })
+        .await
+    }
+
+    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        let op = Operation::SetMany;
+        self.counted(op, async {
+            for (key, value) in entries {
+                validate_key(key)?;
+                self.check_value(key, value)?;
+            }
+            let ttl_ms = ttl_millis(ttl)?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let pipelines = self.set_pipelines(entries, ttl_ms);
+            let pipelines = &pipelines;
+            self.run(op, None, Idempotent, move |conn| {
+                futures::future::try_join_all(pipelines.iter().map(move |pipe| {
+                    let mut conn = conn.clone();
+                    async move { pipe.query_async::<()>(&mut conn).await }
+                }))
+            })
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let op = Operation::DeleteMany;
+        self.counted(op, async {
+            for key in keys {
+                validate_key(key)?;
+            }
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            // In a cluster redis-rs splits a multi-key UNLINK by slot and sums the counts.
+            let commands: Vec<Cmd> = keys
+                .chunks(BATCH)
+                .map(|chunk| {
+                    let mut cmd = redis::cmd("UNLINK");
+                    for key in chunk {
+                        cmd.arg(*key);
+                    }
+                    cmd
+                })
+                .collect();
+            let commands = &commands;
+            let counts = self
+                .run(op, None, Idempotent, move |conn| {
+                    futures::future::try_join_all(commands.iter().map(move |cmd| {
+                        let mut conn = conn.clone();
+                        async move { cmd.query_async::<u64>(&mut conn).await }
+                    }))
+                })
+                .await?;
+            Ok(counts.into_iter().sum())
+        })
+        .await
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        let op = Operation::IncrBy;
+        self.counted(op, async {
+            validate_key(key)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            let mut invocation = scripts::INCR_BY.prepare_invoke();
+            invocation.key(key).arg(delta).arg(ttl_ms);
+            let text: String = self.script(op, key, &invocation).await?;
+            text.parse::<i64>().map_err(|_| CacheError::WrongType {
+                key: key.to_owned(),
+                expected: "a decimal i64 counter",
+            })
+        })
+        .await
+    }
+
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
+        let op = Operation::ScanKeys;
+        self.counted(op, async {
+            let position =
+                ScanPosition::parse(cursor).map_err(|e| CacheError::operation(op, None, e))?;
+            let topology = self.topology(op)?;
+            let topo = &topology;
+            let nodes = self.step(topo, op, move || topo.primaries()).await?;
+            let Some(node) = nodes.get(position.node) else {
+                // The cluster has fewer primaries than when the cursor was made.
+                return Ok(KeyPage::new(Vec::new(), None));
+            };
+            let (next, raw) = self
+                .scan_page(topo, op, node, position, pattern, count)
+                .await?;
+            // Keys are UTF-8 in this contract; a key some other client wrote
+            // in another encoding is not listed (delete_pattern still removes it).
+            let keys = raw
+                .into_iter()
+                .filter_map(|k| String::from_utf8(k).ok())
+                .collect();
+            let next = position
+                .advance(next, nodes.len())
+                .map(ScanPosition::to_cursor);
+            Ok(KeyPage::new(keys, next))
+        })
+        .await
+    }
+
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        let op = Operation::DeletePattern;
+        self.counted(op, async {
+            let topology = self.topology(op)?;
+            let topo = &topology;
+            let nodes = self.step(topo, op, move || topo.primaries()).await?;
+            let mut deleted = 0u64;
+            for (index, node) in nodes.iter().enumerate() {
+                let mut position = ScanPosition {
+                    node: index,
+                    cursor: 0,
+                };
+                loop {
+                    let (next, keys) = self
+                        .scan_page(topo, op, node, position, pattern, DELETE_SCAN_COUNT)
+                        .await?;
+                    if !keys.is_empty() {
+                        let mut cmd = redis::cmd("UNLINK");
+                        cmd.arg(&keys);
+                        let cmd = &cmd;
+                        deleted += self
+                            .step(topo, op, move || {
+                                let mut conn = topo.conn();
+                                async move { cmd.query_async::<u64>(&mut conn).await }
+                            })
+                            .await?;
+                    }
+                    if next == 0 {
+                        break;
+                    }
+                    position.cursor = next;
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
+        let op = Operation::RateLimit;
+        self.counted(op, async {
+            rule.validate()?;
+            validate_key(key)?;
+            let window_ms = ttl_millis(rule.window)?;
+            let script = match rule.algorithm {
+                RateLimitAlgorithm::FixedWindow => &*scripts::FIXED_WINDOW,
+                _ => &*scripts::SLIDING_WINDOW,
+            };
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(key)
+                .arg(rule.limit.min(MAX_SCRIPT_LIMIT))
+                .arg(window_ms);
+            let (allowed, used, retry_us): (i64, u64, u64) =
+                self.script(op, key, &invocation).await?;
+            Ok(if allowed == 1 {
+                RateDecision::new(
+                    true,
+                    rule.limit,
+                    rule.limit.saturating_sub(used),
+                    Duration::ZERO,
+                )
+            } else {
+                RateDecision::new(false, rule.limit, 0, Duration::from_micros(retry_us.max(1)))
+            })
+        })
+        .await
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
+        let op = Operation::Publish;
+        self.counted(op, async {
+            validate_key(channel)?;
+            self.check_value(channel, message)?;
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(channel).arg(message);
+            self.query(op, Some(channel), NotIdempotent, &cmd).await
+        })
+        .await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        let op = Operation::Subscribe;
+        self.counted(op, async {
+            validate_key(channel)?;
+            let topology = self.topology(op)?;
+            // A first subscribe opens the dedicated connection, then subscribes.
+            let limit = self.inner.settings.connect_timeout + self.command_timeout();
+            let subscribe = self.inner.pubsub.subscribe(&topology, channel);
+            match tokio::time::timeout(limit, subscribe).await {
+                Ok(result) => result,
+                Err(_) => Err(CacheError::Timeout {
+                    op,
+                    key: Some(channel.to_owned()),
+                    after: limit,
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<()> {
+        let op = Operation::Health;
+        self.counted(op, async {
+            let topology = self.topology(op)?;
+            let topo = &topology;
+            let ping = redis::cmd("PING");
+            let ping = &ping;
+            self.step(topo, op, move || topo.query_each_primary(ping))
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.stats.op(Operation::Close);
+        if self.shut() {
+            tracing::info!("closed");
+        }
+        Ok(())
+    }
+}

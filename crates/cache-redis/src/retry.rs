@@ -1,0 +1,177 @@
+//! Which failures are retried, and how long to wait between tries.
+//!
+//! The policy is deliberately conservative: a retry that runs a command twice
+//! is worse than an error for anything that is not idempotent (an `incr_by`
+//! counted twice, a rate-limit slot taken twice, a message published twice).
+//! See the table in the crate docs.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+/// Whether running an operation twice has the same effect as running it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// get, set, delete, the batch calls, scan, health: retried on any
+    /// connection or timeout failure.
+    Idempotent,
+    /// get_or_set, compare_and_set, compare_and_delete, incr_by, rate_limit,
+    /// publish: retried only when the failure proves the server never ran the
+    /// command.
+    NotIdempotent,
+}
+
+/// Exponential backoff with jitter, bounded by a number of retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
+}
+
+impl RetryPolicy {
+    pub(crate) fn new(max_retries: u32, base: Duration, max: Duration) -> Self {
+        RetryPolicy {
+            max_retries,
+            base,
+            max: max.max(base),
+        }
+    }
+
+    /// The wait before retry number `retry` (0-based): `base · 2^retry`, capped
+    /// at `max`, then drawn uniformly from its upper half ("equal jitter"), so
+    /// clients that failed together do not retry together yet every wait
+    /// still grows.
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(2u32.saturating_pow(retry.min(31)))
+            .min(self.max);
+        let half = exp / 2;
+        let jitter_nanos = half.as_nanos().min(u64::MAX as u128) as u64;
+        let jitter = if jitter_nanos == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=jitter_nanos)
+        };
+        half + Duration::from_nanos(jitter)
+    }
+
+    /// Whether a failed attempt number `attempt` (0-based) may be tried again.
+    pub(crate) fn should_retry(
+        &self,
+        attempt: u32,
+        idempotency: Idempotency,
+        err: &RedisError,
+    ) -> bool {
+        if attempt >= self.max_retries {
+            return false;
+        }
+        match idempotency {
+            Idempotency::Idempotent => is_transient(err),
+            Idempotency::NotIdempotent => proves_not_executed(err),
+        }
+    }
+}
+
+/// A failure that may pass by itself: the connection broke or could not be
+/// made, a timeout, or the server is between roles (failover, loading).
+pub(crate) fn is_transient(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || proves_not_executed(err)
+}
+
+/// A failure that proves the command never ran: the connection could not even
+/// be made, or the server refused the command before executing it because of
+/// its role or state (READONLY on a demoted master, LOADING, MASTERDOWN,
+/// TRYAGAIN, CLUSTERDOWN).
+pub(crate) fn proves_not_executed(err: &RedisError) -> bool {
+    err.is_connection_refusal()
+        || matches!(
+            err.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::ReadOnly
+                    | ServerErrorKind::BusyLoading
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+            ) | ErrorKind::ClusterConnectionNotFound
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> RedisError {
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()
+    }
+
+    fn reset() -> RedisError {
+        std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()
+    }
+
+    fn server(text: &str) -> RedisError {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes())
+            .unwrap()
+            .extract_error()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_millis(500));
+        for retry in 0..10 {
+            let d = p.backoff(retry);
+            let exp =
+                (Duration::from_millis(100) * 2u32.pow(retry)).min(Duration::from_millis(500));
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "retry {retry}: {d:?} not in [{:?}, {exp:?}]",
+                exp / 2
+            );
+        }
+        assert!(p.backoff(u32::MAX) <= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn zero_backoff_is_fine() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        assert_eq!(p.backoff(2), Duration::ZERO);
+    }
+
+    #[test]
+    fn idempotent_operations_retry_on_dropped_connections() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        assert!(p.should_retry(0, Idempotency::Idempotent, &reset()));
+        assert!(p.should_retry(0, Idempotency::Idempotent, &refused()));
+        assert!(!p.should_retry(3, Idempotency::Idempotent, &reset()));
+    }
+
+    #[test]
+    fn other_operations_retry_only_when_the_command_never_ran() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        assert!(!p.should_retry(0, Idempotency::NotIdempotent, &reset()));
+        assert!(p.should_retry(0, Idempotency::NotIdempotent, &refused()));
+        assert!(p.should_retry(
+            0,
+            Idempotency::NotIdempotent,
+            &server("READONLY You can't write against a read only replica.")
+        ));
+        assert!(p.should_retry(0, Idempotency::NotIdempotent, &server("LOADING loading")));
+    }
+
+    #[test]
+    fn command_errors_are_never_retried() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        let wrongtype = server("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert!(!p.should_retry(0, Idempotency::Idempotent, &wrongtype));
+        assert!(!p.should_retry(0, Idempotency::NotIdempotent, &wrongtype));
+        let noperm = server("NOPERM this user has no permissions to run the 'get' command");
+        assert!(!p.should_retry(0, Idempotency::Idempotent, &noperm));
+    }
+}

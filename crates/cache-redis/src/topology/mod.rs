@@ -1,0 +1,183 @@
+//! How commands reach the servers: one standalone server, the master that the
+//! sentinels name, or every shard of a cluster.
+//!
+//! Every topology hands out [`Conn`] handles, cheap clones of multiplexed
+//! connections that reconnect by themselves, and learns from the failures the
+//! caller saw ([`Topology::after_error`]), which is how a sentinel topology
+//! notices a failover.
+
+use std::time::Duration;
+
+use cache_core::Result;
+use cache_core::config::RedisMode;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
+
+use crate::settings::{Endpoint, Settings};
+
+mod cluster;
+mod pool;
+mod sentinel;
+
+pub(crate) use cluster::ClusterTopology;
+pub(crate) use pool::ManagerPool;
+pub(crate) use sentinel::SentinelTopology;
+
+/// One handle to send commands through.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// A standalone server or a sentinel-resolved master.
+    Manager(ConnectionManager),
+    /// A cluster: redis-rs routes each command by slot and follows MOVED/ASK.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Manager(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Manager(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The servers behind a cache.
+pub(crate) enum Topology {
+    /// One server (or an endpoint that behaves as one, like ElastiCache serverless).
+    Standalone(ManagerPool),
+    /// The master named by sentinels, followed across failovers.
+    Sentinel(SentinelTopology),
+    /// A Redis/Valkey Cluster.
+    Cluster(ClusterTopology),
+}
+
+impl Topology {
+    /// Opens the connections `settings` describe; fails fast, naming the endpoint.
+    pub(crate) async fn connect(settings: &Settings) -> Result<Topology> {
+        match settings.mode {
+            RedisMode::Cluster => ClusterTopology::connect(settings)
+                .await
+                .map(Topology::Cluster),
+            RedisMode::Sentinel => SentinelTopology::connect(settings)
+                .await
+                .map(Topology::Sentinel),
+            _ => {
+                let endpoint = &settings.endpoints[0];
+                let client = settings
+                    .client(endpoint)
+                    .map_err(|e| crate::errors::map_connect_error(&endpoint.to_string(), e))?;
+                ManagerPool::connect(client, endpoint.to_string(), settings)
+                    .await
+                    .map(Topology::Standalone)
+            }
+        }
+    }
+
+    /// A handle for the next command.
+    pub(crate) fn conn(&self) -> Conn {
+        match self {
+            Topology::Standalone(pool) => Conn::Manager(pool.next()),
+            Topology::Sentinel(s) => Conn::Manager(s.current().next()),
+            Topology::Cluster(c) => Conn::Cluster(c.conn()),
+        }
+    }
+
+    /// Where commands go, in words (for errors).
+    pub(crate) fn endpoint(&self) -> String {
+        match self {
+            Topology::Standalone(pool) => pool.endpoint().to_owned(),
+            Topology::Sentinel(s) => s.current().endpoint().to_owned(),
+            Topology::Cluster(c) => c.describe().to_owned(),
+        }
+    }
+
+    /// Learns from a failure: a sentinel topology re-resolves the master when
+    /// the failure suggests a failover. With `wait`, returns once that is done
+    /// (the caller is about to retry); otherwise it happens in the background.
+    pub(crate) async fn after_error(&self, err: &RedisError, wait: bool) {
+        if let Topology::Sentinel(s) = self {
+            s.after_error(err, wait).await;
+        }
+    }
+
+    /// The primaries, in a stable order (sorted by address): the nodes a
+    /// keyspace-wide SCAN must visit.
+    pub(crate) async fn primaries(&self) -> RedisResult<Vec<Endpoint>> {
+        match self {
+            Topology::Cluster(c) => c.primaries().await,
+            // One keyspace: the node is implied, its name is not used for routing.
+            _ => Ok(vec![Endpoint {
+                host: String::new(),
+                port: 0,
+            }]),
+        }
+    }
+
+    /// Sends `cmd` to the primary `node` (one of [`Topology::primaries`]).
+    pub(crate) async fn query_node(&self, node: &Endpoint, cmd: Cmd) -> RedisResult<Value> {
+        match self {
+            Topology::Cluster(c) => c.query_node(node, cmd).await,
+            _ => {
+                let mut conn = self.conn();
+                cmd.query_async(&mut conn).await
+            }
+        }
+    }
+
+    /// Sends `cmd` to every primary (cluster) or the one server, each reply in
+    /// primary order.
+    pub(crate) async fn query_each_primary(&self, cmd: &Cmd) -> RedisResult<Vec<Value>> {
+        let nodes = self.primaries().await?;
+        let replies = nodes.iter().map(|node| self.query_node(node, cmd.clone()));
+        futures::future::try_join_all(replies).await
+    }
+
+    /// Clients for a dedicated connection (pub/sub), `(host:port, client)`, in
+    /// the order to try them: the server, the current master, or the seeds.
+    pub(crate) fn dedicated_clients(&self) -> Vec<(String, redis::Client)> {
+        match self {
+            Topology::Standalone(pool) => vec![(pool.endpoint().to_owned(), pool.client().clone())],
+            Topology::Sentinel(s) => {
+                let pool = s.current();
+                vec![(pool.endpoint().to_owned(), pool.client().clone())]
+            }
+            Topology::Cluster(c) => c.seeds().to_vec(),
+        }
+    }
+}
+
+/// Runs `fut` for at most `limit`, turning the deadline into an I/O timeout
+/// error so that it maps like redis-rs's own timeouts.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {limit:?}"),
+        )
+        .into()),
+    }
+}

@@ -1,0 +1,50 @@
+//! The conformance suite against a standalone `redis-server` (or
+//! `valkey-server`, see `cache_testing::server`): one test per check.
+//!
+//! The tests that run at the same time share one server (each check works in
+//! its own random namespace); it is stopped when the last of them ends, so no
+//! server outlives the test binary.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use cache_core::Cache;
+use cache_core::config::RedisConfig;
+use cache_redis::RedisCache;
+use cache_testing::conformance::CacheFactory;
+use cache_testing::server::RedisServer;
+
+/// The server of the tests running now, started by the first of them.
+fn shared_server() -> Arc<RedisServer> {
+    static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+    let mut slot = SERVER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let server = Arc::new(RedisServer::start());
+    *slot = Arc::downgrade(&server);
+    server
+}
+
+/// A fresh `RedisCache` per check, all on one server.
+struct Standalone {
+    server: Arc<RedisServer>,
+}
+
+#[async_trait]
+impl CacheFactory for Standalone {
+    async fn make(&self) -> Arc<dyn Cache> {
+        let mut config = RedisConfig::default();
+        config.addrs = vec![self.server.addr()];
+        let cache = RedisCache::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.server.addr()));
+        Arc::new(cache)
+    }
+}
+
+cache_testing::conformance_tests!(Standalone {
+    server: shared_server()
+});

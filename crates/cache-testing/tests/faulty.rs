@@ -1,0 +1,131 @@
+//! `FaultyCache` fails, slows and counts exactly as told, and otherwise passes through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{Cache, CacheError, ErrorKind, Operation};
+use cache_testing::fakes::FakeCache;
+use cache_testing::faulty::{FAULT_ADDR, FaultyCache};
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn faulty() -> FaultyCache<FakeCache> {
+    FaultyCache::new(Arc::new(FakeCache::new()))
+}
+
+#[tokio::test]
+async fn passes_everything_through_until_told_otherwise() {
+    let cache = faulty();
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_ref(), b"v");
+    assert_eq!(cache.inner().get("k").await.unwrap().as_ref(), b"v");
+    assert_eq!(cache.injected_faults(), 0);
+}
+
+#[tokio::test]
+async fn fails_the_next_n_calls_then_passes_through() {
+    let cache = faulty();
+    cache.fail_next(3);
+    for _ in 0..3 {
+        let err = cache.set("k", b"v", TTL).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connection);
+    }
+    assert!(
+        cache.inner().get("k").await.unwrap_err().is_not_found(),
+        "a failed call must not reach the inner cache"
+    );
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_ref(), b"v");
+    assert_eq!(cache.injected_faults(), 3);
+    assert_eq!(cache.injected_faults_for(Operation::Set), 3);
+}
+
+#[tokio::test]
+async fn fail_next_counts_calls_of_every_operation() {
+    let cache = faulty();
+    cache.fail_next(2);
+    assert!(cache.health().await.is_err());
+    assert!(cache.delete("k").await.is_err());
+    assert!(cache.health().await.is_ok());
+    assert_eq!(cache.injected_faults_for(Operation::Health), 1);
+    assert_eq!(cache.injected_faults_for(Operation::Delete), 1);
+}
+
+#[tokio::test]
+async fn default_fault_is_a_transient_connection_error_to_the_fault_address() {
+    let cache = faulty();
+    cache.fail_next(1);
+    match cache.get("k").await.unwrap_err() {
+        e @ CacheError::Connection { .. } => {
+            assert!(e.is_transient());
+            assert!(e.to_string().contains(FAULT_ADDR), "{e}");
+        }
+        other => panic!("expected a Connection error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn failing_operation_fails_only_that_operation_until_passed() {
+    let cache = faulty();
+    cache.set("k", b"v", TTL).await.unwrap();
+    cache.fail_operation(Operation::Get);
+    assert!(cache.get("k").await.is_err());
+    assert!(cache.get("k").await.is_err());
+    assert_eq!(cache.get_many(&["k"]).await.unwrap().len(), 1);
+    cache.pass_operation(Operation::Get);
+    assert!(cache.get("k").await.is_ok());
+    assert_eq!(cache.injected_faults_for(Operation::Get), 2);
+}
+
+#[tokio::test]
+async fn injects_the_chosen_error() {
+    let cache = faulty();
+    cache.set_error(CacheError::Timeout {
+        op: Operation::Get,
+        key: None,
+        after: Duration::from_millis(5),
+    });
+    cache.fail_operation(Operation::Get);
+    assert_eq!(cache.get("k").await.unwrap_err().kind(), ErrorKind::Timeout);
+}
+
+#[tokio::test]
+async fn heal_stops_every_fault_and_keeps_the_counters() {
+    let cache = faulty();
+    cache.fail_next(5);
+    cache.fail_operation(Operation::Set);
+    assert!(cache.get("k").await.is_err());
+    cache.heal();
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert!(cache.get("k").await.is_ok());
+    assert_eq!(cache.injected_faults(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_delays_calls_by_the_configured_time() {
+    let cache = faulty();
+    cache.set_latency(Duration::from_secs(2));
+    cache.set_operation_latency(Operation::Get, Duration::from_secs(5));
+    let start = tokio::time::Instant::now();
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    let start = tokio::time::Instant::now();
+    cache.get("k").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_lets_callers_exercise_their_timeouts() {
+    let cache = faulty();
+    cache.set_latency(Duration::from_secs(30));
+    let outcome = tokio::time::timeout(Duration::from_secs(1), cache.get("k")).await;
+    assert!(outcome.is_err(), "the call must still be pending after 1 s");
+}
+
+#[tokio::test]
+async fn wraps_a_shared_dyn_cache() {
+    let shared: Arc<dyn Cache> = Arc::new(FakeCache::new());
+    let cache: Arc<dyn Cache> = Arc::new(FaultyCache::new(shared.clone()));
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(shared.get("k").await.unwrap().as_ref(), b"v");
+}

@@ -1,0 +1,255 @@
+//! The conformance suite fails backends that break the contract, and says why.
+//!
+//! Each test plants one bug in an otherwise correct cache (`FakeCache`) and
+//! checks that the check for that behaviour fails with a useful message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cache_core::{
+    Bytes, Cache, CacheStats, KeyPage, RateDecision, RateLimitRule, Result, ScanCursor,
+    Subscription,
+};
+use cache_testing::conformance::{self, CacheFactory, Report};
+use cache_testing::fakes::FakeCache;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bug {
+    DeleteAlwaysReportsTrue,
+    GetOrSetIsReadThenWrite,
+    SetIgnoresTtl,
+    ZeroTtlBecomesOneMillisecond,
+    ScanRepeatsTheFirstPage,
+    CloseDoesNothing,
+    HealthPanics,
+    MissesAreNotCounted,
+}
+
+#[derive(Debug)]
+struct Buggy {
+    inner: FakeCache,
+    bug: Bug,
+}
+
+#[async_trait]
+impl Cache for Buggy {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let ttl = match self.bug {
+            Bug::SetIgnoresTtl => Duration::from_secs(3600),
+            Bug::ZeroTtlBecomesOneMillisecond if ttl.is_zero() => Duration::from_millis(1),
+            _ => ttl,
+        };
+        self.inner.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let existed = self.inner.delete(key).await?;
+        Ok(existed || self.bug == Bug::DeleteAlwaysReportsTrue)
+    }
+    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
+        if self.bug != Bug::GetOrSetIsReadThenWrite {
+            return self.inner.get_or_set(key, value, ttl).await;
+        }
+        match self.inner.get(key).await {
+            Ok(existing) => Ok((existing, false)),
+            Err(e) if e.is_not_found() => {
+                // Long enough for every racer to read before the first writes.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.inner.set(key, value, ttl).await?;
+                Ok((Bytes::copy_from_slice(value), true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.inner.compare_and_set(key, expected, new, ttl).await
+    }
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.inner.compare_and_delete(key, expected).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.inner.get_many(keys).await
+    }
+    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        self.inner.set_many(entries, ttl).await
+    }
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.inner.delete_many(keys).await
+    }
+    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        self.inner.incr_by(key, delta, ttl).await
+    }
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
+        if self.bug == Bug::ScanRepeatsTheFirstPage && !cursor.is_start() {
+            let first = self
+                .inner
+                .scan_keys(pattern, &ScanCursor::start(), count)
+                .await?;
+            let rest = self.inner.scan_keys(pattern, cursor, count).await?;
+            let mut keys = first.keys;
+            keys.extend(rest.keys);
+            return Ok(KeyPage::new(keys, rest.next));
+        }
+        self.inner.scan_keys(pattern, cursor, count).await
+    }
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        self.inner.delete_pattern(pattern).await
+    }
+    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
+        self.inner.rate_limit(key, rule).await
+    }
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
+        self.inner.publish(channel, message).await
+    }
+    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        self.inner.subscribe(channel).await
+    }
+    async fn health(&self) -> Result<()> {
+        assert!(self.bug != Bug::HealthPanics, "health blew up");
+        self.inner.health().await
+    }
+    fn stats(&self) -> CacheStats {
+        let mut stats = self.inner.stats();
+        if self.bug == Bug::MissesAreNotCounted {
+            stats.misses = 0;
+        }
+        stats
+    }
+    async fn close(&self) -> Result<()> {
+        if self.bug == Bug::CloseDoesNothing {
+            return Ok(());
+        }
+        self.inner.close().await
+    }
+}
+
+fn factory(bug: Bug) -> impl CacheFactory {
+    move || async move {
+        Arc::new(Buggy {
+            inner: FakeCache::new(),
+            bug,
+        }) as Arc<dyn Cache>
+    }
+}
+
+/// Runs only `check` against a cache with `bug` and returns its failure message.
+async fn failure_of(bug: Bug, check: &str) -> String {
+    let report = conformance::run_checks(&factory(bug), |name| name == check).await;
+    assert_eq!(
+        report.passed.len() + report.failed.len(),
+        1,
+        "no check named {check}"
+    );
+    match report.failed.as_slice() {
+        [failure] => failure.message.clone(),
+        _ => panic!("{check} passed against a cache with {bug:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_delete_that_always_reports_true_is_caught() {
+    let msg = failure_of(
+        Bug::DeleteAlwaysReportsTrue,
+        "delete_reports_whether_the_key_existed",
+    )
+    .await;
+    assert!(msg.contains("expected false, got true"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_get_or_set_made_of_two_steps_is_caught() {
+    let msg = failure_of(Bug::GetOrSetIsReadThenWrite, "get_or_set_is_atomic").await;
+    assert!(msg.contains("expected exactly one to store"), "{msg}");
+}
+
+#[tokio::test]
+async fn entries_that_never_expire_are_caught() {
+    let started = tokio::time::Instant::now();
+    let msg = failure_of(Bug::SetIgnoresTtl, "entries_expire_after_their_ttl").await;
+    assert!(
+        msg.contains("to expire") && msg.contains("still holds"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "waited the whole deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_zero_ttl_silently_accepted_is_caught() {
+    let msg = failure_of(Bug::ZeroTtlBecomesOneMillisecond, "zero_ttl_is_invalid").await;
+    assert!(
+        msg.contains("expected an InvalidTtl error, got Ok"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_scan_that_lists_keys_twice_is_caught() {
+    let msg = failure_of(
+        Bug::ScanRepeatsTheFirstPage,
+        "scan_keys_lists_every_match_exactly_once",
+    )
+    .await;
+    assert!(msg.contains("more than once"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_close_that_does_nothing_is_caught() {
+    let msg = failure_of(Bug::CloseDoesNothing, "closed_cache_refuses_every_call").await;
+    assert!(msg.contains("expected a Closed error, got Ok"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_panicking_backend_fails_its_check_instead_of_the_run() {
+    let msg = failure_of(Bug::HealthPanics, "health_is_ok").await;
+    assert!(
+        msg.contains("panicked") && msg.contains("health blew up"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn uncounted_misses_are_caught() {
+    let msg = failure_of(
+        Bug::MissesAreNotCounted,
+        "stats_count_hits_misses_and_operations",
+    )
+    .await;
+    assert!(msg.contains("expected (hits, misses"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_names_every_failed_check_and_passes_the_rest() {
+    let report: Report = conformance::run_all(&factory(Bug::DeleteAlwaysReportsTrue)).await;
+    let failed: Vec<&str> = report.failed.iter().map(|f| f.check).collect();
+    assert_eq!(
+        failed,
+        ["delete_reports_whether_the_key_existed"],
+        "{report}"
+    );
+    assert_eq!(report.passed.len(), conformance::CHECKS.len() - 1);
+    let shown = report.to_string();
+    assert!(
+        shown.contains("FAILED delete_reports_whether_the_key_existed"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn every_check_has_a_distinct_name() {
+    let mut names: Vec<&str> = conformance::CHECKS.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), conformance::CHECKS.len());
+}
