@@ -62,6 +62,16 @@ impl CacheSetup {
         CacheSetup::from_config(&config).await
     }
 
+    /// [`CacheSetup::load`] with an injected environment (see
+    /// [`Config::load_with_env`]): for tests, which never touch the process's.
+    pub async fn load_with_env(
+        path: Option<&Path>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<CacheSetup> {
+        let config = Config::load_with_env(path, env)?;
+        CacheSetup::from_config(&config).await
+    }
+
     /// Validates `config`, connects the shared backend and builds the manager.
     /// Must run inside a Tokio runtime (the manager's idle sweep is a task).
     ///

@@ -14,6 +14,7 @@ async fn a_tenant_unused_for_idle_ttl_is_closed_by_the_background_sweep() {
     let resolver = RecordingResolver::new();
     let m = manager(resolver.clone(), 10, IDLE);
     drop(m.get("a").await.unwrap());
+    tokio::time::sleep(IDLE).await;
     let a = resolver.only("a");
     eventually("a's backend is closed", || is_closed(&*a)).await;
     assert!(!m.contains("a"));

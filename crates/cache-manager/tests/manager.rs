@@ -6,8 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, ErrorKind};
-use cache_manager::{MAX_TENANT_ID_BYTES, TenantManager};
+use cache_core::{Cache, ErrorKind, MemoryCache, Operation};
+use cache_manager::{MAX_TENANT_ID_BYTES, TenantManager, resolver_fn};
+use cache_testing::FaultyCache;
 use support::{RecordingResolver, eventually, is_closed, manager, tick};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -319,4 +320,38 @@ fn building_outside_a_tokio_runtime_is_an_error_not_a_panic() {
         .build()
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unsupported);
+}
+
+/// A manager whose tenant caches all fail to close.
+fn manager_with_failing_closes(max_tenants: usize) -> TenantManager {
+    let resolver = resolver_fn(|_tenant| async {
+        let faulty = FaultyCache::new(Arc::new(MemoryCache::new()) as Arc<dyn Cache>);
+        faulty.fail_operation(Operation::Close);
+        Ok(Arc::new(faulty) as Arc<dyn Cache>)
+    });
+    TenantManager::builder(Arc::new(resolver))
+        .max_tenants(max_tenants)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_close_on_remove_still_removes_the_tenant() {
+    let m = manager_with_failing_closes(10);
+    drop(m.get("a").await.unwrap());
+    assert!(m.remove("a").await);
+    assert!(!m.contains("a"));
+    let stats = m.stats();
+    assert_eq!((stats.closed, stats.close_failures, stats.open), (1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_close_on_eviction_still_evicts_the_tenant() {
+    let m = manager_with_failing_closes(1);
+    drop(m.get("a").await.unwrap());
+    tick().await;
+    drop(m.get("b").await.unwrap());
+    assert!(!m.contains("a"));
+    eventually("the failed close is counted", || async { m.stats().close_failures == 1 }).await;
+    assert_eq!(m.stats().open, 1);
 }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct BenchArgs {
     /// Concurrent tasks.
-    #[arg(long, short, default_value_t = 16)]
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Stop after this long.
     #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]

@@ -208,3 +208,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
     target.close().await;
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -63,8 +63,8 @@ impl ConnectionLike for Conn {
 
 /// The servers behind a cache.
 pub(crate) enum Topology {
-    /// One server (or an endpoint that behaves as one, like ElastiCache serverless).
-    Standalone(ManagerPool),
+    /// One server (or an endpoint that behaves as one: a replication group's primary endpoint).
+    Standalone(Box<ManagerPool>),
     /// The master named by sentinels, followed across failovers.
     Sentinel(SentinelTopology),
     /// A Redis/Valkey Cluster.
@@ -88,7 +88,7 @@ impl Topology {
                     .map_err(|e| crate::errors::map_connect_error(&endpoint.to_string(), e))?;
                 ManagerPool::connect(client, endpoint.to_string(), settings)
                     .await
-                    .map(Topology::Standalone)
+                    .map(|pool| Topology::Standalone(Box::new(pool)))
             }
         }
     }

@@ -1,0 +1,156 @@
+//! Mutual exclusion of `DistributedLock` across two processes on one Redis.
+//!
+//! The test re-executes its own binary as the second process (selected by
+//! `PATTERNS_LOCK_CHILD_ADDR`, running only [`child_process_role`]). Both
+//! processes run 8 tasks that take the same lock, 10,000 acquisitions in all,
+//! and check exclusion through the server while holding it:
+//! - an occupancy counter (`incr_by` +1 must return 1, then -1 must return 0);
+//! - fencing tokens: larger than the last token any holder recorded (a
+//!   shared key read and written only under the lock), and larger than the
+//!   task's own previous token.
+//!
+//! Each process counts violations and fails if it saw any.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_core::config::RedisConfig;
+use cache_core::lock::{Backoff, DistributedLock};
+use cache_core::{Cache, OptionalExt};
+use cache_redis::RedisCache;
+use cache_testing::server::RedisServer;
+
+const CHILD_ENV: &str = "PATTERNS_LOCK_CHILD_ADDR";
+const TASKS: usize = 8;
+const ACQUISITIONS_PER_PROCESS: usize = 5_000;
+const LOCK: &str = "shared-resource";
+const OCCUPANCY: &str = "exclusion:occupancy";
+const LAST_FENCE: &str = "exclusion:last-fence";
+const READY: &str = "exclusion:ready";
+const TTL: Duration = Duration::from_secs(30);
+
+async fn connect(addr: &str) -> Arc<dyn Cache> {
+    let mut config = RedisConfig::default();
+    config.addrs = vec![addr.to_owned()];
+    Arc::new(RedisCache::connect(&config).await.expect("connect to the test server"))
+}
+
+/// Runs this process's share of the acquisitions; returns the violations.
+async fn contend(addr: &str) -> u64 {
+    let cache = connect(addr).await;
+    // Start together, so that the processes actually contend.
+    cache.incr_by(READY, 1, TTL).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cache.get(READY).await.unwrap() != "2" {
+        assert!(Instant::now() < deadline, "the other process never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let locks = DistributedLock::new(cache.clone())
+        .fencing(true)
+        .wait(Duration::from_secs(60))
+        // Short waits: the section is a few round trips long.
+        .backoff(Backoff::new(Duration::from_micros(200), Duration::from_millis(3)));
+    let violations = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (locks, cache, violations) = (locks.clone(), cache.clone(), violations.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut my_last_fence = 0u64;
+            for _ in 0..ACQUISITIONS_PER_PROCESS / TASKS {
+                let fence = locks
+                    .with_lock(LOCK, TTL, |info| {
+                        let cache = cache.clone();
+                        async move {
+                            let mut bad = 0;
+                            if cache.incr_by(OCCUPANCY, 1, TTL).await.unwrap() != 1 {
+                                bad += 1;
+                            }
+                            let fence = info.fencing_token.expect("fencing is on");
+                            let last: u64 = cache
+                                .get(LAST_FENCE)
+                                .await
+                                .optional()
+                                .unwrap()
+                                .map_or(0, |b| std::str::from_utf8(&b).unwrap().parse().unwrap());
+                            if fence <= last {
+                                bad += 1;
+                            }
+                            cache
+                                .set(LAST_FENCE, fence.to_string().as_bytes(), TTL)
+                                .await
+                                .unwrap();
+                            if cache.incr_by(OCCUPANCY, -1, TTL).await.unwrap() != 0 {
+                                bad += 1;
+                            }
+                            (fence, bad)
+                        }
+                    })
+                    .await
+                    .expect("acquired within the wait");
+                let (fence, bad) = fence;
+                let mut bad = bad;
+                if fence <= my_last_fence {
+                    bad += 1;
+                }
+                my_last_fence = fence;
+                violations.fetch_add(bad, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stats = locks.stats();
+    eprintln!("process {}: {stats:?}", std::process::id());
+    assert_eq!(stats.acquired as usize, ACQUISITIONS_PER_PROCESS);
+    assert_eq!(stats.lost, 0, "a lock expired while held");
+    violations.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_never_hold_the_lock_at_the_same_time() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return; // in the child, only `child_process_role` runs
+    }
+    let server = RedisServer::start();
+    let started = Instant::now();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_process_role", "--exact", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, server.addr())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the second process");
+    let mine = contend(&server.addr()).await;
+    let child = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let child_log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+    eprintln!("10,000 acquisitions across 2 processes in {:?}", started.elapsed());
+    assert!(child.status.success(), "the second process failed:\n{child_log}");
+    assert!(child_log.contains("1 passed"), "the child role did not run:\n{child_log}");
+    assert_eq!(mine, 0, "violations seen by this process");
+    let cache = connect(&server.addr()).await;
+    let last: u64 = std::str::from_utf8(&cache.get(LAST_FENCE).await.unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(last >= 10_000, "every acquisition took a fencing token: {last}");
+}
+
+/// The second process's part; a no-op unless started by the test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn child_process_role() {
+    let Some(addr) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let violations = contend(addr.to_str().unwrap()).await;
+    assert_eq!(violations, 0, "violations seen by the second process");
+}
