@@ -24,7 +24,7 @@ use cache_testing::server::RedisServer;
 
 const CHILD_ENV: &str = "PATTERNS_LOCK_CHILD_ADDR";
 const TASKS: usize = 8;
-const ACQUISITIONS_PER_PROCESS: usize = 5_000;
+const ACQUISITIONS_PER_PROCESS: usize = 400;
 const LOCK: &str = "shared-resource";
 const OCCUPANCY: &str = "exclusion:occupancy";
 const LAST_FENCE: &str = "exclusion:last-fence";
@@ -64,7 +64,9 @@ async fn contend(addr: &str) -> u64 {
                         let cache = cache.clone();
                         async move {
                             let mut bad = 0;
-                            if cache.incr_by(OCCUPANCY, 1, TTL).await.unwrap() != 1 {
+                            let occ = cache.incr_by(OCCUPANCY, 1, TTL).await.unwrap();
+                            if occ != 1 {
+                                eprintln!("pid {} occupancy {occ}", std::process::id());
                                 bad += 1;
                             }
                             let fence = info.fencing_token.expect("fencing is on");
@@ -75,6 +77,7 @@ async fn contend(addr: &str) -> u64 {
                                 .unwrap()
                                 .map_or(0, |b| std::str::from_utf8(&b).unwrap().parse().unwrap());
                             if fence <= last {
+                                eprintln!("pid {} fence {fence} <= last {last}", std::process::id());
                                 bad += 1;
                             }
                             cache

@@ -355,3 +355,19 @@ async fn a_failed_close_on_eviction_still_evicts_the_tenant() {
     eventually("the failed close is counted", || async { m.stats().close_failures == 1 }).await;
     assert_eq!(m.stats().open, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_creation_leaves_nothing_behind() {
+    let resolver = RecordingResolver::slow(Duration::from_secs(1));
+    let m = manager(resolver.clone(), 10, HOUR);
+    let creating = {
+        let m = m.clone();
+        tokio::spawn(async move { m.get("a").await })
+    };
+    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    creating.abort();
+    assert!(creating.await.unwrap_err().is_cancelled());
+    m.get("a").await.expect("the next caller creates it");
+    assert!(m.contains("a"));
+    assert_eq!(m.stats().creating, 0);
+}

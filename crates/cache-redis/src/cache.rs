@@ -13,7 +13,7 @@ use redis::RedisResult;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::errors::map_error;
+use crate::errors::{map_connect_error, map_error};
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
 use crate::server_info::ServerInfo;
@@ -80,6 +80,12 @@ impl RedisCache {
             tracing::info_span!("redis_connect", endpoint = %description, mode = ?settings.mode);
         async move {
             let topology = Arc::new(Topology::connect(&settings).await?);
+            // A server that wants a password accepts the connection and refuses
+            // commands: find out now, not at the first call.
+            let ping = redis::cmd("PING");
+            crate::topology::within(settings.command_timeout, topology.query_each_primary(&ping))
+                .await
+                .map_err(|e| map_connect_error(&description, e))?;
             let server = detect_server(&topology, settings.command_timeout).await;
             let set_nx_get = !options.force_lua_get_or_set
                 && server.as_ref().is_some_and(ServerInfo::supports_set_nx_get);

@@ -215,11 +215,11 @@ pub fn validate(input: &[u8], limits: &CodecLimits) -> Result<(), CodecError> {
     scan::Scanner::new(input, limits).run()
 }
 
-pub(crate) fn truncated(at: usize, what: impl std::fmt::Display) -> CodecError {
+fn truncated(at: usize, what: impl std::fmt::Display) -> CodecError {
     CodecError::Truncated(format!("{what} (at byte {at})"))
 }
 
-pub(crate) fn malformed(at: usize, what: impl std::fmt::Display) -> CodecError {
+fn malformed(at: usize, what: impl std::fmt::Display) -> CodecError {
     CodecError::Malformed(format!("{what} (at byte {at})"))
 }
 
