@@ -9,7 +9,9 @@
 //!   shared key read and written only under the lock), and larger than the
 //!   task's own previous token.
 //!
-//! Each process counts violations and fails if it saw any.
+//! Each process counts violations and fails if it saw any. The shared key
+//! also records the holder's process, so the test can show that the two
+//! processes took turns (handovers) rather than running one after the other.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -24,12 +26,15 @@ use cache_testing::server::RedisServer;
 
 const CHILD_ENV: &str = "PATTERNS_LOCK_CHILD_ADDR";
 const TASKS: usize = 8;
-const ACQUISITIONS_PER_PROCESS: usize = 400;
+const ACQUISITIONS_PER_PROCESS: usize = 5_000;
 const LOCK: &str = "shared-resource";
 const OCCUPANCY: &str = "exclusion:occupancy";
-const LAST_FENCE: &str = "exclusion:last-fence";
+const LAST_HOLDER: &str = "exclusion:last-holder";
 const READY: &str = "exclusion:ready";
 const TTL: Duration = Duration::from_secs(30);
+/// Longer than any run: a counter keeps the TTL of its first increment, and
+/// the occupancy counter must not expire in the middle of the test.
+const BOOKKEEPING_TTL: Duration = Duration::from_secs(3600);
 
 async fn connect(addr: &str) -> Arc<dyn Cache> {
     let mut config = RedisConfig::default();
@@ -37,11 +42,49 @@ async fn connect(addr: &str) -> Arc<dyn Cache> {
     Arc::new(RedisCache::connect(&config).await.expect("connect to the test server"))
 }
 
-/// Runs this process's share of the acquisitions; returns the violations.
-async fn contend(addr: &str) -> u64 {
+/// What one process saw.
+#[derive(Debug, Default)]
+struct Report {
+    /// Checks that failed: two holders at once, or a fencing token that did
+    /// not grow.
+    violations: u64,
+    /// Acquisitions that followed a holder of the other process: the
+    /// processes really took turns.
+    handovers: u64,
+}
+
+/// One critical section: the checks, through the server.
+async fn hold(cache: &Arc<dyn Cache>, fence: u64, me: u32) -> Report {
+    let mut report = Report::default();
+    if cache.incr_by(OCCUPANCY, 1, BOOKKEEPING_TTL).await.unwrap() != 1 {
+        report.violations += 1;
+    }
+    // "<fence>:<pid>" of the previous holder.
+    let previous = cache.get(LAST_HOLDER).await.optional().unwrap();
+    let (last_fence, last_pid) = previous.map_or((0, me), |b| {
+        let text = std::str::from_utf8(&b).unwrap().to_owned();
+        let (fence, pid) = text.split_once(':').unwrap();
+        (fence.parse::<u64>().unwrap(), pid.parse::<u32>().unwrap())
+    });
+    if fence <= last_fence {
+        report.violations += 1;
+    }
+    if last_pid != me {
+        report.handovers += 1;
+    }
+    let holder = format!("{fence}:{me}");
+    cache.set(LAST_HOLDER, holder.as_bytes(), BOOKKEEPING_TTL).await.unwrap();
+    if cache.incr_by(OCCUPANCY, -1, BOOKKEEPING_TTL).await.unwrap() != 0 {
+        report.violations += 1;
+    }
+    report
+}
+
+/// Runs this process's share of the acquisitions.
+async fn contend(addr: &str) -> Report {
     let cache = connect(addr).await;
     // Start together, so that the processes actually contend.
-    cache.incr_by(READY, 1, TTL).await.unwrap();
+    cache.incr_by(READY, 1, BOOKKEEPING_TTL).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while cache.get(READY).await.unwrap() != "2" {
         assert!(Instant::now() < deadline, "the other process never started");
@@ -52,53 +95,33 @@ async fn contend(addr: &str) -> u64 {
         .wait(Duration::from_secs(60))
         // Short waits: the section is a few round trips long.
         .backoff(Backoff::new(Duration::from_micros(200), Duration::from_millis(3)));
+    let me = std::process::id();
     let violations = Arc::new(AtomicU64::new(0));
+    let handovers = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
-        let (locks, cache, violations) = (locks.clone(), cache.clone(), violations.clone());
+        let (locks, cache) = (locks.clone(), cache.clone());
+        let (violations, handovers) = (violations.clone(), handovers.clone());
         tasks.push(tokio::spawn(async move {
             let mut my_last_fence = 0u64;
             for _ in 0..ACQUISITIONS_PER_PROCESS / TASKS {
-                let fence = locks
+                let (fence, report) = locks
                     .with_lock(LOCK, TTL, |info| {
                         let cache = cache.clone();
                         async move {
-                            let mut bad = 0;
-                            let occ = cache.incr_by(OCCUPANCY, 1, TTL).await.unwrap();
-                            if occ != 1 {
-                                eprintln!("pid {} occupancy {occ}", std::process::id());
-                                bad += 1;
-                            }
                             let fence = info.fencing_token.expect("fencing is on");
-                            let last: u64 = cache
-                                .get(LAST_FENCE)
-                                .await
-                                .optional()
-                                .unwrap()
-                                .map_or(0, |b| std::str::from_utf8(&b).unwrap().parse().unwrap());
-                            if fence <= last {
-                                eprintln!("pid {} fence {fence} <= last {last}", std::process::id());
-                                bad += 1;
-                            }
-                            cache
-                                .set(LAST_FENCE, fence.to_string().as_bytes(), TTL)
-                                .await
-                                .unwrap();
-                            if cache.incr_by(OCCUPANCY, -1, TTL).await.unwrap() != 0 {
-                                bad += 1;
-                            }
-                            (fence, bad)
+                            (fence, hold(&cache, fence, me).await)
                         }
                     })
                     .await
                     .expect("acquired within the wait");
-                let (fence, bad) = fence;
-                let mut bad = bad;
+                let mut bad = report.violations;
                 if fence <= my_last_fence {
                     bad += 1;
                 }
                 my_last_fence = fence;
                 violations.fetch_add(bad, Ordering::Relaxed);
+                handovers.fetch_add(report.handovers, Ordering::Relaxed);
             }
         }));
     }
@@ -106,10 +129,14 @@ async fn contend(addr: &str) -> u64 {
         task.await.unwrap();
     }
     let stats = locks.stats();
-    eprintln!("process {}: {stats:?}", std::process::id());
+    let report = Report {
+        violations: violations.load(Ordering::Relaxed),
+        handovers: handovers.load(Ordering::Relaxed),
+    };
+    eprintln!("process {me}: {report:?} {stats:?}");
     assert_eq!(stats.acquired as usize, ACQUISITIONS_PER_PROCESS);
     assert_eq!(stats.lost, 0, "a lock expired while held");
-    violations.load(Ordering::Relaxed)
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -139,13 +166,12 @@ async fn two_processes_never_hold_the_lock_at_the_same_time() {
     eprintln!("10,000 acquisitions across 2 processes in {:?}", started.elapsed());
     assert!(child.status.success(), "the second process failed:\n{child_log}");
     assert!(child_log.contains("1 passed"), "the child role did not run:\n{child_log}");
-    assert_eq!(mine, 0, "violations seen by this process");
+    assert_eq!(mine.violations, 0, "violations seen by this process");
+    assert!(mine.handovers >= 10, "the processes hardly took turns: {mine:?}");
     let cache = connect(&server.addr()).await;
-    let last: u64 = std::str::from_utf8(&cache.get(LAST_FENCE).await.unwrap())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(last >= 10_000, "every acquisition took a fencing token: {last}");
+    let last = cache.get(LAST_HOLDER).await.unwrap();
+    let last_fence: u64 = std::str::from_utf8(&last).unwrap().split(':').next().unwrap().parse().unwrap();
+    assert!(last_fence >= 10_000, "every acquisition took a fencing token: {last_fence}");
 }
 
 /// The second process's part; a no-op unless started by the test above.
@@ -154,6 +180,6 @@ async fn child_process_role() {
     let Some(addr) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    let violations = contend(addr.to_str().unwrap()).await;
-    assert_eq!(violations, 0, "violations seen by the second process");
+    let report = contend(addr.to_str().unwrap()).await;
+    assert_eq!(report.violations, 0, "violations seen by the second process");
 }

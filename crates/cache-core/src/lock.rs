@@ -45,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -173,6 +175,7 @@ pub struct DistributedLock {
     fencing: bool,
     release_timeout: Duration,
     counters: Arc<LockCounters>,
+    local: Arc<LocalWaiters>,
 }
 
 impl fmt::Debug for DistributedLock {
@@ -202,6 +205,7 @@ impl DistributedLock {
             fencing: false,
             release_timeout: Duration::from_secs(2),
             counters: Arc::default(),
+            local: Arc::default(),
         }
     }
 
@@ -279,6 +283,7 @@ impl DistributedLock {
             lost: Arc::new(AtomicBool::new(false)),
             release_timeout: self.release_timeout,
             counters: Arc::clone(&self.counters),
+            local: Arc::clone(&self.local),
         };
         if self.fencing {
             let fence_key = format!("{}:fence", guard.key);
@@ -304,6 +309,12 @@ impl DistributedLock {
 
     /// Tries until acquired or until `wait` has passed, sleeping with
     /// jittered backoff between attempts. `Ok(None)` when the wait ran out.
+    ///
+    /// Waiters of one process queue up locally (first come, first served) and
+    /// only the first of them polls the backend, so a hundred waiting tasks
+    /// cost one poller, not a hundred. A release by a holder of this factory
+    /// (or a clone) wakes that poller at once; releases in other processes
+    /// are noticed at its next attempt.
     pub async fn acquire(
         &self,
         key: &str,
@@ -311,9 +322,18 @@ impl DistributedLock {
         wait: Duration,
     ) -> Result<Option<LockGuard>> {
         let deadline = Instant::now() + wait;
+        let local = LocalWaiters::enter(&self.local, &self.lock_key(key));
+        // Become this process's poller for the key.
+        let Ok(_poller) = tokio::time::timeout_at(deadline, local.queue.lock()).await else {
+            LockCounters::bump(&self.counters.timed_out);
+            return Ok(None);
+        };
         let mut attempt = 0u32;
         loop {
+            // Registered before the attempt: a release right after it is not missed.
+            let released = local.released.notified();
             if let Some(guard) = self.try_acquire(key, ttl).await? {
+                // Dropping `_poller` makes the next local waiter the poller.
                 return Ok(Some(guard));
             }
             let now = Instant::now();
@@ -323,7 +343,10 @@ impl DistributedLock {
             }
             let pause = self.backoff.delay(attempt).min(deadline - now);
             attempt = attempt.saturating_add(1);
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = released => {}
+            }
         }
     }
 
@@ -358,6 +381,61 @@ impl DistributedLock {
     }
 }
 
+/// Waiters of this process, per lock key: a FIFO queue whose head polls
+/// the backend, and a signal for releases made here.
+#[derive(Debug, Default)]
+struct LocalWaiters {
+    keys: parking_lot::Mutex<HashMap<String, Arc<LocalKey>>>,
+}
+
+#[derive(Debug, Default)]
+struct LocalKey {
+    queue: tokio::sync::Mutex<()>,
+    released: Notify,
+}
+
+impl LocalWaiters {
+    fn enter(this: &Arc<Self>, key: &str) -> LocalWait {
+        let entry = Arc::clone(this.keys.lock().entry(key.to_owned()).or_default());
+        LocalWait {
+            waiters: Arc::clone(this),
+            key: key.to_owned(),
+            entry,
+        }
+    }
+
+    fn wake_poller(&self, key: &str) {
+        if let Some(entry) = self.keys.lock().get(key) {
+            entry.released.notify_one();
+        }
+    }
+}
+
+/// A waiter's registration; the key's entry goes with its last waiter.
+struct LocalWait {
+    waiters: Arc<LocalWaiters>,
+    key: String,
+    entry: Arc<LocalKey>,
+}
+
+impl std::ops::Deref for LocalWait {
+    type Target = LocalKey;
+
+    fn deref(&self) -> &LocalKey {
+        &self.entry
+    }
+}
+
+impl Drop for LocalWait {
+    fn drop(&mut self) {
+        let mut keys = self.waiters.keys.lock();
+        // Two references left: the map's and this waiter's.
+        if Arc::strong_count(&self.entry) <= 2 {
+            keys.remove(&self.key);
+        }
+    }
+}
+
 struct Watchdog {
     task: JoinHandle<()>,
 }
@@ -376,6 +454,7 @@ pub struct LockGuard {
     lost: Arc<AtomicBool>,
     release_timeout: Duration,
     counters: Arc<LockCounters>,
+    local: Arc<LocalWaiters>,
 }
 
 impl fmt::Debug for LockGuard {
@@ -437,6 +516,7 @@ impl LockGuard {
             .compare_and_delete(&self.key, self.token.as_bytes())
             .await?;
         count_release(&self.counters, &self.key, released);
+        self.local.wake_poller(&self.key);
         Ok(released)
     }
 
@@ -512,11 +592,15 @@ impl Drop for LockGuard {
         let token = std::mem::take(&mut self.token);
         let timeout = self.release_timeout;
         let counters = Arc::clone(&self.counters);
+        let local = Arc::clone(&self.local);
         runtime.spawn(async move {
             match tokio::time::timeout(timeout, cache.compare_and_delete(&key, token.as_bytes()))
                 .await
             {
-                Ok(Ok(released)) => count_release(&counters, &key, released),
+                Ok(Ok(released)) => {
+                    count_release(&counters, &key, released);
+                    local.wake_poller(&key);
+                }
                 Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "releasing a dropped lock failed"),
                 Err(_) => tracing::warn!(key = %key, "releasing a dropped lock timed out"),
             }

@@ -135,6 +135,20 @@ pub trait TypedCacheExt: Cache {
     /// One [`Cache::get_many`] call. If any stored value cannot be decoded as
     /// `T`, the whole call fails with [`CacheError::Codec`] (a silent `None`
     /// would hide a poisoned entry).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use cache_core::memory::MemoryCache;
+    /// # use cache_core::TypedCacheExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new();
+    /// cache.set_as("price:1", &250u32, Duration::from_secs(60)).await?;
+    /// let prices = cache.get_many_as::<u32>(&["price:1", "price:2"]).await?;
+    /// assert_eq!(prices, vec![Some(250), None]);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn get_many_as<T: DeserializeOwned>(
         &self,
         keys: &[&str],

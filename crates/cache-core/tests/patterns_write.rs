@@ -61,7 +61,7 @@ impl FakeStore {
                 .fail_next
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
-            || (every > 0 && call % every == 0);
+            || (every > 0 && call.is_multiple_of(every));
         if injected {
             return Err("injected store failure".into());
         }

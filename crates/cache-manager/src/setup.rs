@@ -42,6 +42,7 @@ use cache_core::config::{
 };
 use cache_core::{Cache, CacheError, ConfigError, MemoryCache, Namespaced, Result};
 use cache_redis::RedisCache;
+use futures::future::BoxFuture;
 
 use crate::deps::{self, GetCache, ModuleDeps};
 use crate::manager::TenantManager;
@@ -186,8 +187,8 @@ pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
 /// The shared backend of `config`, without prefix.
 async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     match config.backend {
-        BackendKind::Redis => match RedisCache::connect(&config.redis).await {
-            Ok(redis) => Ok(Arc::new(redis)),
+        BackendKind::Redis => match connect_redis(&config.redis).await {
+            Ok(redis) => Ok(redis),
             Err(error) if config.fallback_to_memory && !matches!(error, CacheError::Config(_)) => {
                 tracing::warn!(
                     error = %error,
@@ -205,6 +206,13 @@ async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     }
 }
 
+/// Boxed: the connect future is deeply nested, and inlined into a caller's
+/// `main` it overflows the compiler's query depth limit.
+async fn connect_redis(config: &RedisConfig) -> Result<Arc<dyn Cache>> {
+    let connecting: BoxFuture<'_, Result<RedisCache>> = Box::pin(RedisCache::connect(config));
+    Ok(Arc::new(connecting.await?))
+}
+
 fn memory(config: &MemoryConfig) -> Result<Arc<dyn Cache>> {
     Ok(Arc::new(MemoryCache::from_config(config)?))
 }
@@ -215,7 +223,7 @@ async fn connect(
     redis: &RedisConfig,
 ) -> Result<Arc<dyn Cache>> {
     match backend {
-        BackendKind::Redis => Ok(Arc::new(RedisCache::connect(redis).await?)),
+        BackendKind::Redis => connect_redis(redis).await,
         BackendKind::Memory => memory(memory_config),
         other => Err(ConfigError::new(
             "cache.tenants.overrides",

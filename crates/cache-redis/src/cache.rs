@@ -196,7 +196,7 @@ impl RedisCache {
 
     /// Like [`RedisCache::run`] for a step of a longer call (a SCAN page, a
     /// batch of UNLINKs) that needs the topology itself: bounded by its own
-    /// deadline, always idempotent.
+    /// deadline, idempotent.
     pub(crate) async fn step<T, F, Fut>(
         &self,
         topology: &Arc<Topology>,
@@ -207,16 +207,26 @@ impl RedisCache {
         F: Fn() -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.on_topology(topology, op, None, Idempotency::Idempotent, attempt)
+            .await
+    }
+
+    /// Like [`RedisCache::run`] for a round trip that needs the topology itself.
+    pub(crate) async fn on_topology<T, F, Fut>(
+        &self,
+        topology: &Arc<Topology>,
+        op: Operation,
+        key: Option<&str>,
+        idempotency: Idempotency,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let deadline = Instant::now() + self.inner.settings.command_timeout;
-        self.attempts(
-            topology,
-            op,
-            None,
-            Idempotency::Idempotent,
-            deadline,
-            attempt,
-        )
-        .await
+        self.attempts(topology, op, key, idempotency, deadline, attempt)
+            .await
     }
 
     async fn attempts<T, F, Fut>(

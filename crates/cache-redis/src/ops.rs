@@ -466,7 +466,12 @@ impl Cache for RedisCache {
             self.check_value(channel, message)?;
             let mut cmd = redis::cmd("PUBLISH");
             cmd.arg(channel).arg(message);
-            self.query(op, Some(channel), NotIdempotent, &cmd).await
+            let topology = self.topology(op)?;
+            let (topo, cmd) = (&topology, &cmd);
+            self.on_topology(topo, op, Some(channel), NotIdempotent, move || {
+                topo.publish(cmd)
+            })
+            .await
         })
         .await
     }

@@ -275,7 +275,7 @@ impl Driver {
     /// every channel that has subscribers.
     async fn connect(&mut self) -> RedisResult<Connection> {
         let mut last_error = None;
-        for (endpoint, client) in self.topology.dedicated_clients() {
+        for (endpoint, client) in self.topology.pubsub_clients().await {
             match self.open(&client).await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {

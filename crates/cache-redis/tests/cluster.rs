@@ -2,7 +2,8 @@
 //! `cache_testing::server::RedisCluster`): the whole conformance suite,
 //! operations that must visit every shard, and recovery from a failover.
 //!
-//! The conformance checks and the shard tests share one cluster (each works
+//! The conformance checks and the shard tests share one cluster
+//! (`RedisCluster::shared`, killed when the binary exits) (each works
 //! in its own random namespace); the failover test kills a primary, so it has
 //! a cluster of its own. Runs against Valkey too:
 //! `CACHE_TEST_REDIS_SERVER=valkey-server CACHE_TEST_REDIS_CLI=valkey-cli`.
@@ -11,23 +12,16 @@ mod harness_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use cache_core::config::{RedisConfig, RedisMode};
 use cache_core::{Cache, ScanCursor};
 use cache_redis::RedisCache;
-use cache_testing::conformance::CacheFactory;
 use cache_testing::server::{RedisCluster, key_slot};
-use harness_support::{RECOVERY_DEADLINE, chain, eventually, namespace, shared};
+use harness_support::{RECOVERY_DEADLINE, chain, eventually, namespace};
 
 const TTL: Duration = Duration::from_secs(120);
-
-fn shared_cluster() -> Arc<RedisCluster> {
-    static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
-    shared(&CLUSTER, RedisCluster::start)
-}
 
 fn cluster_config(cluster: &RedisCluster) -> RedisConfig {
     let mut config = harness_support::config(cluster.seed_addrs());
@@ -41,24 +35,19 @@ async fn connect(cluster: &RedisCluster) -> RedisCache {
         .unwrap_or_else(|e| panic!("connect to the cluster: {}", chain(&e)))
 }
 
-/// A fresh `RedisCache` per check, all on one cluster.
-struct Cluster {
-    cluster: Arc<RedisCluster>,
-}
-
-#[async_trait]
-impl CacheFactory for Cluster {
-    async fn make(&self) -> Arc<dyn Cache> {
-        Arc::new(connect(&self.cluster).await)
-    }
+/// A fresh `RedisCache` per check, all on the binary's shared cluster.
+async fn make_cache() -> Arc<dyn Cache> {
+    let cluster = tokio::task::block_in_place(RedisCluster::shared);
+    Arc::new(connect(cluster).await)
 }
 
 mod conformance {
-    use super::*;
+    cache_testing::conformance_tests!(super::make_cache);
+}
 
-    cache_testing::conformance_tests!(Cluster {
-        cluster: shared_cluster()
-    });
+/// The shared cluster, started off the async workers (the harness blocks).
+fn shared_cluster() -> &'static RedisCluster {
+    tokio::task::block_in_place(RedisCluster::shared)
 }
 
 /// `count` keys under `prefix` that together fall on every primary.
@@ -91,14 +80,14 @@ fn keys_by_primary(cluster: &RedisCluster, pattern: &str) -> BTreeMap<String, Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_pattern_removes_matching_keys_from_every_shard_and_nothing_else() {
     let cluster = shared_cluster();
-    let cache = connect(&cluster).await;
+    let cache = connect(cluster).await;
     let ns = namespace("pattern");
-    let doomed = keys_on_every_shard(&cluster, &format!("{ns}doomed:"), 300);
-    let kept = keys_on_every_shard(&cluster, &format!("{ns}kept:"), 300);
+    let doomed = keys_on_every_shard(cluster, &format!("{ns}doomed:"), 300);
+    let kept = keys_on_every_shard(cluster, &format!("{ns}kept:"), 300);
     for key in doomed.iter().chain(&kept) {
         cache.set(key, b"v", TTL).await.unwrap();
     }
-    let before = keys_by_primary(&cluster, &format!("{ns}doomed:*"));
+    let before = keys_by_primary(cluster, &format!("{ns}doomed:*"));
     assert!(
         before.values().all(|keys| !keys.is_empty()),
         "every shard holds doomed keys: {before:?}"
@@ -107,12 +96,12 @@ async fn delete_pattern_removes_matching_keys_from_every_shard_and_nothing_else(
     let deleted = cache.delete_pattern(&format!("{ns}doomed:*")).await.unwrap();
 
     assert_eq!(deleted, 300);
-    let after = keys_by_primary(&cluster, &format!("{ns}doomed:*"));
+    let after = keys_by_primary(cluster, &format!("{ns}doomed:*"));
     assert!(
         after.values().all(Vec::is_empty),
         "doomed keys left: {after:?}"
     );
-    let survivors: BTreeSet<String> = keys_by_primary(&cluster, &format!("{ns}kept:*"))
+    let survivors: BTreeSet<String> = keys_by_primary(cluster, &format!("{ns}kept:*"))
         .into_values()
         .flatten()
         .collect();
@@ -123,9 +112,9 @@ async fn delete_pattern_removes_matching_keys_from_every_shard_and_nothing_else(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_keys_pages_through_every_shard_returning_each_key_once() {
     let cluster = shared_cluster();
-    let cache = connect(&cluster).await;
+    let cache = connect(cluster).await;
     let ns = namespace("scan");
-    let keys = keys_on_every_shard(&cluster, &ns, 500);
+    let keys = keys_on_every_shard(cluster, &ns, 500);
     let pairs: Vec<(&str, &[u8])> = keys.iter().map(|k| (k.as_str(), &b"v"[..])).collect();
     cache.set_many(&pairs, TTL).await.unwrap();
 
@@ -160,9 +149,9 @@ async fn scan_keys_pages_through_every_shard_returning_each_key_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_calls_span_slots_and_keep_the_callers_order() {
     let cluster = shared_cluster();
-    let cache = connect(&cluster).await;
+    let cache = connect(cluster).await;
     let ns = namespace("batch");
-    let keys = keys_on_every_shard(&cluster, &ns, 200);
+    let keys = keys_on_every_shard(cluster, &ns, 200);
     let written: Vec<(&str, Vec<u8>)> = keys
         .iter()
         .step_by(2)

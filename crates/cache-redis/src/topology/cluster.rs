@@ -3,7 +3,10 @@
 //! What it does not do, this adds: the list of primaries (for a keyspace-wide
 //! SCAN) and sending a command to one chosen primary.
 
+use std::time::{Duration, Instant};
+
 use cache_core::{CacheError, Result};
+use parking_lot::Mutex;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -12,12 +15,18 @@ use redis::{Cmd, ErrorKind, RedisError, RedisResult, Value};
 use crate::errors::map_connect_error;
 use crate::settings::{Endpoint, Settings, tcp_settings};
 
+/// How long a looked-up pub/sub home node is trusted.
+const HOME_FRESHNESS: Duration = Duration::from_secs(5);
+
 /// A connected cluster.
 pub(crate) struct ClusterTopology {
     conn: ClusterConnection,
     description: String,
+    settings: Settings,
     /// One client per seed node, for dedicated connections (pub/sub).
     seeds: Vec<(String, redis::Client)>,
+    /// The pub/sub home node and when it was looked up.
+    home: Mutex<Option<(Instant, Endpoint)>>,
 }
 
 impl ClusterTopology {
@@ -69,7 +78,9 @@ impl ClusterTopology {
         Ok(ClusterTopology {
             conn,
             description,
+            settings: settings.clone(),
             seeds,
+            home: Mutex::new(None),
         })
     }
 
@@ -78,9 +89,40 @@ impl ClusterTopology {
         self.conn.clone()
     }
 
-    /// Clients for the seed nodes, `(host:port, client)`.
-    pub(crate) fn seeds(&self) -> &[(String, redis::Client)] {
-        &self.seeds
+    /// The pub/sub home node: the first primary in address order. Every
+    /// process that uses the same cluster picks the same node, so a PUBLISH
+    /// sent there counts every subscriber (messages reach all nodes anyway).
+    /// Looked up at most once per [`HOME_FRESHNESS`].
+    pub(crate) async fn home(&self) -> RedisResult<Endpoint> {
+        if let Some((at, home)) = self.home.lock().as_ref()
+            && at.elapsed() < HOME_FRESHNESS
+        {
+            return Ok(home.clone());
+        }
+        let home = self.primaries().await?.into_iter().next().ok_or_else(|| {
+            RedisError::from((
+                ErrorKind::ClusterConnectionNotFound,
+                "the cluster has no primary",
+            ))
+        })?;
+        *self.home.lock() = Some((Instant::now(), home.clone()));
+        Ok(home)
+    }
+
+    /// Drops the cached home node.
+    pub(crate) fn forget_home(&self) {
+        *self.home.lock() = None;
+    }
+
+    /// Clients to try for the pub/sub connection: the primaries in address
+    /// order (the home node first), then the seeds.
+    pub(crate) async fn pubsub_clients(&self) -> Vec<(String, redis::Client)> {
+        let primaries = self.primaries().await.unwrap_or_default();
+        primaries
+            .iter()
+            .filter_map(|e| Some((e.to_string(), self.settings.client(e).ok()?)))
+            .chain(self.seeds.iter().cloned())
+            .collect()
     }
 
     /// The seed nodes, in words.

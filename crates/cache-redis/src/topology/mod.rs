@@ -152,17 +152,38 @@ impl Topology {
         futures::future::try_join_all(replies).await
     }
 
-    /// Clients for a dedicated connection (pub/sub), `(host:port, client)`, in
-    /// the order to try them: the server, the current master, or the seeds.
-    pub(crate) fn dedicated_clients(&self) -> Vec<(String, redis::Client)> {
+    /// Clients for the dedicated pub/sub connection, `(host:port, client)`,
+    /// in the order to try them: the server, the current master, or in a
+    /// cluster the pub/sub home node first (see [`ClusterTopology::home`])
+    /// and then the other primaries and the seeds.
+    pub(crate) async fn pubsub_clients(&self) -> Vec<(String, redis::Client)> {
         match self {
-            Topology::Standalone(pool) => vec![(pool.endpoint().to_owned(), pool.client().clone())],
+            Topology::Standalone(pool) => {
+                vec![(pool.endpoint().to_owned(), pool.client().clone())]
+            }
             Topology::Sentinel(s) => {
                 let pool = s.current();
                 vec![(pool.endpoint().to_owned(), pool.client().clone())]
             }
-            Topology::Cluster(c) => c.seeds().to_vec(),
+            Topology::Cluster(c) => c.pubsub_clients().await,
         }
+    }
+
+    /// `PUBLISH`, returning the receivers the server counted. In a cluster it
+    /// goes to the pub/sub home node, where every `RedisCache` with the same
+    /// cluster subscribes, so the count covers them all.
+    pub(crate) async fn publish(&self, cmd: &Cmd) -> RedisResult<u64> {
+        let reply = match self {
+            Topology::Cluster(c) => match c.home().await {
+                Ok(home) => c.query_node(&home, cmd.clone()).await.inspect_err(|_| {
+                    // The home may have failed over: look it up again next time.
+                    c.forget_home();
+                })?,
+                Err(_) => cmd.query_async(&mut self.conn()).await?,
+            },
+            _ => cmd.query_async(&mut self.conn()).await?,
+        };
+        Ok(redis::from_redis_value(reply)?)
     }
 }
 

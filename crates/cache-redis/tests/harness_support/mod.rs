@@ -4,7 +4,6 @@
 
 use std::error::Error;
 use std::future::Future;
-use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use cache_core::CacheError;
@@ -14,19 +13,6 @@ use tokio::time::Instant;
 /// How long a test waits for a deployment to recover after a crash or a
 /// failover. Generous: failover timing varies on a loaded 2-core machine.
 pub(crate) const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The deployment that the tests running now share, started by the first of
-/// them and stopped when the last of them drops it, so no server outlives the
-/// test binary (a `static` would never be dropped, leaking the processes).
-pub(crate) fn shared<T>(slot: &'static Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
-    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(running) = slot.upgrade() {
-        return running;
-    }
-    let started = Arc::new(start());
-    *slot = Arc::downgrade(&started);
-    started
-}
 
 /// A config for `addrs` with short timeouts, so that failures show quickly.
 pub(crate) fn config(addrs: Vec<String>) -> RedisConfig {

@@ -27,11 +27,12 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{RedisServer, RespValue, log_tail};
+use super::{ExitReaper, RedisServer, RespValue, log_tail};
 
 /// The number of hash slots of a Redis Cluster.
 pub const CLUSTER_SLOTS: u16 = 16384;
@@ -246,6 +247,31 @@ impl RedisCluster {
     /// A builder for other shapes and timeouts.
     pub fn builder() -> RedisClusterBuilder {
         RedisClusterBuilder::default()
+    }
+
+    /// The cluster shared by every test of this test binary that asks for it,
+    /// started by the first. It lives until the binary exits, when an
+    /// [`ExitReaper`] kills its nodes. Shared, so it cannot be changed: a test
+    /// that kills nodes starts a cluster of its own.
+    ///
+    /// # Panics
+    /// See [`RedisClusterBuilder::start`]; a failed start is tried again by
+    /// the next caller.
+    pub fn shared() -> &'static RedisCluster {
+        static SHARED: OnceLock<(RedisCluster, ExitReaper)> = OnceLock::new();
+        &SHARED
+            .get_or_init(|| {
+                let cluster = RedisCluster::start();
+                let reaper = ExitReaper::spawn(&cluster.pids())
+                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
+                (cluster, reaper)
+            })
+            .0
+    }
+
+    /// The process ids of the running nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(RedisServer::pid).collect()
     }
 
     /// The `127.0.0.1:<port>` of every node (primaries and replicas, running

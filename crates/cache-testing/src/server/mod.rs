@@ -35,16 +35,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod reaper;
 mod resp;
 mod sentinel;
 mod standalone;
 mod tls;
 
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, RedisClusterBuilder, key_slot};
+pub use reaper::ExitReaper;
 pub use resp::{RespConnection, RespValue};
 pub use sentinel::{RedisSentinel, RedisSentinelBuilder};
 pub use standalone::{ReadyCheck, RedisServer, RedisServerBuilder};
-pub use tls::{TLS_SERVER_NAMES, TlsMaterial};
+pub use tls::{TLS_SERVER_NAMES, TlsMaterial, TlsRedisServer};
 
 /// The environment variable naming the server binary.
 pub const SERVER_BINARY_ENV: &str = "CACHE_TEST_REDIS_SERVER";

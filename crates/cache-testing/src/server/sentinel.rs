@@ -20,10 +20,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::cluster::{info_section, try_command};
-use super::{RedisServer, RespValue};
+use super::{ExitReaper, RedisServer, RespValue};
 
 /// How long the deployment gets to come up. Generous for a loaded machine.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -187,6 +188,35 @@ impl RedisSentinel {
     /// A builder for other shapes and timings.
     pub fn builder() -> RedisSentinelBuilder {
         RedisSentinelBuilder::default()
+    }
+
+    /// The deployment shared by every test of this test binary that asks for
+    /// it, started by the first. It lives until the binary exits, when an
+    /// [`ExitReaper`] kills its processes. Shared, so it cannot be changed: a
+    /// test that kills the master starts a deployment of its own.
+    ///
+    /// # Panics
+    /// See [`RedisSentinelBuilder::start`]; a failed start is tried again by
+    /// the next caller.
+    pub fn shared() -> &'static RedisSentinel {
+        static SHARED: OnceLock<(RedisSentinel, ExitReaper)> = OnceLock::new();
+        &SHARED
+            .get_or_init(|| {
+                let deployment = RedisSentinel::start();
+                let reaper = ExitReaper::spawn(&deployment.pids())
+                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
+                (deployment, reaper)
+            })
+            .0
+    }
+
+    /// The process ids of the running data nodes and sentinels.
+    pub fn pids(&self) -> Vec<u32> {
+        self.data_nodes
+            .iter()
+            .chain(&self.sentinels)
+            .filter_map(RedisServer::pid)
+            .collect()
     }
 
     /// The name the sentinels monitor the master under.

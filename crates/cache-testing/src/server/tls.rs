@@ -25,6 +25,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -34,7 +35,7 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
-use super::{ReadyCheck, RedisServer, RedisServerBuilder};
+use super::{ExitReaper, ReadyCheck, RedisServer, RedisServerBuilder};
 
 /// The names the server certificate is valid for.
 pub const TLS_SERVER_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
@@ -231,6 +232,75 @@ impl TlsMaterial {
     }
 }
 
+/// A TLS-only server together with the material it was started with (the
+/// server reads the files again on restart, so they live as long as it does).
+pub struct TlsRedisServer {
+    // Declared first: dropped (killed) before the material's files go.
+    server: RedisServer,
+    material: TlsMaterial,
+}
+
+impl fmt::Debug for TlsRedisServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsRedisServer")
+            .field("server", &self.server)
+            .field("material", &self.material)
+            .finish()
+    }
+}
+
+impl TlsRedisServer {
+    /// Generates fresh material and starts a TLS-only server with it.
+    ///
+    /// # Panics
+    /// See [`TlsMaterial::start_server`].
+    pub fn start() -> TlsRedisServer {
+        let material = TlsMaterial::generate();
+        let server = material.start_server();
+        TlsRedisServer { server, material }
+    }
+
+    /// The TLS server shared by every test of this test binary that asks for
+    /// it, started by the first. It lives until the binary exits, when an
+    /// [`ExitReaper`] kills it. A test that stops the server starts its own.
+    ///
+    /// # Panics
+    /// See [`TlsMaterial::start_server`]; a failed start is tried again by
+    /// the next caller.
+    pub fn shared() -> &'static TlsRedisServer {
+        static SHARED: OnceLock<(TlsRedisServer, ExitReaper)> = OnceLock::new();
+        &SHARED
+            .get_or_init(|| {
+                let tls = TlsRedisServer::start();
+                let pids: Vec<u32> = tls.server.pid().into_iter().collect();
+                let reaper = ExitReaper::spawn(&pids)
+                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
+                (tls, reaper)
+            })
+            .0
+    }
+
+    /// `127.0.0.1:<tls port>`.
+    pub fn addr(&self) -> String {
+        self.server.addr()
+    }
+
+    /// The server.
+    pub fn server(&self) -> &RedisServer {
+        &self.server
+    }
+
+    /// The server, to stop or restart it.
+    pub fn server_mut(&mut self) -> &mut RedisServer {
+        &mut self.server
+    }
+
+    /// The CA and certificates the server uses.
+    pub fn material(&self) -> &TlsMaterial {
+        &self.material
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,16 +330,15 @@ mod tests {
 
     #[test]
     fn tls_server_answers_over_tls_and_refuses_a_foreign_ca() {
-        let tls = TlsMaterial::generate();
-        let mut server = tls.start_server();
-        let out = tls.cli(&server, &["SET", "k", "v"]).unwrap();
+        let mut tls = TlsRedisServer::start();
+        let out = tls.material().cli(tls.server(), &["SET", "k", "v"]).unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
 
         let other = TlsMaterial::generate();
-        let out = other.cli(&server, &["PING"]).unwrap();
+        let out = other.cli(tls.server(), &["PING"]).unwrap();
         assert_ne!(String::from_utf8_lossy(&out.stdout).trim(), "PONG");
 
-        server.restart();
-        tls.wait_for_tls_ping(&server);
+        tls.server_mut().restart();
+        tls.material().wait_for_tls_ping(tls.server());
     }
 }
