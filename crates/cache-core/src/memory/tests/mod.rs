@@ -43,3 +43,4 @@ mod scan;
 fn cache() -> MemoryCache {
     MemoryCache::new()
 }
+mod perf_tmp;

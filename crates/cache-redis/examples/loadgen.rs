@@ -1,0 +1,512 @@
+//! Load generator: what `RedisCache` costs over a bare redis-rs connection.
+//!
+//! In one run it measures `GET` and `SET` (100-byte values) at 1, 16 and 64
+//! concurrent tasks through
+//!
+//! - (a) `RedisCache` as shipped (default config: `pool_size` 4 managers);
+//! - (b) one raw redis-rs `MultiplexedConnection` sending the same commands
+//!   (`GET k`, `SET k v PX ttl`): the floor, so (a)/(b) is this crate's cost;
+//! - (c) `redis-benchmark -c N -d 100 -t get,set`: the server's ceiling with
+//!   a C client,
+//!
+//! and prints throughput and p50/p99 latency with the ratios cache/raw
+//! against the targets (throughput ≥ 0.95×, p99 ≤ 1.1×). `--pools` adds the
+//! connection-strategy comparison behind ADR 0005 (`GET` through one or four
+//! managers, a bare `ConnectionManager`, and deadpool-redis with a checkout
+//! per operation).
+//!
+//! ```text
+//! cargo run --release -p cache-redis --example loadgen
+//! cargo run --release -p cache-redis --example loadgen -- --pools --rounds 3
+//! cargo run --release -p cache-redis --example loadgen -- --addr 127.0.0.1:7000
+//! ```
+//!
+//! Without `--addr` it starts its own `redis-server` (or `$CACHE_TEST_REDIS_SERVER`)
+//! on a free loopback port. It only ever talks to loopback addresses, and
+//! every measurement is bounded in operations (`--ops`) and time
+//! (`--max-secs`). Client and server share the machine: compare figures of one
+//! run, not across machines.
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_core::Cache;
+use cache_core::config::RedisConfig;
+use cache_redis::RedisCache;
+use cache_testing::server::RedisServer;
+use clap::Parser;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+
+/// The benchmark binary: `$CACHE_TEST_REDIS_BENCHMARK`, or `redis-benchmark`.
+const BENCHMARK_ENV: &str = "CACHE_TEST_REDIS_BENCHMARK";
+
+/// The TTL of every `SET`.
+const TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Parser)]
+#[command(about = "GET/SET throughput and latency: RedisCache vs raw redis-rs vs redis-benchmark")]
+struct Args {
+    /// A running server on a loopback address (default: start one).
+    #[arg(long)]
+    addr: Option<String>,
+    /// Operations per measurement.
+    #[arg(long, default_value_t = 30_000)]
+    ops: usize,
+    /// Upper bound of one measurement, in seconds (it stops early past it).
+    #[arg(long, default_value_t = 10)]
+    max_secs: u64,
+    /// Concurrent tasks, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    tasks: Vec<usize>,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Distinct keys the operations cycle through.
+    #[arg(long, default_value_t = 1_000)]
+    keys: usize,
+    /// Rounds of each measurement (interleaved a/b); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Skip redis-benchmark.
+    #[arg(long)]
+    no_benchmark: bool,
+    /// Also compare connection strategies (for ADR 0005).
+    #[arg(long)]
+    pools: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Get,
+    Set,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "GET",
+            Op::Set => "SET",
+        }
+    }
+}
+
+/// A client under measurement.
+enum Target {
+    Cache(RedisCache),
+    Multiplexed(MultiplexedConnection),
+    Managers(Vec<ConnectionManager>, AtomicUsize),
+    Deadpool(deadpool_redis::Pool),
+}
+
+impl Target {
+    async fn run(&self, op: Op, key: &str, value: &[u8]) -> Result<(), String> {
+        match self {
+            Target::Cache(cache) => match op {
+                Op::Get => cache.get(key).await.map(drop),
+                Op::Set => cache.set(key, value, TTL).await,
+            }
+            .map_err(|e| e.to_string()),
+            Target::Multiplexed(conn) => raw(conn.clone(), op, key, value).await,
+            Target::Managers(managers, next) => {
+                let i = next.fetch_add(1, Ordering::Relaxed) % managers.len();
+                raw(managers[i].clone(), op, key, value).await
+            }
+            Target::Deadpool(pool) => {
+                let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+                command(op, key, value)
+                    .query_async::<redis::Value>(&mut *conn)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn command(op: Op, key: &str, value: &[u8]) -> redis::Cmd {
+    match op {
+        Op::Get => {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(key);
+            cmd
+        }
+        Op::Set => {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("PX").arg(TTL.as_millis() as u64);
+            cmd
+        }
+    }
+}
+
+async fn raw<C: redis::aio::ConnectionLike>(
+    mut conn: C,
+    op: Op,
+    key: &str,
+    value: &[u8],
+) -> Result<(), String> {
+    command(op, key, value)
+        .query_async::<redis::Value>(&mut conn)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// One measurement's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: usize,
+}
+
+/// Runs `ops` operations split over `tasks` tasks (stopping at `max`) and
+/// returns throughput and latency percentiles.
+async fn measure(
+    target: &Arc<Target>,
+    op: Op,
+    tasks: usize,
+    ops: usize,
+    keys: &Arc<Vec<String>>,
+    value: &Arc<Vec<u8>>,
+    max: Duration,
+) -> Sample {
+    let per_task = ops.div_ceil(tasks);
+    let started = Instant::now();
+    let deadline = started + max;
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (target, keys, value) = (target.clone(), keys.clone(), value.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                let mut errors = 0;
+                for i in 0..per_task {
+                    let key = &keys[(t * per_task + i) % keys.len()];
+                    let begun = Instant::now();
+                    if target.run(op, key, &value).await.is_err() {
+                        errors += 1;
+                    }
+                    let now = Instant::now();
+                    latencies.push(now - begun);
+                    if now >= deadline {
+                        break;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(ops);
+    let mut errors = 0;
+    for handle in handles {
+        let (mut l, e) = handle.await.expect("a load task panicked");
+        latencies.append(&mut l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Sample {
+        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
+}
+
+/// The median of each figure over rounds.
+fn median(samples: &mut [Sample]) -> Sample {
+    let mid = samples.len() / 2;
+    let mut pick = |key: fn(&Sample) -> f64| {
+        samples.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        samples[mid]
+    };
+    Sample {
+        ops_per_sec: pick(|s| s.ops_per_sec).ops_per_sec,
+        p50: pick(|s| s.p50.as_secs_f64()).p50,
+        p99: pick(|s| s.p99.as_secs_f64()).p99,
+        errors: samples.iter().map(|s| s.errors).sum(),
+    }
+}
+
+/// `redis-benchmark` figures for GET and SET at `tasks` connections.
+fn redis_benchmark(host: &str, port: u16, tasks: usize, args: &Args) -> Result<[Sample; 2], String> {
+    let binary = std::env::var(BENCHMARK_ENV).unwrap_or_else(|_| "redis-benchmark".to_owned());
+    let out = Command::new(&binary)
+        .args(["-h", host, "-p", &port.to_string()])
+        .args(["-c", &tasks.to_string(), "-n", &args.ops.to_string()])
+        .args(["-d", &args.value_size.to_string()])
+        .args(["-r", &args.keys.to_string(), "-t", "set,get", "--csv"])
+        .output()
+        .map_err(|e| format!("cannot run {binary}: {e} (set {BENCHMARK_ENV})"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| -> Result<Sample, String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("\"{name}\"")))
+            .ok_or_else(|| format!("no {name} row in redis-benchmark output: {text}"))?;
+        let fields: Vec<f64> = line
+            .split(',')
+            .skip(1)
+            .map(|f| f.trim_matches('"').parse().unwrap_or(f64::NAN))
+            .collect();
+        // "test","rps","avg","min","p50","p95","p99","max" (latencies in ms)
+        let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
+        match fields.as_slice() {
+            [rps, _avg, _min, p50, _p95, p99, ..] => Ok(Sample {
+                ops_per_sec: *rps,
+                p50: ms(*p50),
+                p99: ms(*p99),
+                errors: 0,
+            }),
+            _ => Err(format!("cannot parse redis-benchmark row: {line}")),
+        }
+    };
+    Ok([row("GET")?, row("SET")?])
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn kops(s: &Sample) -> String {
+    format!("{:.1}k", s.ops_per_sec / 1000.0)
+}
+
+/// Refuses anything but a loopback address: this tool sends load.
+fn loopback_host_port(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{addr}` is not host:port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("bad port in `{addr}`"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!("`{addr}` is not a loopback address; loadgen only loads loopback servers"));
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    if args.tasks.iter().any(|&t| t == 0) || args.rounds == 0 || args.ops == 0 || args.keys == 0 {
+        return Err("--tasks, --rounds, --ops and --keys must be at least 1".to_owned());
+    }
+    let server = match &args.addr {
+        Some(_) => None,
+        None => Some(RedisServer::start()),
+    };
+    let addr = match (&args.addr, &server) {
+        (Some(addr), _) => addr.clone(),
+        (None, Some(server)) => server.addr(),
+        (None, None) => unreachable!("a server was started"),
+    };
+    let (host, port) = loopback_host_port(&addr)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(run(&args, &addr, &host, port))
+}
+
+async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), String> {
+    let keys: Arc<Vec<String>> = Arc::new((0..args.keys).map(|i| format!("loadgen:{i}")).collect());
+    let value = Arc::new(vec![b'x'; args.value_size]);
+    let max = Duration::from_secs(args.max_secs);
+    let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
+
+    let cache_with = |pool_size: usize| {
+        let mut config = RedisConfig::default();
+        config.addrs = vec![addr.to_owned()];
+        config.pool_size = pool_size;
+        async move {
+            RedisCache::connect(&config)
+                .await
+                .map(|c| Arc::new(Target::Cache(c)))
+                .map_err(|e| e.to_string())
+        }
+    };
+    let cache = cache_with(RedisConfig::default().pool_size).await?;
+    let multiplexed = Arc::new(Target::Multiplexed(
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?,
+    ));
+    // Every GET hits: fill the keys first.
+    for key in keys.iter() {
+        multiplexed.run(Op::Set, key, &value).await?;
+    }
+
+    println!(
+        "loadgen: server {addr}, {} ops per measurement (max {}s), {}-byte values, {} keys, \
+         median of {} round(s), {} tokio workers",
+        args.ops, args.max_secs, args.value_size, args.keys, args.rounds, args.workers
+    );
+    println!(
+        "\n{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6} {:>6} {:>6} | {:>9} {:>8} {:>8}",
+        "op", "tasks", "cache/s", "p50 µs", "p99 µs", "raw/s", "p50 µs", "p99 µs",
+        "thr×", "p99×", "target", "bench/s", "p50 µs", "p99 µs"
+    );
+    let mut all_met = true;
+    for &tasks in &args.tasks {
+        let bench = if args.no_benchmark {
+            None
+        } else {
+            match redis_benchmark(host, port, tasks, args) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("redis-benchmark skipped: {e}");
+                    None
+                }
+            }
+        };
+        for op in [Op::Get, Op::Set] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            // Warm up both, then interleave rounds so drift hits both alike.
+            let warm = (args.ops / 10).max(tasks);
+            measure(&cache, op, tasks, warm, &keys, &value, max).await;
+            measure(&multiplexed, op, tasks, warm, &keys, &value, max).await;
+            for round in 0..args.rounds {
+                let (first, second) = if round % 2 == 0 {
+                    (&cache, &multiplexed)
+                } else {
+                    (&multiplexed, &cache)
+                };
+                let s1 = measure(first, op, tasks, args.ops, &keys, &value, max).await;
+                let s2 = measure(second, op, tasks, args.ops, &keys, &value, max).await;
+                if round % 2 == 0 {
+                    a.push(s1);
+                    b.push(s2);
+                } else {
+                    a.push(s2);
+                    b.push(s1);
+                }
+            }
+            let (a, b) = (median(&mut a), median(&mut b));
+            if a.errors + b.errors > 0 {
+                return Err(format!(
+                    "{} errors at {} {tasks} tasks (cache {}, raw {})",
+                    a.errors + b.errors,
+                    op.name(),
+                    a.errors,
+                    b.errors
+                ));
+            }
+            let thr = a.ops_per_sec / b.ops_per_sec;
+            let p99 = a.p99.as_secs_f64() / b.p99.as_secs_f64();
+            let met = thr >= 0.95 && p99 <= 1.1;
+            all_met &= met;
+            let bench = bench.map(|b| if op == Op::Get { b[0] } else { b[1] });
+            let (bt, bp50, bp99) = match &bench {
+                Some(s) => (kops(s), us(s.p50), us(s.p99)),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            println!(
+                "{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6.2} {:>6.2} {:>6} | {:>9} {:>8} {:>8}",
+                op.name(), tasks,
+                kops(&a), us(a.p50), us(a.p99),
+                kops(&b), us(b.p50), us(b.p99),
+                thr, p99, if met { "met" } else { "MISSED" },
+                bt, bp50, bp99
+            );
+        }
+    }
+    println!(
+        "\ncache = RedisCache (default config, pool_size {}); raw = one redis-rs \
+         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} \
+         (C client, no pipelining). Targets: thr× ≥ 0.95, p99× ≤ 1.10 — {}",
+        RedisConfig::default().pool_size,
+        args.value_size,
+        if all_met { "all met" } else { "some missed" }
+    );
+
+    if args.pools {
+        compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await?;
+    }
+    Ok(())
+}
+
+/// GET through each connection strategy, for ADR 0005.
+async fn compare_pools<F, Fut>(
+    args: &Args,
+    addr: &str,
+    client: &redis::Client,
+    keys: &Arc<Vec<String>>,
+    value: &Arc<Vec<u8>>,
+    max: Duration,
+    cache_with: &F,
+) -> Result<(), String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Arc<Target>, String>>,
+{
+    let manager = || async {
+        client
+            .get_connection_manager()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let mut managers = Vec::new();
+    for _ in 0..4 {
+        managers.push(manager().await?);
+    }
+    let mut pool_config = deadpool_redis::Config::from_url(format!("redis://{addr}"));
+    pool_config.pool = Some(deadpool_redis::PoolConfig::new(64));
+    let pool = pool_config
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| e.to_string())?;
+    let strategies: Vec<(&str, Arc<Target>)> = vec![
+        ("RedisCache pool_size 1", cache_with(1).await?),
+        ("RedisCache pool_size 4", cache_with(4).await?),
+        (
+            "raw MultiplexedConnection",
+            Arc::new(Target::Multiplexed(
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )),
+        ),
+        (
+            "raw 1 ConnectionManager",
+            Arc::new(Target::Managers(vec![manager().await?], AtomicUsize::new(0))),
+        ),
+        (
+            "raw 4 ConnectionManagers",
+            Arc::new(Target::Managers(managers, AtomicUsize::new(0))),
+        ),
+        ("deadpool-redis get() per op", Arc::new(Target::Deadpool(pool))),
+    ];
+    println!("\nGET throughput (ops/s) and p99 (µs) by connection strategy:");
+    print!("{:<30}", "strategy");
+    for tasks in &args.tasks {
+        print!(" | {:>8} {:>7}", format!("{tasks} task"), "p99");
+    }
+    println!();
+    for (name, target) in &strategies {
+        print!("{name:<30}");
+        for &tasks in &args.tasks {
+            let warm = (args.ops / 10).max(tasks);
+            measure(target, Op::Get, tasks, warm, keys, value, max).await;
+            let mut rounds = Vec::new();
+            for _ in 0..args.rounds {
+                rounds.push(measure(target, Op::Get, tasks, args.ops, keys, value, max).await);
+            }
+            let s = median(&mut rounds);
+            if s.errors > 0 {
+                return Err(format!("{name}: {} errors at {tasks} tasks", s.errors));
+            }
+            print!(" | {:>8} {:>7}", kops(&s), us(s.p99));
+        }
+        println!();
+    }
+    Ok(())
+}
