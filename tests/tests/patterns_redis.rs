@@ -22,7 +22,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 async fn redis(server: &RedisServer) -> Arc<dyn Cache> {
     let mut config = RedisConfig::default();
     config.addrs = vec![server.addr()];
-    Arc::new(RedisCache::connect(&config).await.expect("connect to the test server"))
+    Arc::new(
+        RedisCache::connect(&config)
+            .await
+            .expect("connect to the test server"),
+    )
 }
 
 /// Both backends, named for assertion messages.
@@ -40,7 +44,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -93,7 +100,9 @@ async fn a_rate_limiter_never_admits_more_than_the_limit_on_both_backends() {
             let mut tasks = Vec::new();
             for _ in 0..100 {
                 let (limiter, key) = (limiter.clone(), key.clone());
-                tasks.push(tokio::spawn(async move { limiter.check(&key).await.unwrap() }));
+                tasks.push(tokio::spawn(
+                    async move { limiter.check(&key).await.unwrap() },
+                ));
             }
             let mut admitted = 0;
             for task in tasks {
@@ -124,7 +133,10 @@ async fn exactly_one_concurrent_idempotency_claim_is_first_on_both_backends() {
         }
         assert_eq!(tickets.len(), 1, "{backend}");
         let ticket = tickets.pop().unwrap();
-        assert!(requests.complete(ticket, "created").await.unwrap(), "{backend}");
+        assert!(
+            requests.complete(ticket, "created").await.unwrap(),
+            "{backend}"
+        );
         assert_eq!(
             requests.claim::<String>("req-42", None).await.unwrap(),
             Claim::Completed("created".to_owned()),
@@ -163,12 +175,22 @@ async fn reads(cache: &NearCache, key: &str, expected: &'static str) -> bool {
 async fn a_write_through_one_redis_connection_drops_the_local_copy_of_another() {
     let server = RedisServer::start();
     // Two instances of a service: two connections to the same server.
-    let a = NearCache::start(Arc::new(MemoryCache::new()), redis(&server).await, "svc:", TTL)
-        .await
-        .unwrap();
-    let b = NearCache::start(Arc::new(MemoryCache::new()), redis(&server).await, "svc:", TTL)
-        .await
-        .unwrap();
+    let a = NearCache::start(
+        Arc::new(MemoryCache::new()),
+        redis(&server).await,
+        "svc:",
+        TTL,
+    )
+    .await
+    .unwrap();
+    let b = NearCache::start(
+        Arc::new(MemoryCache::new()),
+        redis(&server).await,
+        "svc:",
+        TTL,
+    )
+    .await
+    .unwrap();
     a.set("user:1", b"v1", TTL).await.unwrap();
     assert_eq!(b.get("user:1").await.unwrap(), "v1");
     a.set("user:1", b"v2", TTL).await.unwrap();

@@ -39,7 +39,11 @@ const BOOKKEEPING_TTL: Duration = Duration::from_secs(3600);
 async fn connect(addr: &str) -> Arc<dyn Cache> {
     let mut config = RedisConfig::default();
     config.addrs = vec![addr.to_owned()];
-    Arc::new(RedisCache::connect(&config).await.expect("connect to the test server"))
+    Arc::new(
+        RedisCache::connect(&config)
+            .await
+            .expect("connect to the test server"),
+    )
 }
 
 /// What one process saw.
@@ -73,7 +77,10 @@ async fn hold(cache: &Arc<dyn Cache>, fence: u64, me: u32) -> Report {
         report.handovers += 1;
     }
     let holder = format!("{fence}:{me}");
-    cache.set(LAST_HOLDER, holder.as_bytes(), BOOKKEEPING_TTL).await.unwrap();
+    cache
+        .set(LAST_HOLDER, holder.as_bytes(), BOOKKEEPING_TTL)
+        .await
+        .unwrap();
     if cache.incr_by(OCCUPANCY, -1, BOOKKEEPING_TTL).await.unwrap() != 0 {
         report.violations += 1;
     }
@@ -94,7 +101,10 @@ async fn contend(addr: &str) -> Report {
         .fencing(true)
         .wait(Duration::from_secs(60))
         // Short waits: the section is a few round trips long.
-        .backoff(Backoff::new(Duration::from_micros(200), Duration::from_millis(3)));
+        .backoff(Backoff::new(
+            Duration::from_micros(200),
+            Duration::from_millis(3),
+        ));
     let me = std::process::id();
     let violations = Arc::new(AtomicU64::new(0));
     let handovers = Arc::new(AtomicU64::new(0));
@@ -147,7 +157,13 @@ async fn two_processes_never_hold_the_lock_at_the_same_time() {
     let server = RedisServer::start();
     let started = Instant::now();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_process_role", "--exact", "--nocapture", "--test-threads", "1"])
+        .args([
+            "child_process_role",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, server.addr())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -163,15 +179,36 @@ async fn two_processes_never_hold_the_lock_at_the_same_time() {
         String::from_utf8_lossy(&child.stdout),
         String::from_utf8_lossy(&child.stderr)
     );
-    eprintln!("10,000 acquisitions across 2 processes in {:?}", started.elapsed());
-    assert!(child.status.success(), "the second process failed:\n{child_log}");
-    assert!(child_log.contains("1 passed"), "the child role did not run:\n{child_log}");
+    eprintln!(
+        "10,000 acquisitions across 2 processes in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        child.status.success(),
+        "the second process failed:\n{child_log}"
+    );
+    assert!(
+        child_log.contains("1 passed"),
+        "the child role did not run:\n{child_log}"
+    );
     assert_eq!(mine.violations, 0, "violations seen by this process");
-    assert!(mine.handovers >= 10, "the processes hardly took turns: {mine:?}");
+    assert!(
+        mine.handovers >= 10,
+        "the processes hardly took turns: {mine:?}"
+    );
     let cache = connect(&server.addr()).await;
     let last = cache.get(LAST_HOLDER).await.unwrap();
-    let last_fence: u64 = std::str::from_utf8(&last).unwrap().split(':').next().unwrap().parse().unwrap();
-    assert!(last_fence >= 10_000, "every acquisition took a fencing token: {last_fence}");
+    let last_fence: u64 = std::str::from_utf8(&last)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        last_fence >= 10_000,
+        "every acquisition took a fencing token: {last_fence}"
+    );
 }
 
 /// The second process's part; a no-op unless started by the test above.
@@ -181,5 +218,8 @@ async fn child_process_role() {
         return;
     };
     let report = contend(addr.to_str().unwrap()).await;
-    assert_eq!(report.violations, 0, "violations seen by the second process");
+    assert_eq!(
+        report.violations, 0,
+        "violations seen by the second process"
+    );
 }

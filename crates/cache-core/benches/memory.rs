@@ -159,8 +159,12 @@ fn get_hit(c: &mut Criterion) {
     let keys = keys();
     let memory = MemoryCache::new();
     let raw = raw_store();
+    // One store after the other, so that neither gets its entries scattered
+    // between the other's in memory (interleaving costs ~20% on a hit).
     for key in &keys {
         ready(memory.set(key, &VALUE, TTL)).expect("set");
+    }
+    for key in &keys {
         raw.insert(key.clone(), Bytes::copy_from_slice(&VALUE));
     }
     let memory_op = |t: usize, i: u64| {

@@ -80,7 +80,9 @@ fn get_or_load_hit(c: &mut Criterion) {
 
     let enveloped = CacheAside::new(Arc::clone(&cache)).soft_ttl(Duration::from_secs(1800));
     ready(enveloped.invalidate("user:43")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(enveloped.get_or_load("user:43", TTL, || async { LoadResult::Ok(profile()) }))
         .unwrap();
     group.bench_function("get_or_load_soft_ttl", |b| {

@@ -54,16 +54,22 @@ pub mod ttl;
 pub mod typed;
 pub mod write;
 
+pub use aside::{CacheAside, ReadThrough};
 pub use bytes::Bytes;
 pub use cache::{
     Cache, KeyPage, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor, Subscription,
     SubscriptionEvent,
 };
+pub use counter::Counter;
 pub use error::{
     BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, OptionalExt, Result,
 };
+pub use idempotency::Idempotency;
+pub use invalidation::{InvalidationBus, NearCache};
+pub use lock::DistributedLock;
 #[cfg(feature = "memory")]
 pub use memory::MemoryCache;
 pub use namespace::Namespaced;
+pub use ratelimit::RateLimiter;
 pub use stats::{CacheStats, StatsRecorder};
 pub use typed::TypedCacheExt;

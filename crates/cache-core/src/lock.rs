@@ -551,7 +551,9 @@ impl LockGuard {
                     }
                     // A transient failure: the next tick tries again while the
                     // current TTL still runs.
-                    Err(e) => tracing::warn!(key = %key, error = %e, "lock watchdog extension failed"),
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "lock watchdog extension failed")
+                    }
                 }
             }
         });
@@ -601,7 +603,9 @@ impl Drop for LockGuard {
                     count_release(&counters, &key, released);
                     local.wake_poller(&key);
                 }
-                Ok(Err(e)) => tracing::warn!(key = %key, error = %e, "releasing a dropped lock failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(key = %key, error = %e, "releasing a dropped lock failed")
+                }
                 Err(_) => tracing::warn!(key = %key, "releasing a dropped lock timed out"),
             }
         });
@@ -617,7 +621,8 @@ mod tests {
         let b = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
         for attempt in 0..40 {
             let d = b.delay(attempt);
-            let ceiling = (Duration::from_millis(10) * 2u32.pow(attempt.min(4))).min(Duration::from_millis(100));
+            let ceiling = (Duration::from_millis(10) * 2u32.pow(attempt.min(4)))
+                .min(Duration::from_millis(100));
             assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
         }
     }

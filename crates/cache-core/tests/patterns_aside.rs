@@ -42,7 +42,10 @@ async fn a_miss_runs_the_loader_stores_and_returns_its_value() {
         .await
         .unwrap();
     assert_eq!(got, user(1, "Ada"));
-    assert_eq!(cache.get_as::<User>("user:1").await.unwrap(), user(1, "Ada"));
+    assert_eq!(
+        cache.get_as::<User>("user:1").await.unwrap(),
+        user(1, "Ada")
+    );
     let stats = aside.stats();
     assert_eq!((stats.misses, stats.loads, stats.hits), (1, 1, 0));
 }
@@ -172,7 +175,10 @@ async fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
         .await
         .unwrap();
     assert_eq!(got, user(1, "Ada"));
-    assert_eq!(cache.get_as::<User>("user:1").await.unwrap(), user(1, "Ada"));
+    assert_eq!(
+        cache.get_as::<User>("user:1").await.unwrap(),
+        user(1, "Ada")
+    );
     assert_eq!(aside.stats().loads, 1);
 }
 
@@ -205,7 +211,10 @@ async fn the_loader_error_reaches_the_caller_and_can_be_downcast() {
         .get_or_load("user:404", TTL, || async { Err::<User, _>(NoSuchUser) })
         .await
         .unwrap_err();
-    let AsideError::Load { source, remembered, .. } = err else {
+    let AsideError::Load {
+        source, remembered, ..
+    } = err
+    else {
         panic!("expected a load error, got {err:?}");
     };
     assert!(!remembered);
@@ -221,12 +230,21 @@ async fn negative_caching_remembers_a_failure_for_its_ttl() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(first, AsideError::Load { remembered: false, .. }));
+    assert!(matches!(
+        first,
+        AsideError::Load {
+            remembered: false,
+            ..
+        }
+    ));
     let second = aside
         .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
         .await
         .unwrap_err();
-    let AsideError::Load { source, remembered, .. } = second else {
+    let AsideError::Load {
+        source, remembered, ..
+    } = second
+    else {
         panic!("expected the remembered failure");
     };
     assert!(remembered);
@@ -269,7 +287,12 @@ async fn the_loader_may_choose_the_ttl_from_its_result() {
     assert_eq!(token, "tok-1");
     eventually("the token entry expires with the loader's TTL", || {
         let cache = cache.clone();
-        async move { cache.get("token:svc").await.is_err_and(|e| e.is_not_found()) }
+        async move {
+            cache
+                .get("token:svc")
+                .await
+                .is_err_and(|e| e.is_not_found())
+        }
     })
     .await;
 }
@@ -303,7 +326,10 @@ async fn a_failing_cache_fails_the_call_when_failing_closed() {
         })
         .await
         .unwrap_err();
-    assert!(err.cache_error().is_some_and(|e| e.is_transient()), "{err:?}");
+    assert!(
+        err.cache_error().is_some_and(|e| e.is_transient()),
+        "{err:?}"
+    );
     assert_eq!(loads.load(Ordering::SeqCst), 0);
 }
 
@@ -361,7 +387,9 @@ async fn a_stale_value_is_not_served_past_the_hard_ttl() {
         .soft_ttl(Duration::from_millis(10))
         .clock(clock.clock());
     let _: u32 = aside
-        .get_or_load("k", Duration::from_millis(100), || async { LoadResult::Ok(1u32) })
+        .get_or_load("k", Duration::from_millis(100), || async {
+            LoadResult::Ok(1u32)
+        })
         .await
         .unwrap();
     clock.advance(Duration::from_secs(1));
@@ -422,7 +450,9 @@ async fn jitter_never_lengthens_a_ttl() {
     for i in 0..20 {
         let key = format!("j:{i}");
         let _: u32 = aside
-            .get_or_load(&key, Duration::from_millis(40), || async { LoadResult::Ok(1u32) })
+            .get_or_load(&key, Duration::from_millis(40), || async {
+                LoadResult::Ok(1u32)
+            })
             .await
             .unwrap();
     }
@@ -483,7 +513,11 @@ async fn two_processes_with_the_cross_process_lock_load_once() {
     .await;
     release.notify_one();
     assert_eq!(first.await.unwrap().unwrap(), 10);
-    assert_eq!(second.await.unwrap().unwrap(), 10, "waited for the first's value");
+    assert_eq!(
+        second.await.unwrap().unwrap(),
+        10,
+        "waited for the first's value"
+    );
     assert_eq!(loads.load(Ordering::SeqCst), 1);
 }
 

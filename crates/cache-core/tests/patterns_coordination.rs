@@ -21,7 +21,9 @@ async fn admitted_concurrently(limiter: &RateLimiter, key: &str, requests: usize
     let mut tasks = Vec::new();
     for _ in 0..requests {
         let (limiter, key) = (limiter.clone(), key.to_owned());
-        tasks.push(tokio::spawn(async move { limiter.check(&key).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { limiter.check(&key).await.unwrap() },
+        ));
     }
     let mut admitted = 0;
     for task in tasks {
@@ -55,7 +57,9 @@ async fn a_denied_request_says_when_to_retry_and_the_window_admits_again_later()
     assert_eq!(second.remaining, 0);
     let denied = limiter.check("ip:10.0.0.1").await.unwrap();
     assert!(!denied.allowed);
-    assert!(denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_millis(100));
+    assert!(
+        denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_millis(100)
+    );
     eventually("the window slides", || {
         let limiter = limiter.clone();
         async move { limiter.check("ip:10.0.0.1").await.unwrap().allowed }
@@ -70,7 +74,10 @@ async fn keys_have_their_own_windows_under_the_prefix() {
     assert!(limiter.check("phone:1").await.unwrap().allowed);
     assert!(!limiter.check("phone:1").await.unwrap().allowed);
     assert!(limiter.check("phone:2").await.unwrap().allowed);
-    let page = cache.scan_keys("rl:otp:*", &Default::default(), 100).await.unwrap();
+    let page = cache
+        .scan_keys("rl:otp:*", &Default::default(), 100)
+        .await
+        .unwrap();
     let mut keys = page.keys;
     keys.sort();
     assert_eq!(keys, vec!["rl:otp:phone:1", "rl:otp:phone:2"]);
@@ -90,7 +97,10 @@ async fn a_failing_cache_is_an_error_unless_failing_open() {
 #[tokio::test]
 async fn an_invalid_rule_is_an_error_even_when_failing_open() {
     let limiter = RateLimiter::new(memory(), RateLimitRule::sliding(0, MINUTE)).fail_open(true);
-    assert_eq!(limiter.check("k").await.unwrap_err().kind(), ErrorKind::Config);
+    assert_eq!(
+        limiter.check("k").await.unwrap_err().kind(),
+        ErrorKind::Config
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -224,6 +234,12 @@ async fn a_counter_over_a_non_integer_is_a_wrong_type_error() {
     let cache = memory();
     cache.set("c", b"not a number", MINUTE).await.unwrap();
     let counter = Counter::new(cache, "c", MINUTE);
-    assert_eq!(counter.get().await.unwrap_err().kind(), ErrorKind::WrongType);
-    assert_eq!(counter.incr().await.unwrap_err().kind(), ErrorKind::WrongType);
+    assert_eq!(
+        counter.get().await.unwrap_err().kind(),
+        ErrorKind::WrongType
+    );
+    assert_eq!(
+        counter.incr().await.unwrap_err().kind(),
+        ErrorKind::WrongType
+    );
 }

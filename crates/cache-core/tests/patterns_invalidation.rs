@@ -15,9 +15,14 @@ const TTL: Duration = Duration::from_secs(60);
 const LOCAL_TTL: Duration = Duration::from_secs(60);
 
 async fn near(shared: &Arc<dyn Cache>, prefix: &str) -> NearCache {
-    NearCache::start(Arc::new(MemoryCache::new()), shared.clone(), prefix, LOCAL_TTL)
-        .await
-        .unwrap()
+    NearCache::start(
+        Arc::new(MemoryCache::new()),
+        shared.clone(),
+        prefix,
+        LOCAL_TTL,
+    )
+    .await
+    .unwrap()
 }
 
 async fn reads(cache: &NearCache, key: &str, expected: &'static str) -> bool {
@@ -58,7 +63,11 @@ async fn a_near_cache_serves_repeated_reads_from_its_local_level() {
 #[tokio::test]
 async fn a_write_on_one_instance_drops_the_key_from_every_other_instance() {
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
-    let (a, b, c) = (near(&shared, "app:").await, near(&shared, "app:").await, near(&shared, "app:").await);
+    let (a, b, c) = (
+        near(&shared, "app:").await,
+        near(&shared, "app:").await,
+        near(&shared, "app:").await,
+    );
     a.set("user:1", b"v1", TTL).await.unwrap();
     assert_eq!(b.get("user:1").await.unwrap(), "v1");
     assert_eq!(c.get("user:1").await.unwrap(), "v1");
@@ -95,17 +104,27 @@ async fn a_pattern_delete_drops_only_matching_keys_from_other_instances() {
     }
     assert_eq!(a.delete_pattern("feed:user:1:*").await.unwrap(), 2);
     eventually("b drops the matching keys", || async {
-        b.get("feed:user:1:page:1").await.is_err_and(|e| e.is_not_found())
-            && b.get("feed:user:1:page:2").await.is_err_and(|e| e.is_not_found())
+        b.get("feed:user:1:page:1")
+            .await
+            .is_err_and(|e| e.is_not_found())
+            && b.get("feed:user:1:page:2")
+                .await
+                .is_err_and(|e| e.is_not_found())
     })
     .await;
-    assert_eq!(b.get("profile:user:1").await.unwrap(), "old", "not matched: kept");
+    assert_eq!(
+        b.get("profile:user:1").await.unwrap(),
+        "old",
+        "not matched: kept"
+    );
 }
 
 #[tokio::test]
 async fn an_instance_ignores_its_own_messages() {
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
-    let bus = InvalidationBus::start(shared.clone(), "app:").await.unwrap();
+    let bus = InvalidationBus::start(shared.clone(), "app:")
+        .await
+        .unwrap();
     let recorder = Arc::new(Recorder::default());
     bus.register(recorder.clone());
     bus.publish(&Invalidation::Key("k".into())).await.unwrap();
@@ -121,8 +140,12 @@ async fn an_instance_ignores_its_own_messages() {
 #[tokio::test]
 async fn listeners_receive_keys_patterns_and_everything() {
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
-    let sender = InvalidationBus::start(shared.clone(), "app:").await.unwrap();
-    let receiver = InvalidationBus::start(shared.clone(), "app:").await.unwrap();
+    let sender = InvalidationBus::start(shared.clone(), "app:")
+        .await
+        .unwrap();
+    let receiver = InvalidationBus::start(shared.clone(), "app:")
+        .await
+        .unwrap();
     let recorder = Arc::new(Recorder::default());
     receiver.register(recorder.clone());
     let sent = vec![
@@ -145,20 +168,35 @@ async fn listeners_receive_keys_patterns_and_everything() {
 #[tokio::test]
 async fn applications_sharing_a_server_do_not_hear_each_other() {
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
-    let billing_a = InvalidationBus::start(shared.clone(), "billing:").await.unwrap();
-    let billing_b = InvalidationBus::start(shared.clone(), "billing:").await.unwrap();
-    let search = InvalidationBus::start(shared.clone(), "search:").await.unwrap();
+    let billing_a = InvalidationBus::start(shared.clone(), "billing:")
+        .await
+        .unwrap();
+    let billing_b = InvalidationBus::start(shared.clone(), "billing:")
+        .await
+        .unwrap();
+    let search = InvalidationBus::start(shared.clone(), "search:")
+        .await
+        .unwrap();
     assert_eq!(billing_b.channel(), "billing:cache-invalidation");
     let recorder = Arc::new(Recorder::default());
     billing_b.register(recorder.clone());
-    search.publish(&Invalidation::Key("search-key".into())).await.unwrap();
-    billing_a.publish(&Invalidation::Key("billing-key".into())).await.unwrap();
+    search
+        .publish(&Invalidation::Key("search-key".into()))
+        .await
+        .unwrap();
+    billing_a
+        .publish(&Invalidation::Key("billing-key".into()))
+        .await
+        .unwrap();
     eventually("billing's own message arrives", || {
         let n = recorder.seen().len();
         async move { n >= 1 }
     })
     .await;
-    assert_eq!(recorder.seen(), vec![Invalidation::Key("billing-key".into())]);
+    assert_eq!(
+        recorder.seen(),
+        vec![Invalidation::Key("billing-key".into())]
+    );
 }
 
 #[tokio::test]
@@ -175,7 +213,11 @@ async fn lost_messages_drop_all_local_state() {
         // Changed elsewhere while the invalidations were lost:
         shared.set("k1", b"new", TTL).await.unwrap();
         shared.set("k2", b"new", TTL).await.unwrap();
-        assert_eq!(a.get("k1").await.unwrap(), "old", "the local copy, until told");
+        assert_eq!(
+            a.get("k1").await.unwrap(),
+            "old",
+            "the local copy, until told"
+        );
         backend.feed(event.clone()).await;
         eventually("every local copy is dropped", || async {
             reads(&a, "k1", "new").await && reads(&a, "k2", "new").await
@@ -200,7 +242,11 @@ async fn when_the_subscription_ends_the_local_level_is_bypassed() {
     })
     .await;
     shared.set("k", b"new", TTL).await.unwrap();
-    assert_eq!(a.get("k").await.unwrap(), "new", "read from the shared level");
+    assert_eq!(
+        a.get("k").await.unwrap(),
+        "new",
+        "read from the shared level"
+    );
     assert_eq!(a.get("k").await.unwrap(), "new");
 }
 

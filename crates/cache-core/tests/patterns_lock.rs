@@ -111,7 +111,10 @@ async fn the_watchdog_keeps_a_lock_past_its_ttl_and_stops_at_the_cap() {
     })
     .await;
     let held = started.elapsed();
-    assert!(held >= cap.mul_f64(0.9), "expired after {held:?}, before the cap");
+    assert!(
+        held >= cap.mul_f64(0.9),
+        "expired after {held:?}, before the cap"
+    );
     assert!(locks.stats().extended >= 3);
     drop(guard);
 }
@@ -164,7 +167,10 @@ async fn only_one_task_holds_the_lock_at_a_time() {
         task.await.unwrap();
     }
     assert_eq!(entries.load(Ordering::SeqCst), TASKS * ROUNDS);
-    assert!(locks.stats().contended > 0, "the test must create contention");
+    assert!(
+        locks.stats().contended > 0,
+        "the test must create contention"
+    );
 }
 
 #[tokio::test]
@@ -279,7 +285,10 @@ fn a_guard_never_prints_its_token() {
         let guard = locks.try_acquire("job", LONG).await.unwrap().unwrap();
         let token = cache.get("lock:job").await.unwrap();
         let printed = format!("{guard:?}");
-        assert!(!printed.contains(std::str::from_utf8(&token).unwrap()), "{printed}");
+        assert!(
+            !printed.contains(std::str::from_utf8(&token).unwrap()),
+            "{printed}"
+        );
         assert_eq!(token.len(), 32, "128 random bits in hex");
     });
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cache_core::lock::Backoff;
 use cache_core::write::{
-    PendingWrite, StoreError, WhenFull, WriteAround, WriteBehind, WriteError, WriteOp,
-    WriteStore, WriteThrough,
+    PendingWrite, StoreError, WhenFull, WriteAround, WriteBehind, WriteError, WriteOp, WriteStore,
+    WriteThrough,
 };
 use cache_core::{Cache, MemoryCache, TypedCacheExt};
 use parking_lot::Mutex;
@@ -258,7 +258,10 @@ async fn a_batch_that_fails_every_attempt_stays_queued() {
     behind.write("m:1", 1).await.unwrap();
     behind.write("m:2", 2).await.unwrap();
     let err = behind.flush().await.unwrap_err();
-    assert!(matches!(err, WriteError::Unflushed { count: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, WriteError::Unflushed { count: 2, .. }),
+        "{err:?}"
+    );
     assert_eq!(behind.queue_depth(), 2);
     store.fail_always.store(false, Ordering::SeqCst);
     behind.flush().await.unwrap();
@@ -334,7 +337,10 @@ async fn a_full_queue_refuses_writes_when_rejecting() {
     behind.write("b", 2).await.unwrap();
     behind.write("a", 3).await.unwrap(); // coalesced: no new room needed
     let err = behind.write("c", 4).await.unwrap_err();
-    assert!(matches!(err, WriteError::QueueFull { capacity: 2 }), "{err:?}");
+    assert!(
+        matches!(err, WriteError::QueueFull { capacity: 2 }),
+        "{err:?}"
+    );
     assert_eq!(behind.queue_depth(), 2);
     assert_eq!(behind.stats().rejected, 1);
 }
@@ -385,7 +391,10 @@ async fn a_waiting_writer_stays_blocked_while_the_store_cannot_make_room() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
     }
-    assert!(!writer.is_finished(), "a full queue must not accept the write");
+    assert!(
+        !writer.is_finished(),
+        "a full queue must not accept the write"
+    );
     gate.add_permits(100);
     tokio::time::timeout(DEADLINE, writer)
         .await
@@ -413,7 +422,10 @@ async fn shutdown_flushes_every_accepted_write_despite_store_failures() {
         let behind = behind.clone();
         writers.push(tokio::spawn(async move {
             for i in 0..200u64 {
-                behind.write(&format!("k:{w}:{i}"), w * 1000 + i).await.unwrap();
+                behind
+                    .write(&format!("k:{w}:{i}"), w * 1000 + i)
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -428,7 +440,10 @@ async fn shutdown_flushes_every_accepted_write_despite_store_failures() {
             assert_eq!(rows.get(&format!("k:{w}:{i}")), Some(&(w * 1000 + i)));
         }
     }
-    assert!(behind.stats().store_errors > 0, "the test must inject failures");
+    assert!(
+        behind.stats().store_errors > 0,
+        "the test must inject failures"
+    );
 }
 
 #[tokio::test]
@@ -442,8 +457,14 @@ async fn shutdown_reports_and_hands_over_what_the_store_refused() {
     behind.write("m:1", 1).await.unwrap();
     behind.delete("m:2").await.unwrap();
     let err = behind.shutdown().await.unwrap_err();
-    assert!(matches!(err, WriteError::Unflushed { count: 2, .. }), "{err:?}");
-    assert!(matches!(behind.write("m:3", 3).await, Err(WriteError::ShutDown)));
+    assert!(
+        matches!(err, WriteError::Unflushed { count: 2, .. }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        behind.write("m:3", 3).await,
+        Err(WriteError::ShutDown)
+    ));
     let unflushed = behind.take_unflushed();
     assert_eq!(
         unflushed,

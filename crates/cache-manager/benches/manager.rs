@@ -115,5 +115,18 @@ fn bench_get(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_get);
+fn probe(c: &mut Criterion) {
+    let mut g = c.benchmark_group("probe");
+    g.bench_function("std_instant_now", |b| b.iter(|| black_box(std::time::Instant::now())));
+    g.bench_function("tokio_instant_now", |b| b.iter(|| black_box(tokio::time::Instant::now())));
+    let map: std::collections::HashMap<String, u64> = (0..100).map(|i| (format!("tenant-{i}"), i)).collect();
+    g.bench_function("hashmap_get", |b| b.iter(|| black_box(map.get(black_box("tenant-7")))));
+    let lock = parking_lot::RwLock::new(0u64);
+    g.bench_function("rwlock_read", |b| b.iter(|| black_box(*lock.read())));
+    let arc = Arc::new(5u64);
+    g.bench_function("arc_clone_drop", |b| b.iter(|| black_box(arc.clone())));
+    g.finish();
+}
+
+criterion_group!(benches, probe, bench_get);
 criterion_main!(benches);

@@ -22,6 +22,7 @@ use cache_core::{
 };
 use tokio::runtime::Handle;
 
+use crate::recency::Recency;
 use crate::resolver::TenantResolver;
 use crate::tenant::TenantId;
 
@@ -92,30 +93,24 @@ impl Drop for SlotContext {
 pub(crate) struct Slot {
     tenant: TenantId,
     cache: Arc<dyn Cache>,
-    /// Nanoseconds since the manager's epoch when it was last handed out.
-    last_used: AtomicU64,
+    recency: Recency,
     /// Set once a close has started (by the manager, by a lease holder, or on drop).
     closed: AtomicBool,
     context: Arc<SlotContext>,
 }
 
-/// Last-use stamps closer than this are not rewritten: a hot tenant read by
-/// many threads then costs a load, not a cache-line write, per lookup. Far
-/// below any idle TTL, and ties within it are broken arbitrarily (approximate LRU).
-const TOUCH_RESOLUTION_NANOS: u64 = 100_000;
-
 impl Slot {
     pub(crate) fn new(
         tenant: TenantId,
         cache: Arc<dyn Cache>,
-        now: u64,
+        recency: Recency,
         context: Arc<SlotContext>,
     ) -> Self {
         context.counters.alive.fetch_add(1, Ordering::Relaxed);
         Slot {
             tenant,
             cache,
-            last_used: AtomicU64::new(now),
+            recency,
             closed: AtomicBool::new(false),
             context,
         }
@@ -125,15 +120,8 @@ impl Slot {
         &self.tenant
     }
 
-    pub(crate) fn last_used(&self) -> u64 {
-        self.last_used.load(Ordering::Relaxed)
-    }
-
-    /// Records a use at `now` (nanoseconds since the manager's epoch).
-    pub(crate) fn touch(&self, now: u64) {
-        if now.saturating_sub(self.last_used.load(Ordering::Relaxed)) >= TOUCH_RESOLUTION_NANOS {
-            self.last_used.store(now, Ordering::Relaxed);
-        }
+    pub(crate) fn recency(&self) -> &Recency {
+        &self.recency
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -41,6 +41,7 @@
 pub mod deps;
 pub mod lease;
 pub mod manager;
+mod recency;
 pub mod resolver;
 pub mod setup;
 pub mod tenant;

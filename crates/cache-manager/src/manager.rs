@@ -3,16 +3,19 @@
 //!
 //! # Design
 //! - **Hot path.** `get` for a live tenant takes a shared read lock on the
-//!   tenant map for a hash lookup and an `Arc` clone, and stamps the slot's
-//!   last-use time with a relaxed atomic store (skipped when the stamp is
-//!   fresh). No write lock, no allocation.
+//!   tenant map for a hash lookup and an `Arc` clone, and records the use on
+//!   a logical clock (two relaxed loads; a store only when the tenant was not
+//!   among the most recent, see `recency.rs`). No write lock, no allocation,
+//!   no clock read.
 //! - **Creation.** A missing tenant is created through the
 //!   [`TenantResolver`] inside a [`Singleflight`]: concurrent first calls share
 //!   one creation and all get its result, success or error; a failure is not
 //!   remembered.
 //! - **Bound.** At most `max_tenants` tenants live in the map; inserting one
-//!   more evicts the least recently used (by last-use stamp, a scan of the map
-//!   under the write lock: creation is rare, lookups are not).
+//!   more evicts the least recently used (smallest recency stamp, found by a
+//!   scan of the map under the write lock: creation is rare, lookups are not).
+//!   The order is exact below 16 tenants and approximate among the most
+//!   recent `max_tenants / 16` above.
 //! - **Leases.** Evicted, removed or idle tenants leave the map at once but
 //!   their cache is closed only when the last [`TenantCache`] lease is released
 //!   (see [`crate::lease`]).
@@ -35,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::lease::{Slot, SlotContext, TenantCache};
+use crate::recency::{Recency, RecencyClock};
 use crate::resolver::TenantResolver;
 use crate::tenant::{TenantId, validate_tenant_id};
 
@@ -95,8 +99,9 @@ impl TenantManagerBuilder {
     }
 
     /// How often the idle sweep runs. Default a quarter of `idle_ttl`, at most
-    /// a minute: an idle tenant is closed between `idle_ttl` and `idle_ttl`
-    /// plus this interval after its last use.
+    /// a minute. A sweep sees the uses made since the one before, so an idle
+    /// tenant is closed no sooner than `idle_ttl` and no later than `idle_ttl`
+    /// plus two intervals after its last use.
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = Some(interval);
         self
@@ -138,6 +143,7 @@ impl TenantManagerBuilder {
             creations: Singleflight::new(),
             max_tenants: self.max_tenants,
             idle_ttl: self.idle_ttl,
+            recency: RecencyClock::new(self.max_tenants),
             epoch: Instant::now(),
             closed: AtomicBool::new(false),
             shutdown,
@@ -190,7 +196,9 @@ struct ManagerInner {
     creations: Singleflight<TenantId, Arc<Slot>>,
     max_tenants: usize,
     idle_ttl: Duration,
-    /// Zero of the last-use stamps; tokio time, so tests can pause it.
+    /// Recency stamps (LRU order and use detection for the sweep).
+    recency: RecencyClock,
+    /// Zero of the sweep's times; tokio time, so tests can pause it.
     epoch: Instant,
     closed: AtomicBool,
     /// `true` once closed; dropped with the manager. Either stops the sweeper.
@@ -265,8 +273,9 @@ impl TenantManager {
         removed
     }
 
-    /// Closes, now, the tenants unused for `idle_ttl` that nobody holds, and
-    /// returns how many. The background sweep calls this periodically.
+    /// Runs an idle sweep now: closes the tenants nobody holds that no sweep
+    /// has seen used for `idle_ttl`, and returns how many. The background
+    /// sweep calls this every sweep interval.
     pub async fn close_idle(&self) -> usize {
         self.inner.close_idle().await
     }
@@ -372,14 +381,13 @@ impl ManagerInner {
 
     /// The live slot of `tenant`, stamped as used.
     fn lookup(&self, tenant: &str) -> Option<Arc<Slot>> {
-        let now = self.now();
         let tenants = self.tenants.read();
         let slot = tenants.get(tenant)?;
         if slot.is_closed() {
             // Closed through a lease: replaced by the next creation.
             return None;
         }
-        slot.touch(now);
+        slot.recency().touch(&self.recency);
         Some(slot.clone())
     }
 
@@ -403,7 +411,8 @@ impl ManagerInner {
             }
         };
         // From here on a drop of the slot (cancellation included) closes the cache.
-        let slot = Arc::new(Slot::new(tenant, cache, self.now(), self.context.clone()));
+        let recency = Recency::new(&self.recency, self.now());
+        let slot = Arc::new(Slot::new(tenant, cache, recency, self.context.clone()));
         self.install(slot, ticket)
     }
 
@@ -434,7 +443,7 @@ impl ManagerInner {
             while tenants.len() >= self.max_tenants {
                 let Some(oldest) = tenants
                     .iter()
-                    .min_by_key(|(_, s)| s.last_used())
+                    .min_by_key(|(_, s)| s.recency().stamp())
                     .map(|(t, _)| t.clone())
                 else {
                     break;
@@ -463,13 +472,14 @@ impl ManagerInner {
         let idle_nanos = u64::try_from(self.idle_ttl.as_nanos()).unwrap_or(u64::MAX);
         let idle: Vec<Arc<Slot>> = {
             let mut tenants = self.tenants.write();
+            // Every use after this point changes the stamp it is made on.
+            self.recency.age_all();
             // Under the write lock nobody can take a new lease, so a strong
             // count of one (the map's) means nobody holds the tenant.
             tenants
                 .extract_if(|_, slot| {
-                    slot.is_closed()
-                        || (Arc::strong_count(slot) == 1
-                            && now.saturating_sub(slot.last_used()) >= idle_nanos)
+                    let unused_for = slot.recency().unused_for(now);
+                    slot.is_closed() || (Arc::strong_count(slot) == 1 && unused_for >= idle_nanos)
                 })
                 .map(|(_, slot)| slot)
                 .collect()

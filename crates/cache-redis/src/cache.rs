@@ -173,7 +173,8 @@ impl RedisCache {
     /// Runs one round trip of a call: bounds it by the command timeout
     /// (retries included), retries what is safe to retry, and maps the failure.
     ///
-    /// `attempt` is called once per try with a fresh connection handle.
+    /// `attempt` is called once per try with a connection handle, the same
+    /// connection for every try.
     pub(crate) async fn run<T, F, Fut>(
         &self,
         op: Operation,
@@ -187,8 +188,9 @@ impl RedisCache {
     {
         let topology = self.topology(op)?;
         let deadline = Instant::now() + self.inner.settings.command_timeout;
+        let slot = topology.next_slot();
         self.attempts(&topology, op, key, idempotency, deadline, || {
-            attempt(topology.conn())
+            attempt(topology.conn_at(slot))
         })
         .instrument(tracing::debug_span!("redis", op = op.as_str()))
         .await

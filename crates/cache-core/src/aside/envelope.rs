@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn truncated_or_unknown_envelopes_are_unknown() {
-        assert_eq!(Entry::parse(Bytes::from_static(b"\xFE\x01\x00")), Entry::Unknown);
+        assert_eq!(
+            Entry::parse(Bytes::from_static(b"\xFE\x01\x00")),
+            Entry::Unknown
+        );
         let mut other = value_envelope(b"x", 1);
         other[1] = 9;
         assert_eq!(Entry::parse(Bytes::from(other)), Entry::Unknown);

@@ -161,6 +161,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads the next head and moves past it.
+    #[inline(always)]
     fn head(&mut self) -> Result<Head, CodecError> {
         let at = self.pos;
         let Some(&initial) = self.input.get(at) else {
@@ -197,6 +198,7 @@ impl<'a> Scanner<'a> {
 
     /// Moves past a string body of `len` bytes, refusing a length the input
     /// cannot hold (so a declared 2^63 bytes costs nothing).
+    #[inline]
     fn skip(&mut self, len: u64) -> Result<(), CodecError> {
         if len > self.remaining() {
             return Err(truncated(
@@ -290,6 +292,7 @@ impl<'a> Scanner<'a> {
 
     /// Records that one item finished, closing every definite container it
     /// completes. Returns whether the top-level item is complete.
+    #[inline]
     fn complete_item(&mut self) -> Result<bool, CodecError> {
         loop {
             match self.stack.last_mut() {

@@ -222,7 +222,10 @@ impl InvalidationBus {
             .cache
             .publish(&self.channel, &what.encode(self.instance_id))
             .await?;
-        self.shared.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
         Ok(receivers)
     }
 
@@ -280,21 +283,34 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                 }
                 None => {
                     shared.counters.unreadable.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(channel = subscription.channel(), "unreadable invalidation message ignored");
+                    tracing::warn!(
+                        channel = subscription.channel(),
+                        "unreadable invalidation message ignored"
+                    );
                 }
             },
             SubscriptionEvent::Lagged(missed) => {
-                tracing::warn!(channel = subscription.channel(), missed, "invalidations lost to lag; dropping all local state");
+                tracing::warn!(
+                    channel = subscription.channel(),
+                    missed,
+                    "invalidations lost to lag; dropping all local state"
+                );
                 reset(&shared).await;
             }
             SubscriptionEvent::Reconnected => {
-                tracing::warn!(channel = subscription.channel(), "reconnected; invalidations may be lost; dropping all local state");
+                tracing::warn!(
+                    channel = subscription.channel(),
+                    "reconnected; invalidations may be lost; dropping all local state"
+                );
                 reset(&shared).await;
             }
         }
     }
     shared.listening.store(false, Ordering::Release);
-    tracing::info!(channel = subscription.channel(), "invalidation subscription ended; dropping all local state");
+    tracing::info!(
+        channel = subscription.channel(),
+        "invalidation subscription ended; dropping all local state"
+    );
     reset(&shared).await;
 }
 

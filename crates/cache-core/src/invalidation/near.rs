@@ -153,9 +153,7 @@ impl NearCache {
     async fn invalidate(&self, what: Invalidation) {
         let dropped = match &what {
             Invalidation::Key(key) => self.local.delete(key).await.map(|_| ()),
-            Invalidation::Pattern(pattern) => {
-                self.local.delete_pattern(pattern).await.map(|_| ())
-            }
+            Invalidation::Pattern(pattern) => self.local.delete_pattern(pattern).await.map(|_| ()),
             _ => self.local.delete_pattern("*").await.map(|_| ()),
         };
         if let Err(e) = dropped {
@@ -183,7 +181,9 @@ impl Cache for NearCache {
         match self.local.get(key).await {
             Ok(value) => return Ok(value),
             Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::debug!(key, error = %e, "local level failed; reading the shared level"),
+            Err(e) => {
+                tracing::debug!(key, error = %e, "local level failed; reading the shared level")
+            }
         }
         let generation = self.bus.generation();
         let value = self.shared.get(key).await?;
@@ -285,12 +285,7 @@ impl Cache for NearCache {
         Ok(value)
     }
 
-    async fn scan_keys(
-        &self,
-        pattern: &str,
-        cursor: &ScanCursor,
-        count: usize,
-    ) -> Result<KeyPage> {
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
         self.check_open(Operation::ScanKeys)?;
         self.shared.scan_keys(pattern, cursor, count).await
     }

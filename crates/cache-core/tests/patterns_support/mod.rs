@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use bytes::Bytes;
 use cache_core::aside::Clock;
 use cache_core::{
     Cache, CacheError, CacheStats, KeyPage, MemoryCache, Operation, RateDecision, RateLimitRule,
     Result, ScanCursor, Subscription, SubscriptionEvent,
 };
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
 
 /// Generous: the machine is small and shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);

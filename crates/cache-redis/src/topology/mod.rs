@@ -95,9 +95,24 @@ impl Topology {
 
     /// A handle for the next command.
     pub(crate) fn conn(&self) -> Conn {
+        self.conn_at(self.next_slot())
+    }
+
+    /// A slot for [`Topology::conn_at`], round-robin over the pool.
+    pub(crate) fn next_slot(&self) -> usize {
         match self {
-            Topology::Standalone(pool) => Conn::Manager(pool.next()),
-            Topology::Sentinel(s) => Conn::Manager(s.current().next()),
+            Topology::Standalone(pool) => pool.next_slot(),
+            Topology::Sentinel(s) => s.current().next_slot(),
+            Topology::Cluster(_) => 0,
+        }
+    }
+
+    /// The handle for `slot`: the same connection for every try of one call
+    /// (of the master's current pool, with sentinels).
+    pub(crate) fn conn_at(&self, slot: usize) -> Conn {
+        match self {
+            Topology::Standalone(pool) => Conn::Manager(pool.at(slot)),
+            Topology::Sentinel(s) => Conn::Manager(s.current().at(slot)),
             Topology::Cluster(c) => Conn::Cluster(c.conn()),
         }
     }

@@ -68,8 +68,19 @@ impl ManagerPool {
 
     /// The next manager, round-robin.
     pub(crate) fn next(&self) -> ConnectionManager {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.managers.len();
-        self.managers[i].clone()
+        self.at(self.next_slot())
+    }
+
+    /// A slot for [`ManagerPool::at`], round-robin.
+    pub(crate) fn next_slot(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The manager for `slot`. A call keeps its slot across retries: the
+    /// manager that failed is the one that started reconnecting, and another
+    /// one may still hold the stale failure of an outage.
+    pub(crate) fn at(&self, slot: usize) -> ConnectionManager {
+        self.managers[slot % self.managers.len()].clone()
     }
 
     /// The client the managers were opened from (for dedicated connections, e.g. pub/sub).

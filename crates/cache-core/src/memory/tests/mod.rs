@@ -43,4 +43,3 @@ mod scan;
 fn cache() -> MemoryCache {
     MemoryCache::new()
 }
-mod perf_tmp;
