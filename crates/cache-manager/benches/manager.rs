@@ -54,7 +54,11 @@ fn get_now(manager: &TenantManager, tenant: &str) {
 }
 
 /// `iters` calls spread over [`THREADS`] OS threads started together.
-fn on_threads(manager: &TenantManager, iters: u64, tenant_of: impl Fn(u64) -> String + Sync) -> Duration {
+fn on_threads(
+    manager: &TenantManager,
+    iters: u64,
+    tenant_of: impl Fn(u64) -> String + Sync,
+) -> Duration {
     let per_thread = iters.div_ceil(THREADS);
     let barrier = Barrier::new(THREADS as usize + 1);
     std::thread::scope(|scope| {
@@ -115,18 +119,5 @@ fn bench_get(c: &mut Criterion) {
     group.finish();
 }
 
-fn probe(c: &mut Criterion) {
-    let mut g = c.benchmark_group("probe");
-    g.bench_function("std_instant_now", |b| b.iter(|| black_box(std::time::Instant::now())));
-    g.bench_function("tokio_instant_now", |b| b.iter(|| black_box(tokio::time::Instant::now())));
-    let map: std::collections::HashMap<String, u64> = (0..100).map(|i| (format!("tenant-{i}"), i)).collect();
-    g.bench_function("hashmap_get", |b| b.iter(|| black_box(map.get(black_box("tenant-7")))));
-    let lock = parking_lot::RwLock::new(0u64);
-    g.bench_function("rwlock_read", |b| b.iter(|| black_box(*lock.read())));
-    let arc = Arc::new(5u64);
-    g.bench_function("arc_clone_drop", |b| b.iter(|| black_box(arc.clone())));
-    g.finish();
-}
-
-criterion_group!(benches, probe, bench_get);
+criterion_group!(benches, bench_get);
 criterion_main!(benches);

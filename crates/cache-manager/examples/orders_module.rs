@@ -116,8 +116,13 @@ async fn main() -> Result<(), CacheError> {
     let (_, first) = module.submit(&acme, "req-1", &draft).await?;
     let (_, replay) = module.submit(&acme, "req-1", &draft).await?;
     let (_, other_tenant) = module.submit(&globex, "req-1", &draft).await?;
-    println!("submit req-1: acme first={first}, acme replay first={replay}, globex first={other_tenant}");
-    assert!(first && !replay && other_tenant, "idempotency keys are per tenant");
+    println!(
+        "submit req-1: acme first={first}, acme replay first={replay}, globex first={other_tenant}"
+    );
+    assert!(
+        first && !replay && other_tenant,
+        "idempotency keys are per tenant"
+    );
 
     let stats = setup.manager().expect("caching is enabled").stats();
     println!("tenants open: {}, created: {}", stats.open, stats.created);

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use cache_core::singleflight::Singleflight;
 use cache_core::{CacheError, ConfigError, Operation, Result};
+use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -235,12 +236,12 @@ impl TenantManager {
         if let Some(slot) = inner.lookup(tenant) {
             return Ok(TenantCache::new(slot));
         }
+        // Boxed: the creation future is large and rare; the future of a
+        // `get` that finds its tenant stays small.
         let tenant = TenantId::new(tenant)?;
-        let slot = inner
-            .creations
-            .run(tenant.clone(), || inner.create(tenant))
-            .await?;
-        Ok(TenantCache::new(slot))
+        let creation: BoxFuture<'_, Result<Arc<Slot>>> =
+            Box::pin(inner.creations.run(tenant.clone(), || inner.create(tenant)));
+        Ok(TenantCache::new(creation.await?))
     }
 
     /// Lets go of `tenant`'s cache: it leaves the manager now and is closed as

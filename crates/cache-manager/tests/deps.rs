@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, ErrorKind, MemoryCache, TypedCacheExt};
-use cache_manager::{ModuleDeps, NamespaceResolver, NamespaceTemplate, RequestContext, TenantManager};
+use cache_manager::{
+    ModuleDeps, NamespaceResolver, NamespaceTemplate, RequestContext, TenantManager,
+};
 use cache_testing::{FakeCache, FaultyCache};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,10 @@ async fn load_order(deps: &ModuleDeps, ctx: &RequestContext, id: u64) -> cache_c
     match cache.get_as::<Order>(&key).await {
         Ok(order) => Ok(order),
         Err(miss) if miss.is_not_found() => {
-            let order = Order { id, total_cents: 1_000 * id };
+            let order = Order {
+                id,
+                total_cents: 1_000 * id,
+            };
             cache.set_as(&key, &order, TTL).await?;
             Ok(order)
         }
@@ -44,7 +49,10 @@ async fn with_cache_gives_every_request_the_injected_fake() {
     let fake = Arc::new(FakeCache::new());
     let deps = ModuleDeps::with_cache(fake.clone());
     for tenant in ["acme", "globex"] {
-        let cache = deps.cache(&RequestContext::for_tenant(tenant)).await.unwrap();
+        let cache = deps
+            .cache(&RequestContext::for_tenant(tenant))
+            .await
+            .unwrap();
         cache.set(tenant, b"seen", TTL).await.unwrap();
     }
     let mut keys = fake.keys();
@@ -58,24 +66,40 @@ async fn a_module_caches_through_the_closure_with_the_typed_layer() {
     let deps = ModuleDeps::with_cache(fake.clone());
     let ctx = RequestContext::for_tenant("acme");
     let order = load_order(&deps, &ctx, 7).await.unwrap();
-    assert_eq!(order, Order { id: 7, total_cents: 7_000 });
+    assert_eq!(
+        order,
+        Order {
+            id: 7,
+            total_cents: 7_000
+        }
+    );
     assert_eq!(fake.get_as::<Order>("order:7").await.unwrap(), order);
 }
 
 #[tokio::test]
 async fn a_failing_cache_reaches_the_module_as_a_typed_error() {
-    let faulty = Arc::new(FaultyCache::new(Arc::new(FakeCache::new()) as Arc<dyn Cache>));
+    let faulty = Arc::new(FaultyCache::new(
+        Arc::new(FakeCache::new()) as Arc<dyn Cache>
+    ));
     faulty.fail_next(u64::MAX);
     let deps = ModuleDeps::with_cache(faulty);
-    let error = load_order(&deps, &RequestContext::for_tenant("acme"), 1).await.unwrap_err();
+    let error = load_order(&deps, &RequestContext::for_tenant("acme"), 1)
+        .await
+        .unwrap_err();
     assert!(error.is_transient(), "{error:?}");
 }
 
 #[tokio::test]
 async fn from_manager_gives_each_tenant_its_own_cache() {
     let deps = ModuleDeps::from_manager(manager_over(Arc::new(MemoryCache::new())));
-    let acme = deps.cache(&RequestContext::for_tenant("acme")).await.unwrap();
-    let globex = deps.cache(&RequestContext::for_tenant("globex")).await.unwrap();
+    let acme = deps
+        .cache(&RequestContext::for_tenant("acme"))
+        .await
+        .unwrap();
+    let globex = deps
+        .cache(&RequestContext::for_tenant("globex"))
+        .await
+        .unwrap();
     acme.set("plan", b"gold", TTL).await.unwrap();
     assert!(globex.get("plan").await.unwrap_err().is_not_found());
 }
@@ -83,14 +107,20 @@ async fn from_manager_gives_each_tenant_its_own_cache() {
 #[tokio::test]
 async fn a_context_without_a_tenant_is_an_invalid_key_for_the_manager() {
     let deps = ModuleDeps::from_manager(manager_over(Arc::new(MemoryCache::new())));
-    let error = deps.cache(&RequestContext::builder().build()).await.unwrap_err();
+    let error = deps
+        .cache(&RequestContext::builder().build())
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidKey);
 }
 
 #[tokio::test]
 async fn disabled_deps_answer_disabled() {
     let deps = ModuleDeps::disabled();
-    let error = deps.cache(&RequestContext::for_tenant("acme")).await.unwrap_err();
+    let error = deps
+        .cache(&RequestContext::for_tenant("acme"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Disabled);
 }
 
@@ -109,7 +139,9 @@ async fn modules_that_use_no_cache_can_ignore_the_closure() {
         _deps: ModuleDeps,
     }
     let deps = ModuleDeps::disabled();
-    let _module = AuditModule { _deps: deps.clone() };
+    let _module = AuditModule {
+        _deps: deps.clone(),
+    };
 }
 
 #[test]

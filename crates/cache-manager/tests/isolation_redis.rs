@@ -17,7 +17,11 @@ use support::isolation::*;
 /// A key prefix per test, so tests sharing a server stay apart.
 fn run_prefix() -> String {
     static RUN: AtomicU32 = AtomicU32::new(0);
-    format!("iso{}-{}:", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "iso{}-{}:",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The deployment the running tests share: started by the first, stopped when
@@ -127,12 +131,26 @@ mod cluster {
     async fn a_tenants_batch_calls_work_across_keys_in_cluster_mode() {
         let (_cluster, backend) = backend().await;
         let manager = manager_over(backend, "");
-        let tenant = manager.get(&format!("batch-{}", run_prefix())).await.unwrap();
+        let tenant = manager
+            .get(&format!("batch-{}", run_prefix()))
+            .await
+            .unwrap();
         let keys: Vec<String> = (0..20).map(|i| format!("key:{i}")).collect();
-        let entries: Vec<(&str, &[u8])> = keys.iter().map(|k| (k.as_str(), b"v".as_slice())).collect();
-        tenant.set_many(&entries, Duration::from_secs(60)).await.unwrap();
+        let entries: Vec<(&str, &[u8])> =
+            keys.iter().map(|k| (k.as_str(), b"v".as_slice())).collect();
+        tenant
+            .set_many(&entries, Duration::from_secs(60))
+            .await
+            .unwrap();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        assert!(tenant.get_many(&refs).await.unwrap().iter().all(Option::is_some));
+        assert!(
+            tenant
+                .get_many(&refs)
+                .await
+                .unwrap()
+                .iter()
+                .all(Option::is_some)
+        );
         assert_eq!(tenant.delete_many(&refs).await.unwrap(), 20);
         manager.close().await.unwrap();
     }

@@ -46,21 +46,29 @@ async fn tenant_cache(setup: &CacheSetup, tenant: &str) -> std::sync::Arc<dyn Ca
 
 #[tokio::test]
 async fn a_disabled_cache_builds_no_manager() {
-    let setup = CacheSetup::from_config(&yaml("cache:\n  enabled: false\n")).await.unwrap();
+    let setup = CacheSetup::from_config(&yaml("cache:\n  enabled: false\n"))
+        .await
+        .unwrap();
     assert!(setup.manager().is_none());
     assert!(!setup.is_enabled());
 }
 
 #[tokio::test]
 async fn a_disabled_caches_closure_answers_disabled() {
-    let setup = CacheSetup::from_config(&yaml("cache:\n  enabled: false\n")).await.unwrap();
-    let error = (setup.get_cache())(&RequestContext::for_tenant("acme")).await.unwrap_err();
+    let setup = CacheSetup::from_config(&yaml("cache:\n  enabled: false\n"))
+        .await
+        .unwrap();
+    let error = (setup.get_cache())(&RequestContext::for_tenant("acme"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Disabled);
 }
 
 #[tokio::test]
 async fn a_memory_setup_gives_isolated_tenants() {
-    let setup = CacheSetup::from_config(&yaml("cache:\n  type: memory\n")).await.unwrap();
+    let setup = CacheSetup::from_config(&yaml("cache:\n  type: memory\n"))
+        .await
+        .unwrap();
     let acme = tenant_cache(&setup, "acme").await;
     let globex = tenant_cache(&setup, "globex").await;
     acme.set("plan", b"gold", TTL).await.unwrap();
@@ -81,9 +89,16 @@ async fn keys_carry_the_key_prefix_outside_the_tenant_namespace() {
     let setup = CacheSetup::from_config(&redis_yaml(&server.addr(), "  key_prefix: \"orders:\"\n"))
         .await
         .unwrap();
-    tenant_cache(&setup, "acme:eu").await.set("k", b"v", TTL).await.unwrap();
+    tenant_cache(&setup, "acme:eu")
+        .await
+        .set("k", b"v", TTL)
+        .await
+        .unwrap();
     let raw = raw_redis(&server).await;
-    assert_eq!(&raw.get("orders:tenant:{acme%3Aeu}:k").await.unwrap()[..], b"v");
+    assert_eq!(
+        &raw.get("orders:tenant:{acme%3Aeu}:k").await.unwrap()[..],
+        b"v"
+    );
     setup.close().await.unwrap();
 }
 
@@ -91,15 +106,23 @@ async fn keys_carry_the_key_prefix_outside_the_tenant_namespace() {
 async fn the_namespace_template_comes_from_the_config() {
     let server = RedisServer::start();
     let extra = "  tenants:\n    namespace: \"t/<tenant>/\"\n";
-    let setup = CacheSetup::from_config(&redis_yaml(&server.addr(), extra)).await.unwrap();
-    tenant_cache(&setup, "acme").await.set("k", b"v", TTL).await.unwrap();
+    let setup = CacheSetup::from_config(&redis_yaml(&server.addr(), extra))
+        .await
+        .unwrap();
+    tenant_cache(&setup, "acme")
+        .await
+        .set("k", b"v", TTL)
+        .await
+        .unwrap();
     assert!(raw_redis(&server).await.get("t/acme/k").await.is_ok());
     setup.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_unreachable_redis_fails_start_up() {
-    let error = CacheSetup::from_config(&redis_yaml(&closed_addr(), "")).await.unwrap_err();
+    let error = CacheSetup::from_config(&redis_yaml(&closed_addr(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connection);
 }
 
@@ -115,7 +138,9 @@ async fn an_unreachable_redis_with_fallback_uses_memory() {
 
 #[tokio::test]
 async fn misconfiguration_fails_start_up_naming_the_field() {
-    let error = CacheSetup::from_config(&yaml("cache:\n  type: redis\n")).await.unwrap_err();
+    let error = CacheSetup::from_config(&yaml("cache:\n  type: redis\n"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(error.to_string().contains("cache.redis.addrs"), "{error}");
 }
@@ -124,15 +149,23 @@ async fn misconfiguration_fails_start_up_naming_the_field() {
 async fn a_namespace_template_that_would_mix_tenants_fails_naming_the_field() {
     let config = yaml("cache:\n  tenants:\n    namespace: \"tenant:<tenant>x\"\n");
     let error = CacheSetup::from_config(&config).await.unwrap_err();
-    assert!(error.to_string().contains("cache.tenants.namespace"), "{error}");
+    assert!(
+        error.to_string().contains("cache.tenants.namespace"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn an_override_with_an_over_long_tenant_id_fails_naming_the_field() {
     let long = "t".repeat(300);
-    let config = yaml(&format!("cache:\n  tenants:\n    overrides:\n      {long}:\n        type: memory\n"));
+    let config = yaml(&format!(
+        "cache:\n  tenants:\n    overrides:\n      {long}:\n        type: memory\n"
+    ));
     let error = CacheSetup::from_config(&config).await.unwrap_err();
-    assert!(error.to_string().contains("cache.tenants.overrides"), "{error}");
+    assert!(
+        error.to_string().contains("cache.tenants.overrides"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -143,11 +176,24 @@ async fn a_tenant_override_gets_its_own_backend() {
         own.addr()
     ));
     let setup = CacheSetup::from_config(&config).await.unwrap();
-    tenant_cache(&setup, "big").await.set("k", b"big's", TTL).await.unwrap();
-    tenant_cache(&setup, "small").await.set("k", b"small's", TTL).await.unwrap();
+    tenant_cache(&setup, "big")
+        .await
+        .set("k", b"big's", TTL)
+        .await
+        .unwrap();
+    tenant_cache(&setup, "small")
+        .await
+        .set("k", b"small's", TTL)
+        .await
+        .unwrap();
     let raw = raw_redis(&own).await;
     assert_eq!(&raw.get("tenant:{big}:k").await.unwrap()[..], b"big's");
-    assert!(raw.get("tenant:{small}:k").await.unwrap_err().is_not_found());
+    assert!(
+        raw.get("tenant:{small}:k")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     setup.close().await.unwrap();
 }
 
@@ -155,7 +201,9 @@ async fn a_tenant_override_gets_its_own_backend() {
 async fn closing_the_setup_refuses_later_lookups() {
     let setup = CacheSetup::from_config(&yaml("cache: {}\n")).await.unwrap();
     setup.close().await.unwrap();
-    let error = (setup.get_cache())(&RequestContext::for_tenant("acme")).await.unwrap_err();
+    let error = (setup.get_cache())(&RequestContext::for_tenant("acme"))
+        .await
+        .unwrap_err();
     assert!(error.is_closed());
 }
 
@@ -163,12 +211,21 @@ async fn closing_the_setup_refuses_later_lookups() {
 async fn load_reads_the_file_and_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.yaml");
-    std::fs::write(&path, "cache:\n  type: memory\n  tenants:\n    max_tenants: 3\n").unwrap();
+    std::fs::write(
+        &path,
+        "cache:\n  type: memory\n  tenants:\n    max_tenants: 3\n",
+    )
+    .unwrap();
     let env = HashMap::from([("CACHE_TENANTS_MAX_TENANTS", "9")]);
-    let setup = CacheSetup::load_with_env(Some(&path), &|name| env.get(name).map(|v| v.to_string()))
-        .await
-        .unwrap();
-    assert_eq!(setup.manager().unwrap().stats().max_tenants, 9, "the environment wins");
+    let setup =
+        CacheSetup::load_with_env(Some(&path), &|name| env.get(name).map(|v| v.to_string()))
+            .await
+            .unwrap();
+    assert_eq!(
+        setup.manager().unwrap().stats().max_tenants,
+        9,
+        "the environment wins"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +241,10 @@ async fn build_cache_applies_the_key_prefix() {
 #[tokio::test]
 async fn build_cache_of_a_disabled_config_is_disabled() {
     let config = yaml("cache:\n  enabled: false\n");
-    assert_eq!(build_cache(&config.cache).await.unwrap_err().kind(), ErrorKind::Disabled);
+    assert_eq!(
+        build_cache(&config.cache).await.unwrap_err().kind(),
+        ErrorKind::Disabled
+    );
 }
 
 #[tokio::test]

@@ -2,9 +2,10 @@
 //! CBOR item heads (RFC 8949 §3) with an explicit stack instead of recursion.
 //!
 //! It reads the heads itself rather than through `ciborium-ll`'s `Decoder`:
-//! the scan only needs the major type and the argument of each head, and the
-//! general decoder (a reader, floats converted, errors built per item) made
-//! the scan cost about half of a full decode of a typical value.
+//! the scan only needs the major type and the argument of each head, and
+//! going through the general decoder (a reader, floats converted) made the
+//! scan cost more than half of a ciborium decode of a typical value, against
+//! about 6% now (see `docs/adr/0002-cbor-codec-and-limits.md`).
 
 use super::{CodecLimits, malformed, truncated};
 use crate::error::CodecError;

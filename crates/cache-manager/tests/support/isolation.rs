@@ -56,10 +56,10 @@ pub fn pairs() -> Vec<(String, String)> {
 fn forged_keys(victim: &str, attacker: &str, key: &str) -> Vec<String> {
     let naive = |t: &str| DEFAULT_NAMESPACE.replace("<tenant>", t);
     let mut keys = vec![key.to_owned()];
-    if let Some(rest) = format!("{}{key}", naive(victim)).strip_prefix(&naive(attacker)) {
-        if !rest.is_empty() {
-            keys.push(rest.to_owned());
-        }
+    if let Some(rest) = format!("{}{key}", naive(victim)).strip_prefix(&naive(attacker))
+        && !rest.is_empty()
+    {
+        keys.push(rest.to_owned());
     }
     keys
 }

@@ -2,7 +2,6 @@
 //! and polling a condition with a deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -130,21 +129,6 @@ pub fn manager(
         .idle_ttl(idle_ttl)
         .build()
         .expect("a valid manager")
-}
-
-/// Lets time pass on the paused clock, so that the next use of a tenant
-/// has a later stamp than the previous one.
-pub async fn tick() {
-    tokio::time::advance(Duration::from_millis(10)).await;
-}
-
-/// Counts by tenant, for assertions on many leases.
-pub fn count_by<T: std::hash::Hash + Eq>(items: impl IntoIterator<Item = T>) -> HashMap<T, usize> {
-    let mut counts = HashMap::new();
-    for item in items {
-        *counts.entry(item).or_insert(0) += 1;
-    }
-    counts
 }
 
 pub mod isolation;
