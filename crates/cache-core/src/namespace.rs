@@ -65,8 +65,11 @@ use crate::stats::CacheStats;
 const FORWARD_BUFFER: usize = 16;
 
 /// A view of a shared [`Cache`] under a key prefix. See the [module docs](self).
-pub struct Namespaced {
-    inner: Arc<dyn Cache>,
+///
+/// Generic over the backend: `Namespaced` (that is, `Namespaced<dyn Cache>`)
+/// over an `Arc<dyn Cache>`, or `Namespaced<C>` over a concrete backend.
+pub struct Namespaced<C: ?Sized = dyn Cache> {
+    inner: Arc<C>,
     prefix: String,
     /// `prefix` quoted for globs, computed once.
     pattern_prefix: String,
@@ -76,19 +79,19 @@ pub struct Namespaced {
     closed_signal: watch::Sender<bool>,
 }
 
-impl Namespaced {
+impl<C: Cache + ?Sized> Namespaced<C> {
     /// A view of `inner` under `prefix`. Closing the view leaves `inner` open.
-    pub fn new(inner: Arc<dyn Cache>, prefix: impl Into<String>) -> Self {
+    pub fn new(inner: Arc<C>, prefix: impl Into<String>) -> Self {
         Self::build(inner, prefix.into(), false)
     }
 
     /// A view of `inner` under `prefix` that owns `inner`: closing the view
     /// closes `inner` too. For a backend that only this view uses.
-    pub fn owning(inner: Arc<dyn Cache>, prefix: impl Into<String>) -> Self {
+    pub fn owning(inner: Arc<C>, prefix: impl Into<String>) -> Self {
         Self::build(inner, prefix.into(), true)
     }
 
-    fn build(inner: Arc<dyn Cache>, prefix: String, owns_inner: bool) -> Self {
+    fn build(inner: Arc<C>, prefix: String, owns_inner: bool) -> Self {
         Namespaced {
             pattern_prefix: pattern::escape(&prefix),
             inner,
@@ -105,7 +108,7 @@ impl Namespaced {
     }
 
     /// The backend this view writes to.
-    pub fn inner(&self) -> &Arc<dyn Cache> {
+    pub fn inner(&self) -> &Arc<C> {
         &self.inner
     }
 
@@ -192,7 +195,7 @@ impl Namespaced {
     }
 }
 
-impl fmt::Debug for Namespaced {
+impl<C: Cache + ?Sized> fmt::Debug for Namespaced<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Namespaced")
             .field("prefix", &self.prefix)
@@ -204,7 +207,7 @@ impl fmt::Debug for Namespaced {
 }
 
 #[async_trait]
-impl Cache for Namespaced {
+impl<C: Cache + ?Sized> Cache for Namespaced<C> {
     async fn get(&self, key: &str) -> Result<Bytes> {
         self.check_open(Operation::Get)?;
         let full = self.full_key(key)?;

@@ -1,11 +1,11 @@
 //! Leases: how the manager knows when nobody uses a tenant's cache any more.
 //!
-//! The manager keeps each tenant's cache in a reference-counted [`Slot`]; every
+//! The manager keeps each tenant's cache in a reference-counted slot; every
 //! [`TenantCache`] handed out (and every `Arc<dyn Cache>` made from one) is a
 //! clone of that `Arc`. When the manager lets go of a slot (LRU eviction,
 //! `remove`, idle sweep, a creation that lost a race with `remove`), the cache
 //! stays fully usable for whoever still holds a lease, and is closed when the
-//! last lease is released: dropping the last `Arc` runs [`Slot`]'s `Drop`,
+//! last lease is released: dropping the last `Arc` runs the slot's `Drop`,
 //! which closes the cache on the manager's runtime. A cache in use is never
 //! closed under its user's feet, except by [`TenantManager::close`](crate::TenantManager::close).
 

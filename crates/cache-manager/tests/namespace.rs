@@ -282,3 +282,11 @@ async fn dropping_a_views_subscription_unsubscribes_from_the_backend() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_view_can_wrap_a_concrete_backend() {
+    let backend = Arc::new(MemoryCache::new());
+    let view: Namespaced<MemoryCache> = Namespaced::new(backend.clone(), "app:");
+    view.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(&backend.get("app:k").await.unwrap()[..], b"v");
+}

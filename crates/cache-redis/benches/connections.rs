@@ -1,49 +1,78 @@
 //! How many connections per server, and whether a checkout pool helps: `GET`
 //! of a 100-byte value at 1, 16 and 64 concurrent tasks, through
 //!
-//! - `RedisCache` with `pool_size` 1 and 4 (multiplexed `ConnectionManager`s,
-//!   round-robin: what the crate ships);
-//! - one bare redis-rs `ConnectionManager` (the floor: the cost of this
-//!   crate's layer is the difference);
-//! - deadpool-redis, a checkout per operation (`pool.get()` then `GET`), 64
-//!   connections at most.
+//! - `redis_cache_pool_1` / `redis_cache_pool_4`: `RedisCache` with
+//!   `pool_size` 1 and 4 (multiplexed `ConnectionManager`s, round-robin);
+//! - `connection_manager_1`: one bare redis-rs `ConnectionManager`, the floor
+//!   (the cost of this crate's layer is the difference);
+//! - `deadpool_get_per_op`: deadpool-redis with a checkout per operation
+//!   (`pool.get()` then `GET`), at most 64 connections.
 //!
-//! Each sample runs `iters` GETs split over the tasks and reports the time per
-//! GET, so throughput is tasks-independent: `ops/s = 1 / median`. Client and
-//! server share the machine; compare figures of one run only.
+//! Client and server share a small machine with whatever else runs on it, so
+//! the variants are **interleaved**: every round runs each (variant, tasks)
+//! pair once, for a fixed number of GETs, in a shuffled order, and the table
+//! shows the median and the quartiles of the rounds' throughputs. Load that
+//! comes and goes then hits every variant alike instead of whichever ran at
+//! the time. Not a criterion bench for that reason: criterion measures one
+//! benchmark after another.
 //!
 //! ```text
-//! cargo bench -p cache-redis --bench connections -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p cache-redis --bench connections            # 15 rounds
+//! cargo bench -p cache-redis --bench connections -- 30      # 30 rounds
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cache_core::Cache;
 use cache_core::config::RedisConfig;
 use cache_redis::RedisCache;
 use cache_testing::server::RedisServer;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand::seq::SliceRandom as _;
 use redis::AsyncCommands as _;
 
 const KEY: &str = "bench:connections:value";
-const VALUE: [u8; 100] = [7; 100];
-const TASKS: [u64; 3] = [1, 16, 64];
+const VALUE: [u8; 100] = [b'v'; 100];
+const TASKS: [usize; 3] = [1, 16, 64];
+/// GETs per sample, per task count: enough for ~50-200 ms per sample.
+const OPS_PER_SAMPLE: [usize; 3] = [2_000, 10_000, 20_000];
+const DEFAULT_ROUNDS: usize = 15;
 
-/// Runs `iters` calls of `op` split over `tasks` tasks and returns the elapsed time.
-async fn spread<F, Fut>(iters: u64, tasks: u64, op: F) -> Duration
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let per_task = iters.div_ceil(tasks);
+/// The clients under test.
+#[derive(Clone)]
+enum Client {
+    Cache(Arc<RedisCache>),
+    Manager(redis::aio::ConnectionManager),
+    Deadpool(deadpool_redis::Pool),
+}
+
+impl Client {
+    async fn get(&self) {
+        match self {
+            Client::Cache(cache) => {
+                cache.get(KEY).await.expect("get");
+            }
+            Client::Manager(manager) => {
+                let _: Vec<u8> = manager.clone().get(KEY).await.expect("get");
+            }
+            Client::Deadpool(pool) => {
+                let mut conn = pool.get().await.expect("a pooled connection");
+                let _: Vec<u8> = conn.get(KEY).await.expect("get");
+            }
+        }
+    }
+}
+
+/// Runs `ops` GETs split over `tasks` tasks; returns GETs per second.
+async fn sample(client: &Client, tasks: usize, ops: usize) -> f64 {
+    let per_task = ops.div_ceil(tasks);
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
-            let op = op.clone();
+            let client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..per_task {
-                    op().await;
+                    client.get().await;
                 }
             })
         })
@@ -51,11 +80,20 @@ where
     for handle in handles {
         handle.await.expect("a benchmark task panicked");
     }
-    // Scale back to exactly `iters` operations.
-    started.elapsed().mul_f64(iters as f64 / (per_task * tasks) as f64)
+    (per_task * tasks) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn connections(c: &mut Criterion) {
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let at = (sorted.len() - 1) as f64 * q;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo as f64)
+}
+
+fn main() {
+    let rounds = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,83 +103,72 @@ fn connections(c: &mut Criterion) {
     let addr = server.addr();
     server.command(&["SET", KEY, std::str::from_utf8(&VALUE).expect("ASCII")]);
 
-    let cache = |pool_size: usize| {
-        let mut config = RedisConfig::default();
-        config.addrs = vec![addr.clone()];
-        config.pool_size = pool_size;
-        let cache = runtime
-            .block_on(RedisCache::connect(&config))
-            .expect("connect");
-        Arc::new(cache)
-    };
-    let cache_1 = cache(1);
-    let cache_4 = cache(4);
-    let manager = runtime
-        .block_on(async {
-            redis::Client::open(format!("redis://{addr}"))?
-                .get_connection_manager()
-                .await
-        })
-        .expect("a connection manager");
-    let deadpool = {
-        let mut config = deadpool_redis::Config::from_url(format!("redis://{addr}"));
-        config.pool = Some(deadpool_redis::PoolConfig::new(64));
-        config
+    let clients: Vec<(&str, Client)> = runtime.block_on(async {
+        let cache = |pool_size: usize| {
+            let mut config = RedisConfig::default();
+            config.addrs = vec![addr.clone()];
+            config.pool_size = pool_size;
+            async move { Arc::new(RedisCache::connect(&config).await.expect("connect")) }
+        };
+        let manager = redis::Client::open(format!("redis://{addr}"))
+            .expect("a client")
+            .get_connection_manager()
+            .await
+            .expect("a connection manager");
+        let mut deadpool = deadpool_redis::Config::from_url(format!("redis://{addr}"));
+        deadpool.pool = Some(deadpool_redis::PoolConfig::new(64));
+        let deadpool = deadpool
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("a deadpool pool")
-    };
+            .expect("a deadpool pool");
+        vec![
+            ("redis_cache_pool_1", Client::Cache(cache(1).await)),
+            ("redis_cache_pool_4", Client::Cache(cache(4).await)),
+            ("connection_manager_1", Client::Manager(manager)),
+            ("deadpool_get_per_op", Client::Deadpool(deadpool)),
+        ]
+    });
 
-    let mut group = c.benchmark_group("get_100b");
-    group.throughput(Throughput::Elements(1));
-    for tasks in TASKS {
-        for (name, cache) in [("redis_cache_pool_1", &cache_1), ("redis_cache_pool_4", &cache_4)] {
-            group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
-                b.to_async(&runtime).iter_custom(|iters| {
-                    let cache = Arc::clone(cache);
-                    spread(iters, tasks, move || {
-                        let cache = Arc::clone(&cache);
-                        async move {
-                            cache.get(KEY).await.expect("get");
-                        }
-                    })
-                });
-            });
+    let mut pairs: Vec<(usize, usize)> = (0..clients.len())
+        .flat_map(|c| (0..TASKS.len()).map(move |t| (c, t)))
+        .collect();
+    let mut results = vec![vec![Vec::with_capacity(rounds); TASKS.len()]; clients.len()];
+    runtime.block_on(async {
+        // Warm-up: connections open, deadpool fills, caches heat.
+        for &(c, t) in &pairs {
+            sample(&clients[c].1, TASKS[t], OPS_PER_SAMPLE[t] / 4).await;
         }
-        group.bench_with_input(
-            BenchmarkId::new("connection_manager_1", tasks),
-            &tasks,
-            |b, &tasks| {
-                b.to_async(&runtime).iter_custom(|iters| {
-                    let manager = manager.clone();
-                    spread(iters, tasks, move || {
-                        let mut manager = manager.clone();
-                        async move {
-                            let _: Vec<u8> = manager.get(KEY).await.expect("get");
-                        }
-                    })
-                });
-            },
-        );
-        group.bench_with_input(
-            BenchmarkId::new("deadpool_get_per_op", tasks),
-            &tasks,
-            |b, &tasks| {
-                b.to_async(&runtime).iter_custom(|iters| {
-                    let pool = deadpool.clone();
-                    spread(iters, tasks, move || {
-                        let pool = pool.clone();
-                        async move {
-                            let mut conn = pool.get().await.expect("a pooled connection");
-                            let _: Vec<u8> = conn.get(KEY).await.expect("get");
-                        }
-                    })
-                });
-            },
+        for round in 0..rounds {
+            pairs.shuffle(&mut rand::rng());
+            for &(c, t) in &pairs {
+                let ops_per_sec = sample(&clients[c].1, TASKS[t], OPS_PER_SAMPLE[t]).await;
+                results[c][t].push(ops_per_sec);
+            }
+            eprintln!("round {}/{rounds} done", round + 1);
+        }
+    });
+
+    println!("GET 100 B, {rounds} interleaved rounds, ops/s: median [p25 .. p75]");
+    println!(
+        "{:<22} {:>28} {:>28} {:>28}",
+        "client", "1 task", "16 tasks", "64 tasks"
+    );
+    for (c, (name, _)) in clients.iter().enumerate() {
+        let cells: Vec<String> = results[c]
+            .iter_mut()
+            .map(|samples| {
+                samples.sort_by(f64::total_cmp);
+                format!(
+                    "{:>8.0} [{:>7.0} .. {:>7.0}]",
+                    quantile(samples, 0.5),
+                    quantile(samples, 0.25),
+                    quantile(samples, 0.75)
+                )
+            })
+            .collect();
+        println!(
+            "{name:<22} {:>28} {:>28} {:>28}",
+            cells[0], cells[1], cells[2]
         );
     }
-    group.finish();
     drop(server);
 }
-
-criterion_group!(benches, connections);
-criterion_main!(benches);

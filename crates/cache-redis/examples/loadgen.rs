@@ -138,7 +138,10 @@ fn command(op: Op, key: &str, value: &[u8]) -> redis::Cmd {
         }
         Op::Set => {
             let mut cmd = redis::cmd("SET");
-            cmd.arg(key).arg(value).arg("PX").arg(TTL.as_millis() as u64);
+            cmd.arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(TTL.as_millis() as u64);
             cmd
         }
     }
@@ -236,7 +239,12 @@ fn median(samples: &mut [Sample]) -> Sample {
 }
 
 /// `redis-benchmark` figures for GET and SET at `tasks` connections.
-fn redis_benchmark(host: &str, port: u16, tasks: usize, args: &Args) -> Result<[Sample; 2], String> {
+fn redis_benchmark(
+    host: &str,
+    port: u16,
+    tasks: usize,
+    args: &Args,
+) -> Result<[Sample; 2], String> {
     let binary = std::env::var(BENCHMARK_ENV).unwrap_or_else(|_| "redis-benchmark".to_owned());
     let out = Command::new(&binary)
         .args(["-h", host, "-p", &port.to_string()])
@@ -288,14 +296,16 @@ fn loopback_host_port(addr: &str) -> Result<(String, u16), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        return Err(format!("`{addr}` is not a loopback address; loadgen only loads loopback servers"));
+        return Err(format!(
+            "`{addr}` is not a loopback address; loadgen only loads loopback servers"
+        ));
     }
     Ok((host.to_owned(), port))
 }
 
 fn main() -> Result<(), String> {
     let args = Args::parse();
-    if args.tasks.iter().any(|&t| t == 0) || args.rounds == 0 || args.ops == 0 || args.keys == 0 {
+    if args.tasks.contains(&0) || args.rounds == 0 || args.ops == 0 || args.keys == 0 {
         return Err("--tasks, --rounds, --ops and --keys must be at least 1".to_owned());
     }
     let server = match &args.addr {
@@ -352,8 +362,20 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     );
     println!(
         "\n{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6} {:>6} {:>6} | {:>9} {:>8} {:>8}",
-        "op", "tasks", "cache/s", "p50 µs", "p99 µs", "raw/s", "p50 µs", "p99 µs",
-        "thr×", "p99×", "target", "bench/s", "p50 µs", "p99 µs"
+        "op",
+        "tasks",
+        "cache/s",
+        "p50 µs",
+        "p99 µs",
+        "raw/s",
+        "p50 µs",
+        "p99 µs",
+        "thr×",
+        "p99×",
+        "target",
+        "bench/s",
+        "p50 µs",
+        "p99 µs"
     );
     let mut all_met = true;
     for &tasks in &args.tasks {
@@ -411,11 +433,20 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             };
             println!(
                 "{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6.2} {:>6.2} {:>6} | {:>9} {:>8} {:>8}",
-                op.name(), tasks,
-                kops(&a), us(a.p50), us(a.p99),
-                kops(&b), us(b.p50), us(b.p99),
-                thr, p99, if met { "met" } else { "MISSED" },
-                bt, bp50, bp99
+                op.name(),
+                tasks,
+                kops(&a),
+                us(a.p50),
+                us(a.p99),
+                kops(&b),
+                us(b.p50),
+                us(b.p99),
+                thr,
+                p99,
+                if met { "met" } else { "MISSED" },
+                bt,
+                bp50,
+                bp99
             );
         }
     }
@@ -477,13 +508,19 @@ where
         ),
         (
             "raw 1 ConnectionManager",
-            Arc::new(Target::Managers(vec![manager().await?], AtomicUsize::new(0))),
+            Arc::new(Target::Managers(
+                vec![manager().await?],
+                AtomicUsize::new(0),
+            )),
         ),
         (
             "raw 4 ConnectionManagers",
             Arc::new(Target::Managers(managers, AtomicUsize::new(0))),
         ),
-        ("deadpool-redis get() per op", Arc::new(Target::Deadpool(pool))),
+        (
+            "deadpool-redis get() per op",
+            Arc::new(Target::Deadpool(pool)),
+        ),
     ];
     println!("\nGET throughput (ops/s) and p99 (µs) by connection strategy:");
     print!("{:<30}", "strategy");

@@ -63,8 +63,16 @@ async fn a_prefix_confined_user_can_use_every_operation_inside_its_prefix() {
 
     cache.set("app:a", b"1", TTL).await.unwrap();
     assert_eq!(&cache.get("app:a").await.unwrap()[..], b"1");
-    assert_eq!(cache.get_or_set("app:b", b"2", TTL).await.unwrap(), (b"2"[..].into(), true));
-    assert!(cache.compare_and_set("app:b", Some(b"2"), b"3", TTL).await.unwrap());
+    assert_eq!(
+        cache.get_or_set("app:b", b"2", TTL).await.unwrap(),
+        (b"2"[..].into(), true)
+    );
+    assert!(
+        cache
+            .compare_and_set("app:b", Some(b"2"), b"3", TTL)
+            .await
+            .unwrap()
+    );
     assert!(cache.compare_and_delete("app:b", b"3").await.unwrap());
     assert_eq!(cache.incr_by("app:n", 5, TTL).await.unwrap(), 5);
     cache
@@ -74,17 +82,26 @@ async fn a_prefix_confined_user_can_use_every_operation_inside_its_prefix() {
     let many = cache.get_many(&["app:m1", "app:m2"]).await.unwrap();
     assert_eq!(many.len(), 2);
     assert!(many.iter().all(Option::is_some));
-    let page = cache.scan_keys("app:m*", &ScanCursor::start(), 100).await.unwrap();
+    let page = cache
+        .scan_keys("app:m*", &ScanCursor::start(), 100)
+        .await
+        .unwrap();
     assert!(page.keys.len() <= 2);
     let decision = cache
-        .rate_limit("app:rl", &RateLimitRule::sliding(2, Duration::from_secs(10)))
+        .rate_limit(
+            "app:rl",
+            &RateLimitRule::sliding(2, Duration::from_secs(10)),
+        )
         .await
         .unwrap();
     assert!(decision.allowed);
     let mut subscription = cache.subscribe("app:events").await.unwrap();
     cache.publish("app:events", b"hello").await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(10), subscription.recv()).await;
-    assert_eq!(event.unwrap(), Some(SubscriptionEvent::Message(b"hello"[..].into())));
+    assert_eq!(
+        event.unwrap(),
+        Some(SubscriptionEvent::Message(b"hello"[..].into()))
+    );
     assert_eq!(cache.delete_many(&["app:m1", "app:m2"]).await.unwrap(), 2);
     assert!(cache.delete_pattern("app:*").await.unwrap() >= 2);
     cache.health().await.unwrap();
@@ -100,11 +117,18 @@ async fn a_prefix_confined_user_gets_a_noperm_error_outside_its_prefix() {
 
     for err in [&write, &read] {
         assert_eq!(err.kind(), ErrorKind::Operation, "{}", chain(err));
-        assert!(chain(err).contains("NOPERM"), "worded as NOPERM: {}", chain(err));
+        assert!(
+            chain(err).contains("NOPERM"),
+            "worded as NOPERM: {}",
+            chain(err)
+        );
         assert!(!chain(err).contains(APP_PASSWORD), "{}", chain(err));
     }
     assert!(!write.is_not_found());
-    assert_eq!(server.command(&["EXISTS", "other:k"]), RespValue::Integer(0));
+    assert_eq!(
+        server.command(&["EXISTS", "other:k"]),
+        RespValue::Integer(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,12 +145,17 @@ async fn a_wrong_password_names_the_address_and_never_the_password() {
         text.contains("WRONGPASS") || text.to_lowercase().contains("authentication"),
         "says the login was refused: {text}"
     );
-    assert!(!text.contains(WRONG_PASSWORD), "the password leaked: {text}");
+    assert!(
+        !text.contains(WRONG_PASSWORD),
+        "the password leaked: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_only_auth_works_with_requirepass() {
-    let server = RedisServer::builder().password("requirepass-pw-9b1").start();
+    let server = RedisServer::builder()
+        .password("requirepass-pw-9b1")
+        .start();
     let cache = connect(&config_as(&server, None, Some("requirepass-pw-9b1"))).await;
 
     cache.set("k", b"v", TTL).await.unwrap();
@@ -136,7 +165,9 @@ async fn password_only_auth_works_with_requirepass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_password_is_a_connection_error_naming_the_address() {
-    let server = RedisServer::builder().password("requirepass-pw-9b1").start();
+    let server = RedisServer::builder()
+        .password("requirepass-pw-9b1")
+        .start();
     let config = config_as(&server, None, None);
 
     let err = connect_error(&config).await;

@@ -11,8 +11,8 @@
 mod harness_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use cache_core::config::{RedisConfig, RedisMode};
@@ -93,7 +93,10 @@ async fn delete_pattern_removes_matching_keys_from_every_shard_and_nothing_else(
         "every shard holds doomed keys: {before:?}"
     );
 
-    let deleted = cache.delete_pattern(&format!("{ns}doomed:*")).await.unwrap();
+    let deleted = cache
+        .delete_pattern(&format!("{ns}doomed:*"))
+        .await
+        .unwrap();
 
     assert_eq!(deleted, 300);
     let after = keys_by_primary(cluster, &format!("{ns}doomed:*"));
@@ -135,7 +138,10 @@ async fn scan_keys_pages_through_every_shard_returning_each_key_once() {
         }
     }
 
-    assert!(pages > 3, "500 keys in pages of about 50 took {pages} page(s)");
+    assert!(
+        pages > 3,
+        "500 keys in pages of about 50 took {pages} page(s)"
+    );
     let unique: BTreeSet<&String> = listed.iter().collect();
     assert_eq!(unique.len(), listed.len(), "a key was listed twice");
     assert_eq!(
@@ -164,11 +170,18 @@ async fn batch_calls_span_slots_and_keep_the_callers_order() {
     let values = cache.get_many(&asked).await.unwrap();
 
     for (i, (key, value)) in keys.iter().zip(&values).enumerate() {
-        let expected = (i % 2 == 0).then(|| key.as_bytes());
+        let expected = (i % 2 == 0).then_some(key.as_bytes());
         assert_eq!(value.as_deref(), expected, "value of {key} at position {i}");
     }
     assert_eq!(cache.delete_many(&asked).await.unwrap(), 100);
-    assert!(cache.get_many(&asked).await.unwrap().iter().all(Option::is_none));
+    assert!(
+        cache
+            .get_many(&asked)
+            .await
+            .unwrap()
+            .iter()
+            .all(Option::is_none)
+    );
 }
 
 /// Counts of a load loop's outcomes.
@@ -222,7 +235,9 @@ async fn calls_recover_after_a_primary_is_killed_and_its_replica_takes_over() {
         if done > above {
             Ok(done)
         } else {
-            Err(format!("{done} successful calls, waiting for more than {above}"))
+            Err(format!(
+                "{done} successful calls, waiting for more than {above}"
+            ))
         }
     };
     eventually("load before the crash", RECOVERY_DEADLINE, bound, || {

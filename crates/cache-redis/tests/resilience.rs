@@ -57,19 +57,39 @@ fn every_call(cache: &RedisCache) -> Vec<(&'static str, Call<'_>)> {
     vec![
         ("get", Box::pin(async { cache.get("k").await.map(drop) })),
         ("set", Box::pin(cache.set("k", b"v", TTL))),
-        ("delete", Box::pin(async { cache.delete("k").await.map(drop) })),
-        ("get_or_set", Box::pin(async { cache.get_or_set("k", b"v", TTL).await.map(drop) })),
+        (
+            "delete",
+            Box::pin(async { cache.delete("k").await.map(drop) }),
+        ),
+        (
+            "get_or_set",
+            Box::pin(async { cache.get_or_set("k", b"v", TTL).await.map(drop) }),
+        ),
         (
             "compare_and_set",
             Box::pin(async { cache.compare_and_set("k", None, b"v", TTL).await.map(drop) }),
         ),
-        ("incr_by", Box::pin(async { cache.incr_by("n", 1, TTL).await.map(drop) })),
-        ("get_many", Box::pin(async { cache.get_many(&["a", "b"]).await.map(drop) })),
+        (
+            "incr_by",
+            Box::pin(async { cache.incr_by("n", 1, TTL).await.map(drop) }),
+        ),
+        (
+            "get_many",
+            Box::pin(async { cache.get_many(&["a", "b"]).await.map(drop) }),
+        ),
         (
             "scan_keys",
-            Box::pin(async { cache.scan_keys("*", &ScanCursor::start(), 10).await.map(drop) }),
+            Box::pin(async {
+                cache
+                    .scan_keys("*", &ScanCursor::start(), 10)
+                    .await
+                    .map(drop)
+            }),
         ),
-        ("delete_pattern", Box::pin(async { cache.delete_pattern("x:*").await.map(drop) })),
+        (
+            "delete_pattern",
+            Box::pin(async { cache.delete_pattern("x:*").await.map(drop) }),
+        ),
         (
             "rate_limit",
             Box::pin(async {
@@ -77,7 +97,10 @@ fn every_call(cache: &RedisCache) -> Vec<(&'static str, Call<'_>)> {
                 cache.rate_limit("rl", &rule).await.map(drop)
             }),
         ),
-        ("publish", Box::pin(async { cache.publish("ch", b"m").await.map(drop) })),
+        (
+            "publish",
+            Box::pin(async { cache.publish("ch", b"m").await.map(drop) }),
+        ),
         ("health", Box::pin(cache.health())),
     ]
 }

@@ -128,7 +128,10 @@ async fn values_written_over_tls_are_on_the_server() {
     let cache = connect(&with_ca_path(server, server.material())).await;
     let key = format!("{}k", harness_support::namespace("tls"));
 
-    cache.set(&key, b"secret-free", Duration::from_secs(60)).await.unwrap();
+    cache
+        .set(&key, b"secret-free", Duration::from_secs(60))
+        .await
+        .unwrap();
 
     let out = server
         .material()

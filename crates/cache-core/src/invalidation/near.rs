@@ -137,7 +137,7 @@ impl NearCache {
     /// Keeps a value read from L2 in L1, unless an invalidation arrived
     /// while it was being read (it could be the value's own).
     async fn keep_local(&self, key: &str, value: &[u8], generation_before: u64) {
-        if self.bus.generation() != generation_before {
+        if !self.local_usable() || self.bus.generation() != generation_before {
             return;
         }
         if self.local.set(key, value, self.local_ttl).await.is_err() {

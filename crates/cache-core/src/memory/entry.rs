@@ -156,7 +156,12 @@ impl Weighing {
 pub(crate) struct EntryExpiry;
 
 impl Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(&self, _: &String, entry: &Entry, created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        entry: &Entry,
+        created_at: Instant,
+    ) -> Option<Duration> {
         Some(entry.expires_at.saturating_duration_since(created_at))
     }
 
@@ -218,7 +223,12 @@ mod tests {
             b"9223372036854775808",
             b"\xff",
         ] {
-            assert_eq!(parse_counter(text), None, "{:?}", String::from_utf8_lossy(text));
+            assert_eq!(
+                parse_counter(text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 

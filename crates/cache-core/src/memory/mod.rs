@@ -6,6 +6,7 @@
 //! bounds, expiry, atomicity and what is per process.
 
 mod builder;
+mod counters;
 mod entry;
 mod pubsub;
 mod rate;
@@ -112,6 +113,12 @@ impl MemoryCache {
     }
 
     pub(crate) fn with_settings(settings: Settings) -> Self {
+        tracing::debug!(
+            max_entries = settings.max_entries,
+            max_bytes = settings.weighing.map(|w| w.max_bytes),
+            max_value_bytes = settings.max_value_bytes,
+            "in-memory cache built"
+        );
         MemoryCache {
             store: Arc::new(Store::new(settings)),
         }
@@ -142,11 +149,12 @@ impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Bytes> {
         let store = &*self.store;
         let result = store.get(key);
-        store.stats.op(Operation::Get);
+        let stats = store.stats.local();
+        stats.op(Operation::Get);
         match &result {
-            Ok(_) => store.stats.hits(1),
-            Err(e) if e.is_not_found() => store.stats.misses(1),
-            Err(_) => store.stats.error(),
+            Ok(_) => stats.hits(1),
+            Err(e) if e.is_not_found() => stats.misses(1),
+            Err(_) => stats.error(),
         }
         result
     }
@@ -189,8 +197,9 @@ impl Cache for MemoryCache {
         let result = store.get_many(keys);
         if let Ok(values) = &result {
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-            store.stats.hits(hits);
-            store.stats.misses(values.len() as u64 - hits);
+            let stats = store.stats.local();
+            stats.hits(hits);
+            stats.misses(values.len() as u64 - hits);
         }
         store.record(Operation::GetMany, result)
     }
@@ -250,7 +259,7 @@ impl Cache for MemoryCache {
     }
 
     async fn close(&self) -> Result<()> {
-        self.store.stats.op(Operation::Close);
+        self.store.stats.local().op(Operation::Close);
         self.store.close();
         tracing::debug!("in-memory cache closed");
         Ok(())

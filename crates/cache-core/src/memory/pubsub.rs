@@ -150,7 +150,10 @@ mod tests {
         drop(subscription);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !pubsub.channels.read().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "channel never forgotten");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "channel never forgotten"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }

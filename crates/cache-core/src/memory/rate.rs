@@ -175,7 +175,9 @@ mod tests {
     fn sliding_admits_up_to_the_limit_then_denies() {
         let rule = RateLimitRule::sliding(3, WINDOW);
         let (mut stored, t0) = (None, Instant::now());
-        let remaining: Vec<u64> = (0..3).map(|_| step(&mut stored, &rule, t0).remaining).collect();
+        let remaining: Vec<u64> = (0..3)
+            .map(|_| step(&mut stored, &rule, t0).remaining)
+            .collect();
         assert_eq!(remaining, [2, 1, 0]);
         let denied = step(&mut stored, &rule, t0);
         assert!(!denied.allowed);
@@ -212,7 +214,10 @@ mod tests {
         let (mut stored, t0) = (None, Instant::now());
         step(&mut stored, &rule, t0);
         step(&mut stored, &rule, t0 + Duration::from_secs(3));
-        assert_eq!(stored.unwrap().expires_at, t0 + Duration::from_secs(3) + WINDOW);
+        assert_eq!(
+            stored.unwrap().expires_at,
+            t0 + Duration::from_secs(3) + WINDOW
+        );
     }
 
     #[test]
@@ -220,7 +225,10 @@ mod tests {
         let rule = RateLimitRule::fixed(2, WINDOW);
         let (mut stored, t0) = (None, Instant::now());
         assert_eq!(step(&mut stored, &rule, t0).remaining, 1);
-        assert_eq!(step(&mut stored, &rule, t0 + Duration::from_secs(1)).remaining, 0);
+        assert_eq!(
+            step(&mut stored, &rule, t0 + Duration::from_secs(1)).remaining,
+            0
+        );
         let denied = step(&mut stored, &rule, t0 + Duration::from_secs(4));
         assert!(!denied.allowed);
         assert_eq!(denied.retry_after, Duration::from_secs(6));

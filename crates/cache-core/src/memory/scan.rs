@@ -185,13 +185,7 @@ impl ScanSessions {
     }
 
     /// Parks the rest of an iteration.
-    pub(crate) fn park(
-        &self,
-        pattern: &str,
-        after: &str,
-        keys: VecDeque<Arc<String>>,
-        more: bool,
-    ) {
+    pub(crate) fn park(&self, pattern: &str, after: &str, keys: VecDeque<Arc<String>>, more: bool) {
         let mut parked = self.parked.lock();
         if parked.len() >= MAX_SESSIONS {
             parked.pop_front();
@@ -241,7 +235,9 @@ mod tests {
     #[test]
     fn matcher_shortcuts_agree_with_the_glob() {
         let keys = ["", "a", "ab", "abc", "b", "a*", "a?c", "a\\b"];
-        for p in ["*", "a*", "a**", "ab", "a?c", "a[bc]*", "a\\*", "a\\\\b", ""] {
+        for p in [
+            "*", "a*", "a**", "ab", "a?c", "a[bc]*", "a\\*", "a\\\\b", "",
+        ] {
             let m = Matcher::new(p);
             for k in keys {
                 assert_eq!(m.matches(k), pattern::matches(p, k), "{p:?} on {k:?}");
@@ -265,7 +261,12 @@ mod tests {
     #[test]
     fn sessions_are_found_by_pattern_and_cursor_once() {
         let sessions = ScanSessions::default();
-        sessions.park("p*", "p1", VecDeque::from([Arc::new("p2".to_owned())]), false);
+        sessions.park(
+            "p*",
+            "p1",
+            VecDeque::from([Arc::new("p2".to_owned())]),
+            false,
+        );
         assert!(sessions.take("q*", "p1").is_none());
         assert!(sessions.take("p*", "p0").is_none());
         assert_eq!(sessions.take("p*", "p1").unwrap().keys.len(), 1);

@@ -27,10 +27,10 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::cache::{KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use crate::error::{CacheError, Operation, Result};
 use crate::key::{validate_key, validate_value_size};
-use crate::stats::StatsRecorder;
 use crate::ttl::normalize_ttl;
 
 use super::builder::Settings;
+use super::counters::Counters;
 use super::entry::{Entry, EntryExpiry, Stored, parse_counter};
 use super::pubsub::PubSub;
 use super::{rate, scan};
@@ -55,7 +55,7 @@ pub(crate) struct Store {
     stripes: Box<[Stripe]>,
     pub(crate) settings: Settings,
     closed: AtomicBool,
-    pub(crate) stats: StatsRecorder,
+    pub(crate) stats: Counters,
     pub(crate) pubsub: Arc<PubSub>,
     scans: scan::ScanSessions,
 }
@@ -83,7 +83,7 @@ impl Store {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             settings,
             closed: AtomicBool::new(false),
-            stats: StatsRecorder::new(),
+            stats: Counters::new(),
             pubsub,
             scans: scan::ScanSessions::default(),
         }
@@ -92,8 +92,9 @@ impl Store {
     /// Counts a call of `op` and its outcome, and passes the result on.
     #[inline]
     pub(crate) fn record<T>(&self, op: Operation, result: Result<T>) -> Result<T> {
-        self.stats.op(op);
-        self.stats.outcome(&result);
+        let stats = self.stats.local();
+        stats.op(op);
+        stats.outcome(&result);
         result
     }
 
@@ -198,7 +199,12 @@ impl Store {
         Ok(removed.is_some_and(|entry| entry.is_live(Instant::now())))
     }
 
-    pub(crate) fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
+    pub(crate) fn get_or_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Bytes, bool)> {
         self.ensure_open(Operation::GetOrSet)?;
         validate_key(key)?;
         let ttl = normalize_ttl(ttl)?;
@@ -236,9 +242,13 @@ impl Store {
         let current = self.live(key, now);
         let holds = match (expected, &current) {
             (None, None) => true,
-            (Some(expected), Some(Entry { value: Stored::Bytes(value), .. })) => {
-                value.as_ref() == expected
-            }
+            (
+                Some(expected),
+                Some(Entry {
+                    value: Stored::Bytes(value),
+                    ..
+                }),
+            ) => value.as_ref() == expected,
             _ => false,
         };
         if holds {

@@ -331,7 +331,10 @@ mod tests {
     #[test]
     fn tls_server_answers_over_tls_and_refuses_a_foreign_ca() {
         let mut tls = TlsRedisServer::start();
-        let out = tls.material().cli(tls.server(), &["SET", "k", "v"]).unwrap();
+        let out = tls
+            .material()
+            .cli(tls.server(), &["SET", "k", "v"])
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
 
         let other = TlsMaterial::generate();

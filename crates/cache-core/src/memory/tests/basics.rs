@@ -17,7 +17,10 @@ async fn get_returns_what_set_stored() {
 #[tokio::test]
 async fn get_of_a_missing_key_is_not_found_naming_the_key() {
     let err = cache().get("missing").await.unwrap_err();
-    assert!(matches!(&err, CacheError::NotFound { key } if key == "missing"), "{err:?}");
+    assert!(
+        matches!(&err, CacheError::NotFound { key } if key == "missing"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +36,10 @@ async fn set_replaces_the_ttl() {
     let c = cache();
     c.set("k", b"one", TTL).await.unwrap();
     c.set("k", b"two", SHORT_TTL).await.unwrap();
-    eventually!("the shorter TTL expires the value", c.get("k").await.is_err_and(|e| e.is_not_found()));
+    eventually!(
+        "the shorter TTL expires the value",
+        c.get("k").await.is_err_and(|e| e.is_not_found())
+    );
 }
 
 #[tokio::test]
@@ -74,7 +80,10 @@ async fn values_expire_after_their_ttl() {
     let c = cache();
     c.set("k", b"v", SHORT_TTL).await.unwrap();
     c.set("long", b"v", TTL).await.unwrap();
-    eventually!("the value expires", c.get("k").await.is_err_and(|e| e.is_not_found()));
+    eventually!(
+        "the value expires",
+        c.get("k").await.is_err_and(|e| e.is_not_found())
+    );
     assert_eq!(c.get("long").await.unwrap(), "v");
 }
 
@@ -112,7 +121,11 @@ async fn every_method_refuses_an_empty_key() {
         c.subscribe("").await.err(),
     ];
     for (i, err) in errors.into_iter().enumerate() {
-        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::InvalidKey), "call #{i}");
+        assert_eq!(
+            err.map(|e| e.kind()),
+            Some(ErrorKind::InvalidKey),
+            "call #{i}"
+        );
     }
 }
 
@@ -135,12 +148,21 @@ async fn every_method_taking_a_ttl_refuses_zero() {
         c.compare_and_set("k", None, b"v", zero).await.err(),
         c.set_many(&[("k", b"v")], zero).await.err(),
         c.incr_by("k", 1, zero).await.err(),
-        c.rate_limit("k", &RateLimitRule::fixed(1, zero)).await.err(),
+        c.rate_limit("k", &RateLimitRule::fixed(1, zero))
+            .await
+            .err(),
     ];
     for (i, err) in errors.into_iter().enumerate() {
-        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::InvalidTtl), "call #{i}");
+        assert_eq!(
+            err.map(|e| e.kind()),
+            Some(ErrorKind::InvalidTtl),
+            "call #{i}"
+        );
     }
-    assert!(c.get("k").await.unwrap_err().is_not_found(), "nothing was written");
+    assert!(
+        c.get("k").await.unwrap_err().is_not_found(),
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +197,14 @@ async fn an_oversized_value_is_refused_and_nothing_is_written() {
     ];
     for (i, err) in errors.into_iter().enumerate() {
         assert!(
-            matches!(err, Some(CacheError::ValueTooLarge { size: 9, max: 8, .. })),
+            matches!(
+                err,
+                Some(CacheError::ValueTooLarge {
+                    size: 9,
+                    max: 8,
+                    ..
+                })
+            ),
             "call #{i}: {err:?}"
         );
     }

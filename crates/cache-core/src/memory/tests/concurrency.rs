@@ -55,7 +55,11 @@ async fn compare_and_set_increments_reach_the_exact_total() {
         for _ in 0..ROUNDS {
             loop {
                 let current = c.get("n").await.unwrap();
-                let next: u64 = std::str::from_utf8(&current).unwrap().parse::<u64>().unwrap() + 1;
+                let next: u64 = std::str::from_utf8(&current)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+                    + 1;
                 let next = next.to_string();
                 if c.compare_and_set("n", Some(&current), next.as_bytes(), TTL)
                     .await
@@ -139,7 +143,11 @@ async fn a_compare_and_set_lock_admits_one_holder_at_a_time() {
                     most.fetch_max(now, Ordering::SeqCst);
                     tokio::task::yield_now().await;
                     holders.fetch_sub(1, Ordering::SeqCst);
-                    assert!(c.compare_and_delete("lock", token.as_bytes()).await.unwrap());
+                    assert!(
+                        c.compare_and_delete("lock", token.as_bytes())
+                            .await
+                            .unwrap()
+                    );
                     acquired += 1;
                 }
                 tokio::task::yield_now().await;
@@ -199,7 +207,10 @@ async fn compare_and_set_never_undoes_a_plain_set() {
         }
     })
     .await;
-    assert!(cas_successes.iter().sum::<u32>() > 0, "the CAS tasks did race the writer");
+    assert!(
+        cas_successes.iter().sum::<u32>() > 0,
+        "the CAS tasks did race the writer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -28,7 +28,10 @@ async fn get_or_set_leaves_the_existing_ttl_alone() {
     c.set("k", b"old", SHORT_TTL).await.unwrap();
     let (_, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
     assert!(!stored);
-    eventually!("the existing value expires on its own TTL", c.get("k").await.is_err());
+    eventually!(
+        "the existing value expires on its own TTL",
+        c.get("k").await.is_err()
+    );
 }
 
 #[tokio::test]
@@ -70,7 +73,11 @@ async fn compare_and_set_with_an_empty_expected_needs_an_empty_value() {
 async fn compare_and_set_replaces_a_matching_value() {
     let c = cache();
     c.set("k", b"old", TTL).await.unwrap();
-    assert!(c.compare_and_set("k", Some(b"old"), b"new", TTL).await.unwrap());
+    assert!(
+        c.compare_and_set("k", Some(b"old"), b"new", TTL)
+            .await
+            .unwrap()
+    );
     assert_eq!(c.get("k").await.unwrap(), "new");
 }
 
@@ -78,15 +85,26 @@ async fn compare_and_set_replaces_a_matching_value() {
 async fn compare_and_set_gives_the_new_value_its_ttl() {
     let c = cache();
     c.set("k", b"old", TTL).await.unwrap();
-    assert!(c.compare_and_set("k", Some(b"old"), b"new", SHORT_TTL).await.unwrap());
-    eventually!("the new value expires on the new TTL", c.get("k").await.is_err());
+    assert!(
+        c.compare_and_set("k", Some(b"old"), b"new", SHORT_TTL)
+            .await
+            .unwrap()
+    );
+    eventually!(
+        "the new value expires on the new TTL",
+        c.get("k").await.is_err()
+    );
 }
 
 #[tokio::test]
 async fn compare_and_set_leaves_a_different_value_alone() {
     let c = cache();
     c.set("k", b"other", TTL).await.unwrap();
-    assert!(!c.compare_and_set("k", Some(b"old"), b"new", TTL).await.unwrap());
+    assert!(
+        !c.compare_and_set("k", Some(b"old"), b"new", TTL)
+            .await
+            .unwrap()
+    );
     assert_eq!(c.get("k").await.unwrap(), "other");
 }
 
@@ -96,7 +114,9 @@ async fn compare_and_set_with_none_takes_an_expired_key() {
     c.set("lock", b"holder-1", SHORT_TTL).await.unwrap();
     eventually!(
         "the first holder's lock expires",
-        c.compare_and_set("lock", None, b"holder-2", TTL).await.unwrap()
+        c.compare_and_set("lock", None, b"holder-2", TTL)
+            .await
+            .unwrap()
     );
     assert_eq!(c.get("lock").await.unwrap(), "holder-2");
 }
@@ -148,7 +168,11 @@ async fn incr_by_gives_an_absent_counter_the_ttl() {
     let c = cache();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
     eventually!("the counter expires", c.get("n").await.is_err());
-    assert_eq!(c.incr_by("n", 1, TTL).await.unwrap(), 1, "starts over at zero");
+    assert_eq!(
+        c.incr_by("n", 1, TTL).await.unwrap(),
+        1,
+        "starts over at zero"
+    );
 }
 
 #[tokio::test]
@@ -156,7 +180,10 @@ async fn incr_by_keeps_the_ttl_of_an_existing_counter() {
     let c = cache();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
     assert_eq!(c.incr_by("n", 1, TTL).await.unwrap(), 2);
-    eventually!("the counter expires on its first TTL", c.get("n").await.is_err());
+    eventually!(
+        "the counter expires on its first TTL",
+        c.get("n").await.is_err()
+    );
 }
 
 #[tokio::test]
@@ -173,11 +200,15 @@ async fn incr_by_on_a_non_integer_is_a_wrong_type_and_changes_nothing() {
 #[tokio::test]
 async fn incr_by_overflow_is_an_error_not_a_wrap() {
     let c = cache();
-    c.set("n", i64::MAX.to_string().as_bytes(), TTL).await.unwrap();
+    c.set("n", i64::MAX.to_string().as_bytes(), TTL)
+        .await
+        .unwrap();
     let err = c.incr_by("n", 1, TTL).await.unwrap_err();
     assert!(matches!(err, CacheError::Operation { .. }), "{err:?}");
     assert_eq!(c.get("n").await.unwrap(), i64::MAX.to_string());
-    c.set("n", i64::MIN.to_string().as_bytes(), TTL).await.unwrap();
+    c.set("n", i64::MIN.to_string().as_bytes(), TTL)
+        .await
+        .unwrap();
     assert!(c.incr_by("n", -1, TTL).await.is_err());
 }
 
@@ -188,9 +219,20 @@ async fn byte_operations_on_a_rate_limit_log_are_wrong_type_errors() {
         .await
         .unwrap();
     assert_eq!(c.get("rl").await.unwrap_err().kind(), ErrorKind::WrongType);
-    assert_eq!(c.incr_by("rl", 1, TTL).await.unwrap_err().kind(), ErrorKind::WrongType);
-    assert_eq!(c.get_many(&["rl"]).await.unwrap(), [None], "like MGET: a miss");
+    assert_eq!(
+        c.incr_by("rl", 1, TTL).await.unwrap_err().kind(),
+        ErrorKind::WrongType
+    );
+    assert_eq!(
+        c.get_many(&["rl"]).await.unwrap(),
+        [None],
+        "like MGET: a miss"
+    );
     assert!(!c.compare_and_delete("rl", b"").await.unwrap());
     c.set("rl", b"plain", TTL).await.unwrap();
-    assert_eq!(c.get("rl").await.unwrap(), "plain", "set overwrites any kind");
+    assert_eq!(
+        c.get("rl").await.unwrap(),
+        "plain",
+        "set overwrites any kind"
+    );
 }

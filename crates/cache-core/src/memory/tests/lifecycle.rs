@@ -38,7 +38,10 @@ async fn from_config_applies_the_value_limit() {
     };
     let c = MemoryCache::from_config(&config).unwrap();
     let err = c.set("k", &[0; 11], TTL).await.unwrap_err();
-    assert!(matches!(err, CacheError::ValueTooLarge { max: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, CacheError::ValueTooLarge { max: 10, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -106,7 +109,11 @@ async fn the_byte_bound_evicts_least_recently_used_entries() {
         c.stats().bytes.unwrap() <= 100_000
     );
     assert!(c.stats().entries.unwrap() <= 100);
-    assert_eq!(c.get("k0999").await.unwrap().len(), 1000, "the newest entry stays");
+    assert_eq!(
+        c.get("k0999").await.unwrap().len(),
+        1000,
+        "the newest entry stays"
+    );
 }
 
 #[tokio::test]
@@ -192,7 +199,10 @@ async fn every_call_after_close_fails_as_closed_naming_the_operation() {
         (Operation::Get, c.get("k").await.err()),
         (Operation::Set, c.set("k", b"v", TTL).await.err()),
         (Operation::Delete, c.delete("k").await.err()),
-        (Operation::GetOrSet, c.get_or_set("k", b"v", TTL).await.err()),
+        (
+            Operation::GetOrSet,
+            c.get_or_set("k", b"v", TTL).await.err(),
+        ),
         (
             Operation::CompareAndSet,
             c.compare_and_set("k", None, b"v", TTL).await.err(),
@@ -202,10 +212,16 @@ async fn every_call_after_close_fails_as_closed_naming_the_operation() {
             c.compare_and_delete("k", b"v").await.err(),
         ),
         (Operation::GetMany, c.get_many(&["k"]).await.err()),
-        (Operation::SetMany, c.set_many(&[("k", b"v")], TTL).await.err()),
+        (
+            Operation::SetMany,
+            c.set_many(&[("k", b"v")], TTL).await.err(),
+        ),
         (Operation::DeleteMany, c.delete_many(&["k"]).await.err()),
         (Operation::IncrBy, c.incr_by("k", 1, TTL).await.err()),
-        (Operation::ScanKeys, c.scan_keys("*", &start, 10).await.err()),
+        (
+            Operation::ScanKeys,
+            c.scan_keys("*", &start, 10).await.err(),
+        ),
         (Operation::DeletePattern, c.delete_pattern("*").await.err()),
         (Operation::RateLimit, c.rate_limit("k", &rule).await.err()),
         (Operation::Publish, c.publish("ch", b"m").await.err()),

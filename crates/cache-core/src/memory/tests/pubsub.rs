@@ -15,7 +15,9 @@ async fn next_event(subscription: &mut Subscription) -> Option<SubscriptionEvent
 }
 
 fn message(text: &'static str) -> Option<SubscriptionEvent> {
-    Some(SubscriptionEvent::Message(Bytes::from_static(text.as_bytes())))
+    Some(SubscriptionEvent::Message(Bytes::from_static(
+        text.as_bytes(),
+    )))
 }
 
 #[tokio::test]
@@ -103,8 +105,15 @@ async fn a_slow_subscriber_is_told_how_many_messages_it_lost() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(lags >= 1, "the subscriber fell behind by far more than the capacity");
-    assert_eq!(delivered + lost, published, "every message is delivered or counted as lost");
+    assert!(
+        lags >= 1,
+        "the subscriber fell behind by far more than the capacity"
+    );
+    assert_eq!(
+        delivered + lost,
+        published,
+        "every message is delivered or counted as lost"
+    );
 }
 
 #[tokio::test]

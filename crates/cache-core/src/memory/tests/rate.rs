@@ -96,7 +96,10 @@ async fn an_invalid_rule_is_refused() {
         .rate_limit("k", &RateLimitRule::sliding(1, Duration::ZERO))
         .await;
     assert_eq!(zero_window.unwrap_err().kind(), ErrorKind::InvalidTtl);
-    assert!(c.get("k").await.unwrap_err().is_not_found(), "nothing stored");
+    assert!(
+        c.get("k").await.unwrap_err().is_not_found(),
+        "nothing stored"
+    );
 }
 
 #[tokio::test]

@@ -191,6 +191,9 @@ async fn delete_pattern_does_not_count_expired_keys() {
     let c = cache();
     c.set("k:gone", b"v", SHORT_TTL).await.unwrap();
     c.set("k:kept", b"v", TTL).await.unwrap();
-    eventually!("the short-lived key expires", c.get("k:gone").await.is_err());
+    eventually!(
+        "the short-lived key expires",
+        c.get("k:gone").await.is_err()
+    );
     assert_eq!(c.delete_pattern("k:*").await.unwrap(), 1);
 }
