@@ -6,6 +6,8 @@
 //! futures included) and polled once: it never waits. On 2 threads both
 //! threads run the operation and the figure is throughput (elements/s).
 //! Times are per-thread CPU times where Linux reports them (see `on_threads`).
+//! After each criterion group, an interleaved cross-check prints the ratio
+//! of the two stores measured in alternating rounds (see `cross_check`).
 //!
 //! ```text
 //! cargo bench -p cache-core --bench memory -- --warm-up-time 1 --measurement-time 3
@@ -150,6 +152,40 @@ fn compare(
     }
 }
 
+/// Rounds and operations per round of the interleaved cross-check.
+const ROUNDS: usize = 60;
+const OPS_PER_ROUND: u64 = 20_000;
+
+/// Runs both stores in turn, round after round, and prints the median time
+/// per operation of each and their ratio. Load on a shared machine changes
+/// between criterion's back-to-back benchmarks; alternating rounds exposes
+/// both stores to the same conditions, so the ratio is the stable figure.
+fn cross_check(
+    name: &str,
+    memory_op: &(dyn Fn(usize, u64) + Sync),
+    raw_op: &(dyn Fn(usize, u64) + Sync),
+) {
+    for threads in [1, 2] {
+        let per_op = |op: &(dyn Fn(usize, u64) + Sync)| {
+            on_threads(threads, OPS_PER_ROUND, op).as_nanos() as f64 / OPS_PER_ROUND as f64
+        };
+        let (mut memory, mut raw): (Vec<f64>, Vec<f64>) = (0..ROUNDS)
+            .map(|_| (per_op(memory_op), per_op(raw_op)))
+            .unzip();
+        let (memory, raw) = (median(&mut memory), median(&mut raw));
+        println!(
+            "cross-check {name}/{threads}_thread: memory_cache {memory:.0} ns, raw_moka {raw:.0} ns \
+             per op per thread, ratio {:.2}",
+            memory / raw
+        );
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Thread `t`'s `i`-th key: threads walk the key set from different offsets.
 fn key_index(t: usize, i: u64) -> usize {
     (i as usize).wrapping_mul(7919).wrapping_add(t * (KEYS / 2)) % KEYS
@@ -180,6 +216,7 @@ fn get_hit(c: &mut Criterion) {
         compare(&mut group, threads, &memory_op, &raw_op);
     }
     group.finish();
+    cross_check("get_hit", &memory_op, &raw_op);
 }
 
 fn set(c: &mut Criterion) {
@@ -199,6 +236,7 @@ fn set(c: &mut Criterion) {
         compare(&mut group, threads, &memory_op, &raw_op);
     }
     group.finish();
+    cross_check("set", &memory_op, &raw_op);
 }
 
 criterion_group!(benches, get_hit, set);

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::Cache;
-use crate::error::{CacheError, OptionalExt, Result, cut_key};
+use crate::error::{CacheError, Operation, OptionalExt, Result, cut_key};
 use crate::ttl::normalize_ttl;
 
 /// One named counter. Cheap to clone.
@@ -81,9 +81,13 @@ impl Counter {
 
     /// Subtracts `delta` and returns the new value.
     pub async fn decr_by(&self, delta: i64) -> Result<i64> {
-        let negated = delta.checked_neg().ok_or_else(|| CacheError::WrongType {
-            key: cut_key(&self.key),
-            expected: "a decrement that fits in an i64 when negated",
+        // Overflow is reported as the backends report it for `incr_by`.
+        let negated = delta.checked_neg().ok_or_else(|| {
+            CacheError::operation(
+                Operation::IncrBy,
+                Some(&self.key),
+                DecrementOverflow { delta },
+            )
         })?;
         self.incr_by(negated).await
     }
@@ -106,4 +110,11 @@ impl Counter {
     pub async fn reset(&self) -> Result<bool> {
         self.cache.delete(&self.key).await
     }
+}
+
+/// A decrement whose negation leaves the range of `i64`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("decrementing by {delta} overflows a 64-bit signed integer")]
+struct DecrementOverflow {
+    delta: i64,
 }

@@ -19,13 +19,13 @@
 //! | [`namespace`] | [`Namespaced`]: a view of a shared cache under a key prefix |
 //! | [`singleflight`] | concurrent calls for one key share one execution |
 //! | `memory` | [`MemoryCache`]: the embedded in-memory backend (moka), the default and the fallback (feature `memory`) |
-//! | [`aside`] | [`CacheAside`](aside::CacheAside) / [`ReadThrough`](aside::ReadThrough): get-or-load with stampede protection, soft/hard TTL, jitter, fail-open |
-//! | [`write`] | write-through, write-around, write-behind (bounded, coalescing, flushed on shutdown) over a [`WriteStore`](write::WriteStore) |
-//! | [`lock`] | [`DistributedLock`](lock::DistributedLock): token-safe locks, extension, watchdog, fencing tokens |
-//! | [`ratelimit`] | [`RateLimiter`](ratelimit::RateLimiter): sliding or fixed windows on the backend's clock |
-//! | [`idempotency`] | [`Idempotency`](idempotency::Idempotency): first request runs, duplicates replay its response |
-//! | [`counter`] | [`Counter`](counter::Counter): atomic counters with a TTL |
-//! | [`invalidation`] | [`InvalidationBus`](invalidation::InvalidationBus), [`NearCache`](invalidation::NearCache): cross-instance invalidation of local state |
+//! | [`aside`] | [`CacheAside`] / [`ReadThrough`]: get-or-load with stampede protection, soft/hard TTL, jitter, fail-open |
+//! | [`write`](mod@write) | write-through, write-around, write-behind (bounded, coalescing, flushed on shutdown) over a [`WriteStore`](write::WriteStore) |
+//! | [`lock`] | [`DistributedLock`]: token-safe locks, extension, watchdog, fencing tokens |
+//! | [`ratelimit`] | [`RateLimiter`]: sliding or fixed windows on the backend's clock |
+//! | [`idempotency`] | [`Idempotency`]: first request runs, duplicates replay its response |
+//! | [`counter`] | [`Counter`]: atomic counters with a TTL |
+//! | [`invalidation`] | [`InvalidationBus`], [`NearCache`]: cross-instance invalidation of local state |
 //!
 //! ## Features
 //! | feature | default | what |

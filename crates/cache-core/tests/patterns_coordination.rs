@@ -243,3 +243,12 @@ async fn a_counter_over_a_non_integer_is_a_wrong_type_error() {
         ErrorKind::WrongType
     );
 }
+
+#[tokio::test]
+async fn a_counter_overflow_is_an_error_never_a_wrap() {
+    let counter = Counter::new(memory(), "c", MINUTE);
+    counter.incr_by(i64::MAX).await.unwrap();
+    assert!(counter.incr().await.is_err());
+    assert!(counter.decr_by(i64::MIN).await.is_err());
+    assert_eq!(counter.get().await.unwrap(), i64::MAX);
+}

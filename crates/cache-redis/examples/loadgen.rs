@@ -10,7 +10,10 @@
 //!   a C client,
 //!
 //! and prints throughput and p50/p99 latency with the ratios cache/raw
-//! against the targets (throughput ≥ 0.95×, p99 ≤ 1.1×). `--pools` adds the
+//! against the targets (throughput ≥ 0.95×, p99 ≤ 1.1×). The two clients run
+//! in interleaved rounds; figures are medians over rounds, ratios the median
+//! of the per-round ratios (each round's pair ran under the same background
+//! load). `--pools` adds the
 //! connection-strategy comparison behind ADR 0005 (`GET` through one or four
 //! managers, a bare `ConnectionManager`, and deadpool-redis with a checkout
 //! per operation).
@@ -166,7 +169,21 @@ struct Sample {
     ops_per_sec: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time this process spent per operation (all threads), when known:
+    /// steadier than throughput when other processes load the machine.
+    cpu_per_op: Option<Duration>,
     errors: usize,
+}
+
+/// CPU time all threads of this process have run, from
+/// `/proc/self/task/*/schedstat` (Linux; nanoseconds), or `None` elsewhere.
+fn process_cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Runs `ops` operations split over `tasks` tasks (stopping at `max`) and
@@ -181,6 +198,7 @@ async fn measure(
     max: Duration,
 ) -> Sample {
     let per_task = ops.div_ceil(tasks);
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let deadline = started + max;
     let handles: Vec<_> = (0..tasks)
@@ -213,12 +231,16 @@ async fn measure(
         errors += e;
     }
     let elapsed = started.elapsed();
+    let cpu_per_op = cpu_before
+        .zip(process_cpu_time())
+        .map(|(before, after)| (after.saturating_sub(before)) / latencies.len().max(1) as u32);
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     Sample {
         ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        cpu_per_op,
         errors,
     }
 }
@@ -234,6 +256,7 @@ fn median(samples: &mut [Sample]) -> Sample {
         ops_per_sec: pick(|s| s.ops_per_sec).ops_per_sec,
         p50: pick(|s| s.p50.as_secs_f64()).p50,
         p99: pick(|s| s.p99.as_secs_f64()).p99,
+        cpu_per_op: pick(|s| s.cpu_per_op.map_or(0.0, |d| d.as_secs_f64())).cpu_per_op,
         errors: samples.iter().map(|s| s.errors).sum(),
     }
 }
@@ -271,6 +294,7 @@ fn redis_benchmark(
                 ops_per_sec: *rps,
                 p50: ms(*p50),
                 p99: ms(*p99),
+                cpu_per_op: None,
                 errors: 0,
             }),
             _ => Err(format!("cannot parse redis-benchmark row: {line}")),
@@ -281,6 +305,10 @@ fn redis_benchmark(
 
 fn us(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn cpu(s: &Sample) -> String {
+    s.cpu_per_op.map_or_else(|| "-".to_owned(), us)
 }
 
 fn kops(s: &Sample) -> String {
@@ -361,21 +389,24 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         args.ops, args.max_secs, args.value_size, args.keys, args.rounds, args.workers
     );
     println!(
-        "\n{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6} {:>6} {:>6} | {:>9} {:>8} {:>8}",
+        "\n{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5} {:>5} {:>5} {:>6} | {:>8} {:>7} {:>7}",
         "op",
         "tasks",
         "cache/s",
-        "p50 µs",
-        "p99 µs",
+        "p50µs",
+        "p99µs",
+        "cpuµs",
         "raw/s",
-        "p50 µs",
-        "p99 µs",
+        "p50µs",
+        "p99µs",
+        "cpuµs",
         "thr×",
         "p99×",
+        "cpu×",
         "target",
         "bench/s",
-        "p50 µs",
-        "p99 µs"
+        "p50µs",
+        "p99µs"
     );
     let mut all_met = true;
     for &tasks in &args.tasks {
@@ -412,6 +443,16 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                     b.push(s1);
                 }
             }
+            // Each round's two measurements ran back to back under the same
+            // background load: the median of the per-round ratios is steadier
+            // than the ratio of the medians on a shared machine.
+            let ratio = |num: fn(&Sample) -> f64| {
+                let mut r: Vec<f64> = a.iter().zip(&b).map(|(x, y)| num(x) / num(y)).collect();
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            };
+            let thr = ratio(|s| s.ops_per_sec);
+            let p99 = ratio(|s| s.p99.as_secs_f64());
             let (a, b) = (median(&mut a), median(&mut b));
             if a.errors + b.errors > 0 {
                 return Err(format!(
@@ -422,8 +463,6 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                     b.errors
                 ));
             }
-            let thr = a.ops_per_sec / b.ops_per_sec;
-            let p99 = a.p99.as_secs_f64() / b.p99.as_secs_f64();
             let met = thr >= 0.95 && p99 <= 1.1;
             all_met &= met;
             let bench = bench.map(|b| if op == Op::Get { b[0] } else { b[1] });
@@ -431,18 +470,22 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                 Some(s) => (kops(s), us(s.p50), us(s.p99)),
                 None => ("-".into(), "-".into(), "-".into()),
             };
+            let cpu_ratio = ratio(|s| s.cpu_per_op.map_or(f64::NAN, |d| d.as_secs_f64()));
             println!(
-                "{:<4} {:>5} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>6.2} {:>6.2} {:>6} | {:>9} {:>8} {:>8}",
+                "{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5.2} {:>5.2} {:>5.2} {:>6} | {:>8} {:>7} {:>7}",
                 op.name(),
                 tasks,
                 kops(&a),
                 us(a.p50),
                 us(a.p99),
+                cpu(&a),
                 kops(&b),
                 us(b.p50),
                 us(b.p99),
+                cpu(&b),
                 thr,
                 p99,
+                cpu_ratio,
                 if met { "met" } else { "MISSED" },
                 bt,
                 bp50,
@@ -453,7 +496,8 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     println!(
         "\ncache = RedisCache (default config, pool_size {}); raw = one redis-rs \
          MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} \
-         (C client, no pipelining). Targets: thr× ≥ 0.95, p99× ≤ 1.10 — {}",
+         (C client, no pipelining); cpuµs = this process's CPU time per operation (all \
+         threads, so client only). Targets: thr× ≥ 0.95, p99× ≤ 1.10 — {}",
         RedisConfig::default().pool_size,
         args.value_size,
         if all_met { "all met" } else { "some missed" }
@@ -522,10 +566,15 @@ where
             Arc::new(Target::Deadpool(pool)),
         ),
     ];
-    println!("\nGET throughput (ops/s) and p99 (µs) by connection strategy:");
+    println!("\nGET by connection strategy: throughput (ops/s), p99 (µs), client CPU per op (µs):");
     print!("{:<30}", "strategy");
     for tasks in &args.tasks {
-        print!(" | {:>8} {:>7}", format!("{tasks} task"), "p99");
+        print!(
+            " | {:>8} {:>7} {:>5}",
+            format!("{tasks} task"),
+            "p99",
+            "cpu"
+        );
     }
     println!();
     for (name, target) in &strategies {
@@ -541,7 +590,7 @@ where
             if s.errors > 0 {
                 return Err(format!("{name}: {} errors at {tasks} tasks", s.errors));
             }
-            print!(" | {:>8} {:>7}", kops(&s), us(s.p99));
+            print!(" | {:>8} {:>7} {:>5}", kops(&s), us(s.p99), cpu(&s));
         }
         println!();
     }

@@ -360,7 +360,18 @@ fn tls_settings(config: &RedisConfig, endpoints: &[Endpoint]) -> Result<Option<T
         }
         _ => None,
     };
+    install_crypto_provider();
     Ok(Some(TlsSettings { root_cert_pem: pem }))
+}
+
+/// rustls needs a process-wide crypto provider and redis-rs enables none:
+/// install ring's unless the application already installed one (then its
+/// choice stands).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 /// Checks that `pem` holds at least one certificate that rustls can parse, by

@@ -68,7 +68,7 @@ pub(crate) enum Topology {
     /// The master named by sentinels, followed across failovers.
     Sentinel(SentinelTopology),
     /// A Redis/Valkey Cluster.
-    Cluster(ClusterTopology),
+    Cluster(Box<ClusterTopology>),
 }
 
 impl Topology {
@@ -77,7 +77,7 @@ impl Topology {
         match settings.mode {
             RedisMode::Cluster => ClusterTopology::connect(settings)
                 .await
-                .map(Topology::Cluster),
+                .map(|cluster| Topology::Cluster(Box::new(cluster))),
             RedisMode::Sentinel => SentinelTopology::connect(settings)
                 .await
                 .map(Topology::Sentinel),

@@ -66,11 +66,6 @@ impl ManagerPool {
         })
     }
 
-    /// The next manager, round-robin.
-    pub(crate) fn next(&self) -> ConnectionManager {
-        self.at(self.next_slot())
-    }
-
     /// A slot for [`ManagerPool::at`], round-robin.
     pub(crate) fn next_slot(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed)
