@@ -96,8 +96,7 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// is `None`. A key present for the whole iteration is returned at least
     /// once; with no concurrent writes each key is returned exactly once.
     /// Never blocks the server (SCAN, not KEYS; every primary of a cluster).
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize)
-    -> Result<KeyPage>;
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage>;
 
     /// Deletes every key that matches the glob `pattern` and returns how many
     /// it deleted. Incremental (SCAN + batched UNLINK on Redis), so not a
@@ -323,8 +322,16 @@ mod tests {
 
     #[test]
     fn rule_validation() {
-        assert!(RateLimitRule::sliding(1, Duration::from_secs(1)).validate().is_ok());
-        assert!(RateLimitRule::sliding(0, Duration::from_secs(1)).validate().is_err());
+        assert!(
+            RateLimitRule::sliding(1, Duration::from_secs(1))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            RateLimitRule::sliding(0, Duration::from_secs(1))
+                .validate()
+                .is_err()
+        );
         assert!(RateLimitRule::fixed(1, Duration::ZERO).validate().is_err());
     }
 

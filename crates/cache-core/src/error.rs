@@ -200,7 +200,10 @@ pub enum CacheError {
         reason: String,
     },
     /// A value over the backend's size limit. Nothing was written.
-    #[error("value of {size} bytes for key {} exceeds the limit of {max} bytes", quote_key(key))]
+    #[error(
+        "value of {size} bytes for key {} exceeds the limit of {max} bytes",
+        quote_key(key)
+    )]
     ValueTooLarge {
         /// The key the value was meant for.
         key: String,
@@ -313,9 +316,7 @@ impl CacheError {
 
     /// Shorthand for a [`CacheError::NotFound`].
     pub fn not_found(key: &str) -> Self {
-        CacheError::NotFound {
-            key: cut_key(key),
-        }
+        CacheError::NotFound { key: cut_key(key) }
     }
 
     /// Shorthand for a [`CacheError::InvalidKey`].
@@ -340,7 +341,10 @@ impl CacheError {
     }
 
     /// Shorthand for a [`CacheError::Connection`] with a cause.
-    pub fn connection(addr: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+    pub fn connection(
+        addr: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
         CacheError::Connection {
             addr: addr.into(),
             source: Arc::new(source),

@@ -70,7 +70,11 @@ mod tests {
         assert!(validate_value_size("k", &[0; 10], 10).is_ok());
         assert!(matches!(
             validate_value_size("k", &[0; 11], 10),
-            Err(CacheError::ValueTooLarge { size: 11, max: 10, .. })
+            Err(CacheError::ValueTooLarge {
+                size: 11,
+                max: 10,
+                ..
+            })
         ));
     }
 }

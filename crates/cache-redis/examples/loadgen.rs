@@ -453,6 +453,7 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             };
             let thr = ratio(|s| s.ops_per_sec);
             let p99 = ratio(|s| s.p99.as_secs_f64());
+            let cpu_ratio = ratio(|s| s.cpu_per_op.map_or(f64::NAN, |d| d.as_secs_f64()));
             let (a, b) = (median(&mut a), median(&mut b));
             if a.errors + b.errors > 0 {
                 return Err(format!(
@@ -470,7 +471,6 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                 Some(s) => (kops(s), us(s.p50), us(s.p99)),
                 None => ("-".into(), "-".into(), "-".into()),
             };
-            let cpu_ratio = ratio(|s| s.cpu_per_op.map_or(f64::NAN, |d| d.as_secs_f64()));
             println!(
                 "{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5.2} {:>5.2} {:>5.2} {:>6} | {:>8} {:>7} {:>7}",
                 op.name(),

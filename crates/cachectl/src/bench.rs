@@ -80,8 +80,10 @@ pub(crate) async fn run(
     } else {
         let bar = ProgressBar::new(args.ops);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} ops {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} ops {per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     };
@@ -91,11 +93,17 @@ pub(crate) async fn run(
     let deadline = started + args.duration;
     let mut tasks = Vec::with_capacity(args.concurrency);
     for worker in 0..args.concurrency {
-        let (cache, keys, done, stop, value) =
-            (cache.clone(), keys.clone(), done.clone(), stop.clone(), value.clone());
+        let (cache, keys, done, stop, value) = (
+            cache.clone(),
+            keys.clone(),
+            done.clone(),
+            stop.clone(),
+            value.clone(),
+        );
         let (max_ops, read_ratio) = (args.ops, args.read_ratio);
         tasks.push(tokio::spawn(async move {
-            let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (worker as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
+            let mut rng =
+                0x9E37_79B9_7F4A_7C15u64 ^ (worker as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F);
             let mut s = Samples::default();
             while !stop.load(Ordering::Relaxed) {
                 if done.fetch_add(1, Ordering::Relaxed) >= max_ops || Instant::now() >= deadline {
@@ -109,7 +117,11 @@ pub(crate) async fn run(
                 let read = ((rng >> 11) as f64 / (1u64 << 53) as f64) < read_ratio;
                 let t = Instant::now();
                 let ok = if read {
-                    cache.get(key).await.map(|_| ()).or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+                    cache
+                        .get(key)
+                        .await
+                        .map(|_| ())
+                        .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
                 } else {
                     cache.set(key, &value, ttl).await
                 };
@@ -127,14 +139,19 @@ pub(crate) async fn run(
         let (bar, done, stop) = (bar.clone(), done.clone(), stop.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                bar.set_position(done.load(Ordering::Relaxed).min(bar.length().unwrap_or(u64::MAX)));
+                bar.set_position(
+                    done.load(Ordering::Relaxed)
+                        .min(bar.length().unwrap_or(u64::MAX)),
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
     let mut all = Samples::default();
     for t in tasks {
-        let s = t.await.map_err(|e| CacheError::operation(cache_core::Operation::Get, None, e))?;
+        let s = t
+            .await
+            .map_err(|e| CacheError::operation(cache_core::Operation::Get, None, e))?;
         all.gets.extend(s.gets);
         all.sets.extend(s.sets);
         all.errors += s.errors;
@@ -170,7 +187,9 @@ pub(crate) async fn run(
         total as f64 / elapsed.as_secs_f64(),
         all.errors
     );
-    let removed = cache.delete_pattern(&format!("{}*", escape(PREFIX))).await?;
+    let removed = cache
+        .delete_pattern(&format!("{}*", escape(PREFIX)))
+        .await?;
     println!("removed {removed} bench keys");
     Ok(())
 }

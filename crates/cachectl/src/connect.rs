@@ -21,7 +21,10 @@ pub(crate) struct Target {
 impl Target {
     /// Loads the configuration (the embedded in-memory backend when there is
     /// none) and connects.
-    pub(crate) async fn open(path: Option<&Path>, tenant: Option<&str>) -> Result<Target, CacheError> {
+    pub(crate) async fn open(
+        path: Option<&Path>,
+        tenant: Option<&str>,
+    ) -> Result<Target, CacheError> {
         let config = Config::load(path)?;
         if !config.cache.enabled {
             return Err(CacheError::Disabled);

@@ -51,7 +51,10 @@ async fn walk(
     cache: &Arc<dyn Cache>,
     key: &dyn Fn(&str) -> String,
 ) -> Result<(), CacheError> {
-    step(1, "Typed values: set_as / get_as (CBOR with limits for untrusted input)");
+    step(
+        1,
+        "Typed values: set_as / get_as (CBOR with limits for untrusted input)",
+    );
     let ada = UserProfile {
         id: 42,
         name: "Ada Lovelace".into(),
@@ -68,15 +71,32 @@ async fn walk(
     println!("   user:43 -> {missing:?} (a miss is a typed NotFound, .optional() makes it None)");
 
     step(2, "De-duplication: get_or_set stores only the first value");
-    let (first, was_set) = cache.get_or_set(&key("request:r-1"), b"processing by worker A", TTL).await?;
-    println!("   worker A: stored={was_set} value={:?}", String::from_utf8_lossy(&first));
-    let (seen, was_set) = cache.get_or_set(&key("request:r-1"), b"processing by worker B", TTL).await?;
-    println!("   worker B: stored={was_set} value={:?} -> duplicate detected", String::from_utf8_lossy(&seen));
+    let (first, was_set) = cache
+        .get_or_set(&key("request:r-1"), b"processing by worker A", TTL)
+        .await?;
+    println!(
+        "   worker A: stored={was_set} value={:?}",
+        String::from_utf8_lossy(&first)
+    );
+    let (seen, was_set) = cache
+        .get_or_set(&key("request:r-1"), b"processing by worker B", TTL)
+        .await?;
+    println!(
+        "   worker B: stored={was_set} value={:?} -> duplicate detected",
+        String::from_utf8_lossy(&seen)
+    );
 
-    step(3, "A lock with compare_and_set, released only by its holder");
+    step(
+        3,
+        "A lock with compare_and_set, released only by its holder",
+    );
     let lock_key = key("lock:invoice-7");
-    let a = cache.compare_and_set(&lock_key, None, b"token-A", Duration::from_secs(10)).await?;
-    let b = cache.compare_and_set(&lock_key, None, b"token-B", Duration::from_secs(10)).await?;
+    let a = cache
+        .compare_and_set(&lock_key, None, b"token-A", Duration::from_secs(10))
+        .await?;
+    let b = cache
+        .compare_and_set(&lock_key, None, b"token-B", Duration::from_secs(10))
+        .await?;
     println!("   A acquires: {a}; B acquires: {b}");
     let b_release = cache.compare_and_delete(&lock_key, b"token-B").await?;
     let a_release = cache.compare_and_delete(&lock_key, b"token-A").await?;
@@ -85,7 +105,9 @@ async fn walk(
     let guard = locks
         .try_acquire("report", Duration::from_secs(10))
         .await?
-        .ok_or_else(|| CacheError::CasFailed { key: "report".into() })?;
+        .ok_or_else(|| CacheError::CasFailed {
+            key: "report".into(),
+        })?;
     let second = locks.try_acquire("report", Duration::from_secs(10)).await?;
     println!(
         "   DistributedLock: held with a random token, a second try gets {:?}",
@@ -116,10 +138,17 @@ async fn walk(
             .map_err(|e| CacheError::operation(cache_core::Operation::Get, None, e))?;
         debug_assert_eq!(value, vec![3, 1, 4, 1, 5]);
     }
-    println!("   50 concurrent callers, loader ran {} time(s)", loads.load(Ordering::SeqCst));
+    println!(
+        "   50 concurrent callers, loader ran {} time(s)",
+        loads.load(Ordering::SeqCst)
+    );
 
-    step(5, "Rate limiting: 3 requests per 10 s, sliding window, atomic on the backend");
-    let limiter = RateLimiter::sliding(cache.clone(), 3, Duration::from_secs(10)).prefix(key("rl:"));
+    step(
+        5,
+        "Rate limiting: 3 requests per 10 s, sliding window, atomic on the backend",
+    );
+    let limiter =
+        RateLimiter::sliding(cache.clone(), 3, Duration::from_secs(10)).prefix(key("rl:"));
     for i in 1..=5 {
         let d = limiter.check("client-9").await?;
         println!(
@@ -128,7 +157,10 @@ async fn walk(
         );
     }
 
-    step(6, "Tenants: the same key in two tenants, isolated namespaces");
+    step(
+        6,
+        "Tenants: the same key in two tenants, isolated namespaces",
+    );
     let setup = CacheSetup::from_config(&target.config).await?;
     let get_cache = setup.get_cache();
     let acme = get_cache(&RequestContext::for_tenant("acme")).await?;
@@ -153,7 +185,8 @@ async fn walk(
         s.hits,
         s.misses,
         s.errors,
-        s.hit_ratio().map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
+        s.hit_ratio()
+            .map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
         s.total_operations()
     );
     Ok(())

@@ -49,7 +49,11 @@ pub(crate) async fn count(cache: &dyn Cache, pattern: &str) -> Result<u64, Cache
 }
 
 /// Counts, asks, deletes.
-pub(crate) async fn invalidate(cache: &dyn Cache, pattern: &str, yes: bool) -> Result<(), CacheError> {
+pub(crate) async fn invalidate(
+    cache: &dyn Cache,
+    pattern: &str,
+    yes: bool,
+) -> Result<(), CacheError> {
     let n = count(cache, pattern).await?;
     if n == 0 {
         println!("no keys match {pattern:?}");

@@ -35,7 +35,11 @@ pub(crate) fn value(bytes: &[u8], format: Format) -> String {
                 return json;
             }
             match std::str::from_utf8(bytes) {
-                Ok(text) if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+                Ok(text)
+                    if !text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t') =>
+                {
                     text.to_owned()
                 }
                 _ => hex(bytes),

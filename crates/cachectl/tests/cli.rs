@@ -72,7 +72,11 @@ fn a_bad_config_fails_naming_the_field() {
     std::fs::write(&path, "cache:\n  type: redis\n  redis:\n    addrs: []\n").unwrap();
     let out = cachectl(&["health"], Some(&path));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cache.redis.addrs"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cache.redis.addrs"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -88,7 +92,18 @@ fn an_unknown_config_key_is_named() {
 #[test]
 fn bench_prints_a_latency_table() {
     let out = cachectl(
-        &["bench", "--duration", "2s", "--ops", "3000", "--concurrency", "4", "--keys", "100", "--quiet"],
+        &[
+            "bench",
+            "--duration",
+            "2s",
+            "--ops",
+            "3000",
+            "--concurrency",
+            "4",
+            "--keys",
+            "100",
+            "--quiet",
+        ],
         None,
     );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
@@ -105,16 +120,36 @@ fn redis_values_persist_across_invocations_and_show_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let config = redis_config(dir.path(), &server);
 
-    let out = cachectl(&["set", "user:1", r#"{"name":"Ada","admin":true}"#, "--ttl", "1m"], Some(&config));
+    let out = cachectl(
+        &[
+            "set",
+            "user:1",
+            r#"{"name":"Ada","admin":true}"#,
+            "--ttl",
+            "1m",
+        ],
+        Some(&config),
+    );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let out = cachectl(&["get", "user:1"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
-    assert!(stdout(&out).contains("\"name\": \"Ada\""), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("\"name\": \"Ada\""),
+        "{}",
+        stdout(&out)
+    );
     // The key prefix from the config is applied on the server.
-    assert_eq!(server.command(&["EXISTS", "app:user:1"]).as_integer(), Some(1));
+    assert_eq!(
+        server.command(&["EXISTS", "app:user:1"]).as_integer(),
+        Some(1)
+    );
 
     let out = cachectl(&["del", "user:1", "user:2"], Some(&config));
-    assert!(stdout(&out).contains("deleted 1 of 2 keys"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("deleted 1 of 2 keys"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -123,13 +158,19 @@ fn redis_keys_pages_and_invalidate_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let config = redis_config(dir.path(), &server);
     for i in 0..25 {
-        let out = cachectl(&["set", &format!("session:{i}"), "x", "--raw"], Some(&config));
+        let out = cachectl(
+            &["set", &format!("session:{i}"), "x", "--raw"],
+            Some(&config),
+        );
         assert!(out.status.success(), "stderr: {}", stderr(&out));
     }
     let out = cachectl(&["set", "keep:me", "x", "--raw"], Some(&config));
     assert!(out.status.success());
 
-    let out = cachectl(&["keys", "--pattern", "session:*", "--all", "--count", "5"], Some(&config));
+    let out = cachectl(
+        &["keys", "--pattern", "session:*", "--all", "--count", "5"],
+        Some(&config),
+    );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let mut listed: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     listed.sort();
@@ -145,7 +186,10 @@ fn redis_keys_pages_and_invalidate_asks_first() {
     let out = cachectl(&["invalidate", "session:*", "--yes"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert!(stdout(&out).contains("deleted 25 keys"), "{}", stdout(&out));
-    assert_eq!(server.command(&["EXISTS", "app:keep:me"]).as_integer(), Some(1));
+    assert_eq!(
+        server.command(&["EXISTS", "app:keep:me"]).as_integer(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -186,9 +230,16 @@ fn redis_demo_works_and_tenants_are_isolated() {
     let config = redis_config(dir.path(), &server);
     let out = cachectl(&["demo"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
-    assert!(stdout(&out).contains("globex still has plan=\"free\""), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("globex still has plan=\"free\""),
+        "{}",
+        stdout(&out)
+    );
 
-    let out = cachectl(&["--tenant", "acme", "set", "k", "1", "--raw"], Some(&config));
+    let out = cachectl(
+        &["--tenant", "acme", "set", "k", "1", "--raw"],
+        Some(&config),
+    );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let out = cachectl(&["--tenant", "globex", "get", "k"], Some(&config));
     assert_eq!(out.status.code(), Some(3), "globex must not see acme's key");
