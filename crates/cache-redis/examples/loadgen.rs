@@ -82,6 +82,9 @@ struct Args {
     /// Also compare connection strategies (for ADR 0005).
     #[arg(long)]
     pools: bool,
+    /// Only compare connection strategies (implies `--pools`).
+    #[arg(long)]
+    pools_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,6 +391,9 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
          median of {} round(s), {} tokio workers",
         args.ops, args.max_secs, args.value_size, args.keys, args.rounds, args.workers
     );
+    if args.pools_only {
+        return compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await;
+    }
     println!(
         "\n{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5} {:>5} {:>5} {:>6} | {:>8} {:>7} {:>7}",
         "op",
