@@ -88,7 +88,9 @@ return redis.call('GET', KEYS[1])
 /// request in the same microsecond, or after the server clock stepped back,
 /// is logged one microsecond after the newest entry), so members are unique
 /// and the log never loses an entry. When denied, the wait is until enough of
-/// the oldest entries leave the window for one more request to fit.
+/// the oldest entries leave the window for one more request to fit. Scores
+/// and members are written as integer text (`%.0f`): exact, and independent
+/// of how a server version formats Lua numbers.
 ///
 /// KEYS[1] = key; ARGV[1] = limit (at most 2^53: Lua numbers are doubles),
 /// ARGV[2] = window in ms. Returns {allowed (0/1), requests now counted in the
@@ -100,7 +102,7 @@ local limit = tonumber(ARGV[1])
 local window_us = tonumber(ARGV[2]) * 1000
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window_us)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window_us))
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
   local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -108,7 +110,8 @@ if count < limit then
   if newest[2] and tonumber(newest[2]) >= score then
     score = tonumber(newest[2]) + 1
   end
-  redis.call('ZADD', KEYS[1], score, string.format('%.0f', score))
+  local stamp = string.format('%.0f', score)
+  redis.call('ZADD', KEYS[1], stamp, stamp)
   redis.call('PEXPIRE', KEYS[1], ARGV[2] + math.ceil(math.max(0, score - now) / 1000))
   return {1, count + 1, 0}
 end

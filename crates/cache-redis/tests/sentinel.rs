@@ -68,6 +68,7 @@ async fn calls_recover_on_the_promoted_replica_after_the_master_dies() {
     cache.set(&key, b"before", TTL).await.unwrap();
 
     let killed = tokio::task::block_in_place(|| deployment.kill_master());
+    let killed_at = tokio::time::Instant::now();
     assert_eq!(killed, first_master);
 
     // Calls fail (transiently, never hanging) until the sentinels have
@@ -88,6 +89,10 @@ async fn calls_recover_on_the_promoted_replica_after_the_master_dies() {
         },
     )
     .await;
+    eprintln!(
+        "sentinel failover: calls worked again {:?} after the kill",
+        killed_at.elapsed()
+    );
     assert_eq!(&value[..], b"after");
 
     let promoted = tokio::task::block_in_place(|| deployment.wait_for_failover(&killed));

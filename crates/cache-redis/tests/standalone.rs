@@ -406,3 +406,28 @@ async fn sliding_window_retry_after_points_at_the_oldest_admitted_request() {
     // Denied requests are not logged: the set still holds the two admitted ones.
     assert_eq!(server.command(&["ZCARD", &key]), RespValue::Integer(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_window_logs_every_admitted_request_of_a_burst() {
+    let server = shared_server();
+    let cache = Arc::new(RedisCache::connect(&config_for(&server)).await.unwrap());
+    let key = unique_key("burst");
+    let rule = cache_core::RateLimitRule::sliding(10_000, Duration::from_secs(60));
+    // Scripts run back to back, microseconds apart: every admitted request
+    // must still get its own entry in the log.
+    let calls = (0..300).map(|_| {
+        let (cache, key) = (cache.clone(), key.clone());
+        tokio::spawn(async move { cache.rate_limit(&key, &rule).await.unwrap() })
+    });
+    let mut admitted = 0;
+    for call in calls {
+        admitted += i64::from(call.await.unwrap().allowed);
+    }
+    assert_eq!(admitted, 300);
+    assert_eq!(
+        server.command(&["ZCARD", &key]),
+        RespValue::Integer(admitted)
+    );
+    let last = cache.rate_limit(&key, &rule).await.unwrap();
+    assert_eq!(last.remaining, 10_000 - 301);
+}

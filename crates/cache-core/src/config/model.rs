@@ -134,7 +134,8 @@ pub struct RedisConfig {
     /// TLS.
     #[serde(deserialize_with = "null_as_default")]
     pub tls: TlsConfig,
-    /// Connections kept open (multiplexed) per node. Default 4.
+    /// Multiplexed connections kept open per node. Default 1: one multiplexed
+    /// connection pipelines concurrent commands best (ADR 0005 has the numbers).
     pub pool_size: usize,
     /// How long to wait for a connection (TCP + TLS + AUTH). Default 5 s.
     #[serde(with = "duration")]
@@ -164,7 +165,7 @@ impl Default for RedisConfig {
             password: None,
             database: 0,
             tls: TlsConfig::default(),
-            pool_size: 4,
+            pool_size: 1,
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
             max_retries: 3,

@@ -96,9 +96,7 @@ impl ManagerPool {
 fn manager_config(settings: &Settings) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
-        // The caller's deadline (`command_timeout`, retries included) bounds
-        // every call; a second timer per command would only cost time.
-        .set_response_timeout(None)
+        .set_response_timeout(Some(settings.command_timeout))
         .set_number_of_retries(0)
         .set_min_delay(settings.retry.base)
         .set_max_delay(settings.retry.max)
