@@ -364,6 +364,28 @@ fn a_namespace_without_the_tenant_placeholder_is_refused() {
 }
 
 #[test]
+fn a_namespace_whose_placeholder_is_not_followed_by_a_separator_is_refused() {
+    for template in [
+        "t:<tenant>",
+        "t:<tenant>x:",
+        "<tenant>-",
+        "a<tenant>:<tenant>:",
+    ] {
+        let mut config = Config::default();
+        config.cache.tenants.namespace = template.into();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, "cache.tenants.namespace", "{template}");
+    }
+    for template in ["t:<tenant>:", "tenant:{<tenant>}:", "<tenant>/"] {
+        let mut config = Config::default();
+        config.cache.tenants.namespace = template.into();
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("{template}: {e}"));
+    }
+}
+
+#[test]
 fn max_tenants_zero_is_refused() {
     let mut config = Config::default();
     config.cache.tenants.max_tenants = 0;

@@ -187,7 +187,10 @@ pub struct TlsConfig {
     pub ca_cert_base64: Option<Secret>,
     /// A PEM CA bundle on disk. At most one of the two CA fields.
     pub ca_cert_path: Option<PathBuf>,
-    /// The name to verify the server certificate against, when it differs from the host.
+    /// The name the server certificate must carry. The Redis backend verifies the
+    /// certificate against the host written in `addrs` (redis-rs has no separate
+    /// server-name setting), so a value that differs from that host is refused at
+    /// start-up: write the certificate's name in `addrs` instead.
     pub server_name: Option<String>,
 }
 
