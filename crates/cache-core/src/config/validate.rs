@@ -408,6 +408,35 @@ fn check_pem_certificate(text: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The tenant namespace template: `<tenant>` exactly once, followed by a
+/// separator that escaped tenant ids never contain (anything outside
+/// `[A-Za-z0-9._%-]`), or one tenant's keys could fall inside another
+/// tenant's namespace (`t:<tenant>` would make tenant `a` a prefix of `ab`).
+fn check_namespace_template(field: &str, template: &str) -> Result<(), ConfigError> {
+    let mut parts = template.split("<tenant>");
+    let _head = parts.next();
+    let Some(tail) = parts.next() else {
+        return Err(ConfigError::new(
+            field,
+            "must contain the `<tenant>` placeholder, e.g. `tenant:{<tenant>}:`",
+        ));
+    };
+    if parts.next().is_some() {
+        return Err(ConfigError::new(
+            field,
+            "must contain the `<tenant>` placeholder only once",
+        ));
+    }
+    match tail.bytes().next() {
+        Some(b) if !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'%')) => Ok(()),
+        _ => Err(ConfigError::new(
+            field,
+            "`<tenant>` must be followed by a separator outside [A-Za-z0-9._%-] \
+             (e.g. `:` or `}:`), or one tenant's keys could fall inside another tenant's namespace",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,34 +482,5 @@ mod tests {
             check_pem_certificate("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----")
                 .is_err()
         );
-    }
-}
-
-/// The tenant namespace template: `<tenant>` exactly once, followed by a
-/// separator that escaped tenant ids never contain (anything outside
-/// `[A-Za-z0-9._%-]`), or one tenant's keys could fall inside another
-/// tenant's namespace (`t:<tenant>` would make tenant `a` a prefix of `ab`).
-fn check_namespace_template(field: &str, template: &str) -> Result<(), ConfigError> {
-    let mut parts = template.split("<tenant>");
-    let _head = parts.next();
-    let Some(tail) = parts.next() else {
-        return Err(ConfigError::new(
-            field,
-            "must contain the `<tenant>` placeholder, e.g. `tenant:{<tenant>}:`",
-        ));
-    };
-    if parts.next().is_some() {
-        return Err(ConfigError::new(
-            field,
-            "must contain the `<tenant>` placeholder only once",
-        ));
-    }
-    match tail.bytes().next() {
-        Some(b) if !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'%')) => Ok(()),
-        _ => Err(ConfigError::new(
-            field,
-            "`<tenant>` must be followed by a separator outside [A-Za-z0-9._%-] \
-             (e.g. `:` or `}:`), or one tenant's keys could fall inside another tenant's namespace",
-        )),
     }
 }
