@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::config::{RedisConfig, RedisMode};
-use cache_core::{CacheError, Operation, Result, StatsRecorder};
+use cache_core::{CacheError, Operation, Result};
 use parking_lot::RwLock;
 use redis::RedisResult;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use crate::counters::Counters;
 use crate::errors::{map_connect_error, map_error};
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
@@ -35,7 +36,7 @@ pub(crate) struct Inner {
     /// `None` once closed: dropping it releases the connections.
     topology: RwLock<Option<Arc<Topology>>>,
     pub(crate) settings: Settings,
-    pub(crate) stats: StatsRecorder,
+    pub(crate) stats: Counters,
     pub(crate) set_nx_get: bool,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
@@ -104,7 +105,7 @@ impl RedisCache {
                 inner: Arc::new(Inner {
                     topology: RwLock::new(Some(topology)),
                     settings,
-                    stats: StatsRecorder::new(),
+                    stats: Counters::new(),
                     set_nx_get,
                     server,
                     pubsub,
@@ -164,9 +165,9 @@ impl RedisCache {
         op: Operation,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        self.inner.stats.op(op);
+        self.inner.stats.local().op(op);
         let result = call.await;
-        self.inner.stats.outcome(&result);
+        self.inner.stats.local().outcome(&result);
         result
     }
 
@@ -189,11 +190,18 @@ impl RedisCache {
         let topology = self.topology(op)?;
         let deadline = Instant::now() + self.inner.settings.command_timeout;
         let slot = topology.next_slot();
-        self.attempts(&topology, op, key, idempotency, deadline, || {
+        let call = self.attempts(&topology, op, key, idempotency, deadline, || {
             attempt(topology.conn_at(slot))
-        })
-        .instrument(tracing::debug_span!("redis", op = op.as_str()))
-        .await
+        });
+        // The span only matters to the debug events of a retry or a failure:
+        // when nobody listens at debug level, skip entering and leaving it on
+        // every poll of the hot path.
+        let span = tracing::debug_span!("redis", op = op.as_str());
+        if span.is_disabled() {
+            call.await
+        } else {
+            call.instrument(span).await
+        }
     }
 
     /// Like [`RedisCache::run`] for a step of a longer call (a SCAN page, a

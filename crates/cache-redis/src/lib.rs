@@ -149,6 +149,7 @@
 #![recursion_limit = "256"]
 
 mod cache;
+mod counters;
 mod errors;
 mod ops;
 mod pubsub;

@@ -31,6 +31,9 @@ const BATCH: usize = 1000;
 /// SCAN's COUNT hint for `delete_pattern`.
 const DELETE_SCAN_COUNT: usize = 1000;
 
+/// Bytes of `PX <ttl>` in a command at most: "PX" and a `u64` in decimal.
+const MAX_TTL_ARG: usize = 2 + 20;
+
 /// The largest `limit` the rate-limit scripts take (Lua numbers are doubles).
 const MAX_SCRIPT_LIMIT: u64 = 1 << 53;
 
@@ -60,6 +63,16 @@ impl RedisCache {
             invocation.invoke_async::<T>(&mut conn).await
         })
         .await
+    }
+
+    /// A command with room for `args` arguments (the name included) and
+    /// `data` bytes of them, so that building it allocates twice instead of
+    /// growing its buffers argument by argument (a visible share of a call's
+    /// CPU on the hot paths).
+    fn command(name: &str, args: usize, data: usize) -> Cmd {
+        let mut cmd = Cmd::with_capacity(args, name.len() + data);
+        cmd.arg(name);
+        cmd
     }
 
     fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -129,18 +142,18 @@ impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Bytes> {
         self.counted(Operation::Get, async {
             validate_key(key)?;
-            let mut cmd = redis::cmd("GET");
+            let mut cmd = Self::command("GET", 2, key.len());
             cmd.arg(key);
             let value: Option<Bytes> = self
                 .query(Operation::Get, Some(key), Idempotent, &cmd)
                 .await?;
             match value {
                 Some(value) => {
-                    self.inner.stats.hits(1);
+                    self.inner.stats.local().hits(1);
                     Ok(value)
                 }
                 None => {
-                    self.inner.stats.misses(1);
+                    self.inner.stats.local().misses(1);
                     Err(CacheError::not_found(key))
                 }
             }
@@ -153,7 +166,7 @@ impl Cache for RedisCache {
             validate_key(key)?;
             self.check_value(key, value)?;
             let ttl_ms = ttl_millis(ttl)?;
-            let mut cmd = redis::cmd("SET");
+            let mut cmd = Self::command("SET", 5, key.len() + value.len() + MAX_TTL_ARG);
             cmd.arg(key).arg(value).arg("PX").arg(ttl_ms);
             self.query::<()>(Operation::Set, Some(key), Idempotent, &cmd)
                 .await
@@ -182,7 +195,7 @@ impl Cache for RedisCache {
             let ttl_ms = ttl_millis(ttl)?;
             if self.uses_set_nx_get() {
                 // Absent: stored, the reply is nil. Present: untouched, the reply is the value.
-                let mut cmd = redis::cmd("SET");
+                let mut cmd = Self::command("SET", 7, key.len() + value.len() + 5 + MAX_TTL_ARG);
                 cmd.arg(key)
                     .arg(value)
                     .arg("NX")
@@ -279,8 +292,8 @@ impl Cache for RedisCache {
                 .await?;
             let values: Vec<Option<Bytes>> = chunks.into_iter().flatten().collect();
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-            self.inner.stats.hits(hits);
-            self.inner.stats.misses(values.len() as u64 - hits);
+            self.inner.stats.local().hits(hits);
+            self.inner.stats.local().misses(values.len() as u64 - hits);
             Ok(values)
         })
         .await
@@ -515,7 +528,7 @@ impl Cache for RedisCache {
     }
 
     async fn close(&self) -> Result<()> {
-        self.inner.stats.op(Operation::Close);
+        self.inner.stats.local().op(Operation::Close);
         if self.shut() {
             tracing::info!("closed");
         }

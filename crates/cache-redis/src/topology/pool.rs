@@ -93,10 +93,16 @@ impl ManagerPool {
 /// attempt per failure (started in the background), so a call during an
 /// outage fails fast with a connection error instead of waiting out the
 /// manager's own backoff, and the next call starts a fresh attempt.
+///
+/// No response timeout: every command through these managers runs under the
+/// call's own deadline (`RedisCache::run` and friends, or `within`), which
+/// bounds retries too. A second timer per command would only cost CPU (a
+/// timer-wheel entry registered and removed per call, measured in ADR 0005)
+/// and could never fire first.
 fn manager_config(settings: &Settings) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
-        .set_response_timeout(Some(settings.command_timeout))
+        .set_response_timeout(None)
         .set_number_of_retries(0)
         .set_min_delay(settings.retry.base)
         .set_max_delay(settings.retry.max)

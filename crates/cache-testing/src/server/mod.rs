@@ -34,6 +34,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod admin;
 mod cluster;
 mod reaper;
 mod resp;

@@ -23,7 +23,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::cluster::{info_section, try_command};
+use super::admin::{info_section, try_command};
 use super::{ExitReaper, RedisServer, RespValue};
 
 /// How long the deployment gets to come up. Generous for a loaded machine.

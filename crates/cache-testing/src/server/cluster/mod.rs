@@ -25,17 +25,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
-use std::io;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::admin::{info_section, run_with_deadline, scan_node};
 use super::{ExitReaper, RedisServer, RespValue, log_tail};
 
-/// The number of hash slots of a Redis Cluster.
-pub const CLUSTER_SLOTS: u16 = 16384;
+mod slots;
+
+pub use slots::{CLUSTER_SLOTS, key_slot};
+use slots::{NodeView, cluster_info, cluster_view, slot_owners};
 
 /// How long a cluster gets to form (all nodes started, slots assigned,
 /// replicas synced). Generous: a loaded 2-core machine runs several test
@@ -48,41 +50,6 @@ const DEFAULT_CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Log lines of each node quoted in a failure message.
 const LOG_LINES_IN_PANIC: usize = 15;
-
-/// The hash slot of `key`: CRC16 (XMODEM) of the key, or of its hash tag (the
-/// text between the first `{` and the next `}`, when not empty), modulo 16384.
-///
-/// ```
-/// use cache_testing::server::key_slot;
-/// assert_eq!(key_slot("foo"), 12182);
-/// assert_eq!(key_slot("{user1000}.following"), key_slot("{user1000}.followers"));
-/// ```
-pub fn key_slot(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let hashed = match bytes.iter().position(|&b| b == b'{') {
-        Some(open) => match bytes[open + 1..].iter().position(|&b| b == b'}') {
-            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
-            _ => bytes,
-        },
-        None => bytes,
-    };
-    crc16_xmodem(hashed) % CLUSTER_SLOTS
-}
-
-fn crc16_xmodem(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in data {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
 
 /// Builds a [`RedisCluster`]; see [`RedisCluster::builder`].
 #[derive(Debug, Clone)]
@@ -205,33 +172,6 @@ impl fmt::Debug for RedisCluster {
             .field("primaries", &self.primaries)
             .field("replicas_per_primary", &self.replicas_per_primary)
             .finish_non_exhaustive()
-    }
-}
-
-/// One line of `CLUSTER NODES`, as seen by one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NodeView {
-    id: String,
-    addr: String,
-    flags: Vec<String>,
-    primary_id: Option<String>,
-    link_connected: bool,
-    slots: Vec<(u16, u16)>,
-}
-
-impl NodeView {
-    fn has_flag(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-
-    fn is_primary(&self) -> bool {
-        self.has_flag("master")
-    }
-
-    fn is_failing(&self) -> bool {
-        ["fail", "fail?", "handshake", "noaddr"]
-            .iter()
-            .any(|f| self.has_flag(f))
     }
 }
 
@@ -679,179 +619,9 @@ impl RedisCluster {
     }
 }
 
-/// The owner address of every served slot in `view`.
-fn slot_owners(view: &[NodeView]) -> BTreeMap<u16, String> {
-    let mut owners = BTreeMap::new();
-    for node in view.iter().filter(|n| n.is_primary()) {
-        for &(from, to) in &node.slots {
-            for slot in from..=to {
-                owners.insert(slot, node.addr.clone());
-            }
-        }
-    }
-    owners
-}
-
-/// Sends `args` to `node` on a fresh connection without panicking; an error
-/// reply is an `Err` too.
-pub(crate) fn try_command(node: &RedisServer, args: &[&str]) -> Result<RespValue, String> {
-    let mut conn = super::ping(&node.addr(), None, None, Duration::from_secs(2))
-        .map_err(|e| format!("{}: {e}", node.addr()))?;
-    match conn.command(args) {
-        Ok(RespValue::Error(e)) => Err(format!("{}: {args:?} answered {e}", node.addr())),
-        Ok(reply) => Ok(reply),
-        Err(e) => Err(format!("{}: {args:?} failed: {e}", node.addr())),
-    }
-}
-
-/// `field:value` lines of a text reply, as a map.
-fn parse_fields(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.trim_end().split_once(':'))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn cluster_info(node: &RedisServer) -> Result<BTreeMap<String, String>, String> {
-    let reply = try_command(node, &["CLUSTER", "INFO"])?;
-    Ok(parse_fields(&reply.as_text().unwrap_or_default()))
-}
-
-/// `INFO <section>` of `node` as a map.
-pub(crate) fn info_section(
-    node: &RedisServer,
-    section: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let reply = try_command(node, &["INFO", section])?;
-    Ok(parse_fields(&reply.as_text().unwrap_or_default()))
-}
-
-fn cluster_view(node: &RedisServer) -> Result<Vec<NodeView>, String> {
-    let reply = try_command(node, &["CLUSTER", "NODES"])?;
-    let text = reply
-        .as_text()
-        .ok_or_else(|| format!("{}: CLUSTER NODES answered {reply:?}", node.addr()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(parse_node_line)
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| format!("{}: cannot parse CLUSTER NODES:\n{text}", node.addr()))
-}
-
-/// Parses `<id> <ip:port@cport[,hostname]> <flags> <primary> <ping> <pong> <epoch> <link> <slot>...`.
-fn parse_node_line(line: &str) -> Option<NodeView> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.len() < 8 {
-        return None;
-    }
-    let addr = fields[1].split(['@', ',']).next()?.to_owned();
-    let slots = fields[8..]
-        .iter()
-        // `[slot->-id]` / `[slot-<-id]` are migrations in progress, not ownership.
-        .filter(|s| !s.starts_with('['))
-        .map(|s| match s.split_once('-') {
-            Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-            None => s.parse().ok().map(|n| (n, n)),
-        })
-        .collect::<Option<Vec<(u16, u16)>>>()?;
-    Some(NodeView {
-        id: fields[0].to_owned(),
-        addr,
-        flags: fields[2].split(',').map(str::to_owned).collect(),
-        primary_id: (fields[3] != "-").then(|| fields[3].to_owned()),
-        link_connected: fields[7] == "connected",
-        slots,
-    })
-}
-
-/// Every key on one node matching `pattern`, sorted.
-pub(crate) fn scan_node(node: &RedisServer, pattern: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let reply = try_command(node, &["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])
-            .unwrap_or_else(|e| panic!("SCAN failed: {e}"));
-        let RespValue::Array(Some(parts)) = reply else {
-            panic!("{}: SCAN answered {reply:?}", node.addr());
-        };
-        let [next, RespValue::Array(Some(batch))] = parts.as_slice() else {
-            panic!("{}: SCAN answered {parts:?}", node.addr());
-        };
-        keys.extend(batch.iter().filter_map(RespValue::as_text));
-        cursor = next.as_text().unwrap_or_else(|| "0".to_owned());
-        if cursor == "0" {
-            break;
-        }
-    }
-    keys.sort();
-    keys
-}
-
-/// Runs `cmd` to completion, killing it when `deadline` passes.
-pub(crate) fn run_with_deadline(
-    mut cmd: Command,
-    deadline: Instant,
-) -> io::Result<std::process::ExitStatus> {
-    let mut child = cmd.spawn()?;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "did not finish before the deadline and was killed",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_slot_matches_redis() {
-        // Values from `CLUSTER KEYSLOT` on Redis 7.0.
-        assert_eq!(key_slot("foo"), 12182);
-        assert_eq!(key_slot("bar"), 5061);
-        assert_eq!(key_slot("123456789"), 12739);
-        assert_eq!(key_slot(""), 0);
-    }
-
-    #[test]
-    fn key_slot_hashes_only_a_non_empty_tag() {
-        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
-        assert_eq!(
-            key_slot("foo{}{bar}"),
-            crc16_xmodem(b"foo{}{bar}") % CLUSTER_SLOTS
-        );
-        assert_eq!(key_slot("foo{{bar}}zap"), key_slot("{bar"));
-        assert_eq!(key_slot("foo{bar}{zap}"), key_slot("bar"));
-    }
-
-    #[test]
-    fn parses_cluster_nodes_lines() {
-        let primary = parse_node_line(
-            "07c3 127.0.0.1:30004@31004,host master - 0 1426238317239 4 connected 0-10 12 [13->-abc]",
-        )
-        .unwrap();
-        assert_eq!(primary.addr, "127.0.0.1:30004");
-        assert!(primary.is_primary());
-        assert_eq!(primary.slots, vec![(0, 10), (12, 12)]);
-        assert!(primary.link_connected);
-        let replica = parse_node_line(
-            "e7d1 127.0.0.1:30005@31005 myself,slave 07c3 0 1426238316232 5 disconnected",
-        )
-        .unwrap();
-        assert_eq!(replica.primary_id.as_deref(), Some("07c3"));
-        assert!(!replica.link_connected);
-        assert!(replica.slots.is_empty());
-        assert!(parse_node_line("garbage").is_none());
-    }
 
     #[test]
     fn cluster_forms_fails_over_and_takes_a_node_back() {
