@@ -71,5 +71,5 @@ pub use lock::DistributedLock;
 pub use memory::MemoryCache;
 pub use namespace::Namespaced;
 pub use ratelimit::RateLimiter;
-pub use stats::{CacheStats, StatsRecorder};
+pub use stats::{CacheStats, StatsRecorder, StatsShards};
 pub use typed::TypedCacheExt;

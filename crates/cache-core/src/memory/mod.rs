@@ -6,7 +6,6 @@
 //! bounds, expiry, atomicity and what is per process.
 
 mod builder;
-mod counters;
 mod entry;
 mod pubsub;
 mod rate;

@@ -30,10 +30,10 @@ use crate::key::{validate_key, validate_value_size};
 use crate::ttl::normalize_ttl;
 
 use super::builder::Settings;
-use super::counters::Counters;
 use super::entry::{Entry, EntryExpiry, Stored, parse_counter};
 use super::pubsub::PubSub;
 use super::{rate, scan};
+use crate::stats::StatsShards;
 
 /// How many stripe locks a cache has (a power of two). 64 keeps contention
 /// between unrelated keys rare at any realistic core count, for 4 KiB.
@@ -55,7 +55,7 @@ pub(crate) struct Store {
     stripes: Box<[Stripe]>,
     pub(crate) settings: Settings,
     closed: AtomicBool,
-    pub(crate) stats: Counters,
+    pub(crate) stats: StatsShards,
     pub(crate) pubsub: Arc<PubSub>,
     scans: scan::ScanSessions,
 }
@@ -83,7 +83,7 @@ impl Store {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             settings,
             closed: AtomicBool::new(false),
-            stats: Counters::new(),
+            stats: StatsShards::new(),
             pubsub,
             scans: scan::ScanSessions::default(),
         }
