@@ -13,7 +13,7 @@ use redis::RedisResult;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::counters::Counters;
+use cache_core::StatsShards;
 use crate::errors::{map_connect_error, map_error};
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
@@ -36,7 +36,7 @@ pub(crate) struct Inner {
     /// `None` once closed: dropping it releases the connections.
     topology: RwLock<Option<Arc<Topology>>>,
     pub(crate) settings: Settings,
-    pub(crate) stats: Counters,
+    pub(crate) stats: StatsShards,
     pub(crate) set_nx_get: bool,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
@@ -105,7 +105,7 @@ impl RedisCache {
                 inner: Arc::new(Inner {
                     topology: RwLock::new(Some(topology)),
                     settings,
-                    stats: Counters::new(),
+                    stats: StatsShards::new(),
                     set_nx_get,
                     server,
                     pubsub,
@@ -270,15 +270,21 @@ impl RedisCache {
                 && Instant::now() + wait < deadline
             {
                 tracing::debug!(error = %err, retry = retry + 1, ?wait, "retrying");
-                let _ = tokio::time::timeout_at(deadline, async {
+                // Boxed, like the `after_error` below: learning from a failure
+                // may mean asking the sentinels and connecting to a new master,
+                // a future of kilobytes. Inline, it would size the future of
+                // every call, which is copied each time it is moved (between
+                // the nested calls, into the `async_trait` box); boxed, it
+                // costs an allocation only when a call fails.
+                let _ = Box::pin(tokio::time::timeout_at(deadline, async {
                     topology.after_error(&err, true).await;
                     tokio::time::sleep(wait).await;
-                })
+                }))
                 .await;
                 retry += 1;
                 continue;
             }
-            topology.after_error(&err, false).await;
+            Box::pin(topology.after_error(&err, false)).await;
             let mapped = map_error(op, key, &topology.endpoint(), settings.command_timeout, err);
             tracing::debug!(error = %mapped, "failed");
             return Err(mapped);

@@ -149,7 +149,6 @@
 #![recursion_limit = "256"]
 
 mod cache;
-mod counters;
 mod errors;
 mod ops;
 mod pubsub;

@@ -68,6 +68,11 @@ impl ManagerPool {
 
     /// A slot for [`ManagerPool::at`], round-robin.
     pub(crate) fn next_slot(&self) -> usize {
+        // With one manager (the default) there is nothing to spread: skip an
+        // atomic add on a cache line every call of every core would share.
+        if self.managers.len() == 1 {
+            return 0;
+        }
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
