@@ -13,13 +13,13 @@ use redis::RedisResult;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use cache_core::StatsShards;
 use crate::errors::{map_connect_error, map_error};
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
 use crate::server_info::ServerInfo;
 use crate::settings::Settings;
 use crate::topology::{Conn, Topology};
+use cache_core::StatsShards;
 
 /// The [`Cache`](cache_core::Cache) contract on Redis or Valkey: standalone,
 /// sentinel or cluster. See the [crate docs](crate) for behaviour, retries and
