@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::config::RedisConfig;
-use cache_core::lock::{Backoff, DistributedLock};
 use cache_core::{Cache, TypedCacheExt};
+use cache_patterns::lock::{Backoff, DistributedLock};
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
 
 const TTL: Duration = Duration::from_secs(30);

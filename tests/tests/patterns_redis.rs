@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::aside::CacheAside;
-use cache_core::config::RedisConfig;
-use cache_core::counter::Counter;
-use cache_core::idempotency::{Claim, Idempotency};
-use cache_core::invalidation::NearCache;
-use cache_core::ratelimit::RateLimiter;
-use cache_core::{Cache, MemoryCache};
+use cache_core::Cache;
+use cache_memory::MemoryCache;
+use cache_patterns::aside::CacheAside;
+use cache_patterns::counter::Counter;
+use cache_patterns::idempotency::{Claim, Idempotency};
+use cache_patterns::invalidation::NearCache;
+use cache_patterns::ratelimit::RateLimiter;
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, cli_binary};
 
 const TTL: Duration = Duration::from_secs(60);

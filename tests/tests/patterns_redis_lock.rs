@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::config::RedisConfig;
-use cache_core::lock::{Backoff, DistributedLock};
 use cache_core::{Cache, OptionalExt};
+use cache_patterns::lock::{Backoff, DistributedLock};
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
 
 const CHILD_ENV: &str = "PATTERNS_LOCK_CHILD_ADDR";

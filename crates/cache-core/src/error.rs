@@ -21,7 +21,7 @@ pub type BoxError = Arc<dyn StdError + Send + Sync + 'static>;
 pub type Result<T, E = CacheError> = std::result::Result<T, E>;
 
 /// The longest part of a key quoted in an error message, in characters.
-const MAX_KEY_IN_MESSAGE: usize = 128;
+pub const MAX_KEY_IN_MESSAGE: usize = 128;
 
 /// The operations of the contract, used in errors, stats and traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -352,8 +352,15 @@ impl CacheError {
     }
 }
 
-/// A key cut to [`MAX_KEY_IN_MESSAGE`] characters, for error messages.
-pub(crate) fn cut_key(key: &str) -> String {
+/// A key cut to [`MAX_KEY_IN_MESSAGE`] characters, for error messages: the one
+/// helper every error that carries a key goes through, so a 512 KiB key never
+/// lands whole in a log line.
+///
+/// ```
+/// let cut = cache_core::error::cut_key(&"k".repeat(10_000));
+/// assert!(cut.chars().count() <= cache_core::error::MAX_KEY_IN_MESSAGE + 1);
+/// ```
+pub fn cut_key(key: &str) -> String {
     match key.char_indices().nth(MAX_KEY_IN_MESSAGE) {
         None => key.to_owned(),
         Some((at, _)) => format!("{}…", &key[..at]),
@@ -429,6 +436,25 @@ impl ConfigError {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+
+    /// The same error seen from the enclosing section: `field` gets `section`
+    /// in front. Each config struct validates with fields relative to itself
+    /// (`addrs[1]`); whoever places it in a file says where (`cache.redis`).
+    ///
+    /// ```
+    /// use cache_core::ConfigError;
+    /// let e = ConfigError::new("addrs[1]", "no port").within("cache.redis");
+    /// assert_eq!(e.field, "cache.redis.addrs[1]");
+    /// assert_eq!(ConfigError::new("", "both set").within("cache.redis.tls").field, "cache.redis.tls");
+    /// ```
+    pub fn within(mut self, section: &str) -> Self {
+        self.field = match self.field.as_str() {
+            "" => section.to_owned(),
+            f if f.starts_with('[') => format!("{section}{f}"),
+            f => format!("{section}.{f}"),
+        };
+        self
     }
 }
 

@@ -6,7 +6,7 @@
 //! untrusted text (a tenant id, a user name) inside a pattern.
 //!
 //! ```
-//! use cache_core::pattern::{escape, matches};
+//! use cache_core::{pattern::{escape, matches}};
 //! assert!(matches("user:*", "user:42"));
 //! assert!(!matches(&format!("{}*", escape("a*b:")), "aXb:1"));
 //! assert!(matches(&format!("{}*", escape("a*b:")), "a*b:1"));

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use cache_core::ttl::{ttl_millis, MAX_TTL};
+//! use cache_core::{ttl::{ttl_millis, MAX_TTL}};
 //! assert_eq!(ttl_millis(Duration::from_micros(1500)).unwrap(), 2);
 //! assert!(ttl_millis(Duration::ZERO).unwrap_err().kind() == cache_core::ErrorKind::InvalidTtl);
 //! assert!(ttl_millis(MAX_TTL + Duration::from_millis(1)).is_err());

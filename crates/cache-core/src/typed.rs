@@ -8,7 +8,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use cache_core::memory::MemoryCache;
+//! use cache_memory::MemoryCache;
 //! use cache_core::{Cache, TypedCacheExt};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -73,7 +73,7 @@ pub trait TypedCacheExt: Cache {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use cache_core::memory::MemoryCache;
+    /// # use cache_memory::MemoryCache;
     /// # use cache_core::TypedCacheExt;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cache_core::Result<()> {
@@ -109,7 +109,7 @@ pub trait TypedCacheExt: Cache {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use cache_core::memory::MemoryCache;
+    /// # use cache_memory::MemoryCache;
     /// # use cache_core::TypedCacheExt;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cache_core::Result<()> {
@@ -138,7 +138,7 @@ pub trait TypedCacheExt: Cache {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use cache_core::memory::MemoryCache;
+    /// # use cache_memory::MemoryCache;
     /// # use cache_core::TypedCacheExt;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cache_core::Result<()> {

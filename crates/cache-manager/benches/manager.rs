@@ -12,8 +12,9 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use cache_core::{Cache, MemoryCache};
+use cache_core::Cache;
 use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantManager};
+use cache_memory::MemoryCache;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::FutureExt;
 

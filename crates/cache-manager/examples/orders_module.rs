@@ -13,8 +13,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cache_core::config::Config;
 use cache_core::{CacheError, TypedCacheExt};
+use cache_manager::config::Config;
 use cache_manager::{CacheSetup, ModuleDeps, RequestContext};
 use serde::{Deserialize, Serialize};
 

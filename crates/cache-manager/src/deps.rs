@@ -8,7 +8,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use cache_core::{memory::MemoryCache, Cache};
+//! use cache_core::Cache;
+//! use cache_memory::MemoryCache;
 //! use cache_manager::{ModuleDeps, RequestContext};
 //!
 //! async fn remember_visit(deps: &ModuleDeps, ctx: &RequestContext) -> cache_core::Result<i64> {

@@ -6,7 +6,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use cache_core::{memory::MemoryCache, Cache};
+//! use cache_core::Cache;
+//! use cache_memory::MemoryCache;
 //! use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantManager};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,10 +35,11 @@
 //! | [`setup`] | [`CacheSetup`]: everything from YAML + environment in one call; [`build_cache`] |
 //! | [`deps`] | [`ModuleDeps`], [`RequestContext`], the [`GetCache`] closure |
 //!
-//! Tenant isolation on a shared backend rests on [`cache_core::Namespaced`]
+//! Tenant isolation on a shared backend rests on [`cache_patterns::Namespaced`]
 //! and the escaping in [`tenant`]; see the ADR `docs/adr/0006-tenant-manager.md`.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod deps;
 pub mod lease;
 pub mod manager;

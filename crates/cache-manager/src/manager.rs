@@ -109,7 +109,7 @@ impl TenantManagerBuilder {
     }
 
     /// `max_tenants` and `idle_ttl` from the `cache.tenants` section.
-    pub fn config(self, tenants: &cache_core::config::TenantsConfig) -> Self {
+    pub fn config(self, tenants: &crate::config::TenantsConfig) -> Self {
         self.max_tenants(tenants.max_tenants)
             .idle_ttl(tenants.idle_ttl)
     }
@@ -165,7 +165,8 @@ impl TenantManagerBuilder {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use cache_core::{memory::MemoryCache, Cache};
+/// use cache_core::Cache;
+/// use cache_memory::MemoryCache;
 /// use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantManager};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -211,7 +212,7 @@ struct ManagerInner {
 impl TenantManager {
     /// A builder for a manager that gets tenant caches from `resolver`.
     pub fn builder(resolver: Arc<dyn TenantResolver>) -> TenantManagerBuilder {
-        let defaults = cache_core::config::TenantsConfig::default();
+        let defaults = crate::config::TenantsConfig::default();
         TenantManagerBuilder {
             resolver,
             max_tenants: defaults.max_tenants,

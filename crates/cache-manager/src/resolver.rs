@@ -15,7 +15,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cache_core::{Cache, Namespaced, Result};
+use cache_core::{Cache, Result};
+use cache_patterns::Namespaced;
 
 use crate::tenant::{NamespaceTemplate, TenantId};
 
@@ -164,7 +165,8 @@ pub struct FnResolver<F> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use cache_core::{memory::MemoryCache, Cache};
+/// use cache_core::Cache;
+/// use cache_memory::MemoryCache;
 /// use cache_manager::{resolver_fn, TenantManager};
 ///
 /// # #[tokio::main(flavor = "current_thread")]

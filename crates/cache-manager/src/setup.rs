@@ -19,7 +19,7 @@
 //! Misconfiguration fails at start-up with a [`CacheError::Config`] naming the field.
 //!
 //! ```
-//! use cache_core::config::Config;
+//! use cache_manager::config::Config;
 //! use cache_manager::{CacheSetup, RequestContext};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -36,12 +36,14 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::{BackendKind, CacheConfig, Config, TenantOverride};
 use async_trait::async_trait;
-use cache_core::config::{
-    BackendKind, CacheConfig, Config, MemoryConfig, RedisConfig, TenantOverride,
-};
-use cache_core::{Cache, CacheError, ConfigError, MemoryCache, Namespaced, Result};
+use cache_core::{Cache, CacheError, ConfigError, Result};
+use cache_memory::MemoryCache;
+use cache_memory::MemoryConfig;
+use cache_patterns::Namespaced;
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use futures::future::BoxFuture;
 
 use crate::deps::{self, GetCache, ModuleDeps};
@@ -200,9 +202,6 @@ async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
             Err(error) => Err(error),
         },
         BackendKind::Memory => memory(&config.memory),
-        other => {
-            Err(ConfigError::new("cache.type", format!("unsupported backend {other:?}")).into())
-        }
     }
 }
 
@@ -225,11 +224,6 @@ async fn connect(
     match backend {
         BackendKind::Redis => connect_redis(redis).await,
         BackendKind::Memory => memory(memory_config),
-        other => Err(ConfigError::new(
-            "cache.tenants.overrides",
-            format!("unsupported backend {other:?}"),
-        )
-        .into()),
     }
 }
 

@@ -6,10 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, ErrorKind, MemoryCache, TypedCacheExt};
+use cache_core::{Cache, ErrorKind, TypedCacheExt};
 use cache_manager::{
     ModuleDeps, NamespaceResolver, NamespaceTemplate, RequestContext, TenantManager,
 };
+use cache_memory::MemoryCache;
 use cache_testing::{FakeCache, FaultyCache};
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,8 @@ mod support;
 
 use std::sync::Arc;
 
-use cache_core::{Cache, MemoryCache};
+use cache_core::Cache;
+use cache_memory::MemoryCache;
 use support::isolation::*;
 
 fn backend() -> Arc<dyn Cache> {
@@ -35,7 +36,7 @@ async fn locks_of_one_tenant_never_block_another() {
 /// forged key of tenant `a` lands on tenant `a}:x`'s key.
 #[tokio::test]
 async fn unescaped_ids_would_let_a_tenant_read_another() {
-    use cache_core::Namespaced;
+    use cache_patterns::Namespaced;
     let shared = backend();
     let victim = Namespaced::new(shared.clone(), "tenant:{a}:x}:");
     let attacker = Namespaced::new(shared.clone(), "tenant:{a}:");

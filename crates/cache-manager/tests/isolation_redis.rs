@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use cache_core::Cache;
-use cache_core::config::{RedisConfig, RedisMode};
 use cache_redis::RedisCache;
+use cache_redis::{RedisConfig, RedisMode};
 use cache_testing::server::{RedisCluster, RedisServer};
 use support::isolation::*;
 

@@ -6,8 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, ErrorKind, MemoryCache, Operation};
+use cache_core::{Cache, ErrorKind, Operation};
 use cache_manager::{MAX_TENANT_ID_BYTES, TenantManager, resolver_fn};
+use cache_memory::MemoryCache;
 use cache_testing::FaultyCache;
 use support::{RecordingResolver, eventually, is_closed, manager};
 

@@ -1,4 +1,4 @@
-//! `cache_core::Namespaced` on the in-memory backend: what a view may see and
+//! `cache_patterns::Namespaced` on the in-memory backend: what a view may see and
 //! touch, what it shares with the backend, and what its close does.
 
 mod support;
@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::key::MAX_KEY_BYTES;
-use cache_core::{Cache, ErrorKind, MemoryCache, Namespaced, ScanCursor, SubscriptionEvent};
+use cache_core::{Cache, ErrorKind, ScanCursor, SubscriptionEvent};
+use cache_memory::MemoryCache;
+use cache_patterns::Namespaced;
 use support::eventually;
 
 const TTL: Duration = Duration::from_secs(60);

@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use cache_core::{Cache, MemoryCache, Namespaced};
+use cache_core::Cache;
 use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantManager};
+use cache_memory::MemoryCache;
+use cache_patterns::Namespaced;
 use cache_testing::conformance::run_checks;
 
 /// The one check a prefixed view cannot pass by design.

@@ -6,8 +6,8 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cache_core::config::{BackendKind, Config};
 use cache_core::{Cache, ErrorKind};
+use cache_manager::config::{BackendKind, Config};
 use cache_manager::{CacheSetup, RequestContext, build_cache};
 use cache_redis::RedisCache;
 use cache_testing::server::RedisServer;
@@ -33,7 +33,7 @@ fn redis_yaml(addr: &str, extra: &str) -> Config {
 }
 
 async fn raw_redis(server: &RedisServer) -> RedisCache {
-    let mut config = cache_core::config::RedisConfig::default();
+    let mut config = cache_redis::RedisConfig::default();
     config.addrs = vec![server.addr()];
     RedisCache::connect(&config).await.unwrap()
 }

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cache_core::Cache;
-use cache_core::config::RedisConfig;
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
 use rand::seq::SliceRandom as _;
 use redis::AsyncCommands as _;

@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_core::Cache;
-use cache_core::config::RedisConfig;
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
 use clap::Parser;
 use redis::aio::{ConnectionManager, MultiplexedConnection};

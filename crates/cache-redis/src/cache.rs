@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::config::{RedisConfig, RedisMode};
+use crate::{RedisConfig, RedisMode};
 use cache_core::{CacheError, Operation, Result};
 use parking_lot::RwLock;
 use redis::RedisResult;
@@ -75,7 +75,8 @@ impl RedisCache {
     /// [`RedisCache::connect`] with test options.
     #[doc(hidden)]
     pub async fn connect_with(config: &RedisConfig, options: ConnectOptions) -> Result<RedisCache> {
-        let settings = Settings::from_config(config)?;
+        let settings =
+            Settings::from_config(config).map_err(|e| CacheError::from(e.within("cache.redis")))?;
         let description = settings.describe();
         let span =
             tracing::info_span!("redis_connect", endpoint = %description, mode = ?settings.mode);

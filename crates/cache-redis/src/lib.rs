@@ -7,7 +7,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use cache_core::Cache;
-//! use cache_core::config::RedisConfig;
+//! use cache_redis::RedisConfig;
 //! use cache_redis::RedisCache;
 //!
 //! # async fn run() -> cache_core::Result<()> {
@@ -149,6 +149,7 @@
 #![recursion_limit = "256"]
 
 mod cache;
+mod config;
 mod errors;
 mod ops;
 mod pubsub;
@@ -160,3 +161,5 @@ mod settings;
 mod topology;
 
 pub use cache::{ConnectOptions, RedisCache};
+pub use config::{RedisConfig, RedisMode, TlsConfig};
+pub use settings::{MAX_POOL_SIZE, MAX_RETRIES_LIMIT, MAX_VALUE_BYTES_LIMIT};

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::RedisMode;
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::config::RedisMode;
 use cache_core::key::{validate_key, validate_value_size};
 use cache_core::ttl::ttl_millis;
 use cache_core::{

@@ -11,9 +11,10 @@ mod harness_support;
 
 use std::time::Duration;
 
-use cache_core::config::{RedisConfig, Secret};
+use cache_core::config::Secret;
 use cache_core::{Cache, ErrorKind, RateLimitRule, ScanCursor, SubscriptionEvent};
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, RespValue};
 use harness_support::chain;
 

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cache_core::config::{RedisConfig, RedisMode};
 use cache_core::{Cache, ScanCursor};
 use cache_redis::RedisCache;
+use cache_redis::{RedisConfig, RedisMode};
 use cache_testing::server::{RedisCluster, key_slot};
 use harness_support::{RECOVERY_DEADLINE, chain, eventually, namespace};
 

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use cache_core::Cache;
-use cache_core::config::RedisConfig;
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::conformance::CacheFactory;
 use cache_testing::server::RedisServer;
 

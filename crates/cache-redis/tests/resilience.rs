@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache_core::config::RedisConfig;
 use cache_core::{Cache, CacheError, ErrorKind, RateLimitRule, ScanCursor, SubscriptionEvent};
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, free_port};
 use harness_support::{chain, eventually};
 

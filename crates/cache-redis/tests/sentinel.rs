@@ -12,9 +12,9 @@ mod harness_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::config::{RedisConfig, RedisMode};
 use cache_core::{Cache, CacheError};
 use cache_redis::RedisCache;
+use cache_redis::{RedisConfig, RedisMode};
 use cache_testing::server::{RedisSentinel, RespValue};
 use harness_support::{RECOVERY_DEADLINE, chain, eventually, namespace};
 

@@ -7,8 +7,9 @@ use std::error::Error as _;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use cache_core::config::{RedisConfig, Secret};
+use cache_core::config::Secret;
 use cache_core::{Cache, CacheError, ErrorKind};
+use cache_redis::RedisConfig;
 use cache_redis::{ConnectOptions, RedisCache};
 use cache_testing::server::{RedisServer, RespValue};
 

@@ -14,9 +14,10 @@ mod harness_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::config::{RedisConfig, Secret};
+use cache_core::config::Secret;
 use cache_core::{Cache, ErrorKind};
 use cache_redis::RedisCache;
+use cache_redis::RedisConfig;
 use cache_testing::server::{TlsMaterial, TlsRedisServer};
 use harness_support::chain;
 

@@ -7,7 +7,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use cache_core::{Cache, MemoryCache};
+//! use cache_core::Cache;
+//! use cache_memory::MemoryCache;
 //!
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
 //! // Every check, each against a fresh instance from the factory.

@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cache_core::config::{BackendKind, Config, RedisMode};
 use cache_core::{Cache, CacheError};
+use cache_manager::config::RedisMode;
+use cache_manager::config::{BackendKind, Config};
 use cache_manager::{CacheSetup, build_cache};
 
 /// The cache a command works on.

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::aside::CacheAside;
-use cache_core::lock::DistributedLock;
 use cache_core::pattern::escape;
-use cache_core::ratelimit::RateLimiter;
 use cache_core::{Cache, CacheError, OptionalExt, ScanCursor, TypedCacheExt};
 use cache_manager::{CacheSetup, RequestContext};
+use cache_patterns::aside::CacheAside;
+use cache_patterns::lock::DistributedLock;
+use cache_patterns::ratelimit::RateLimiter;
 use serde::{Deserialize, Serialize};
 
 use crate::connect::Target;

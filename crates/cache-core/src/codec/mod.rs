@@ -49,7 +49,7 @@
 //!
 //! # Limits
 //! ```
-//! use cache_core::codec::{self, CodecLimits};
+//! use cache_core::{codec::{self, CodecLimits}};
 //! use cache_core::CodecError;
 //!
 //! let limits = CodecLimits::default().with_max_elements(3);

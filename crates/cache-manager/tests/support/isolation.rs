@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::lock::DistributedLock;
 use cache_core::{Cache, ScanCursor};
 use cache_manager::tenant::{DEFAULT_NAMESPACE, MAX_TENANT_ID_BYTES};
 use cache_manager::{NamespaceResolver, NamespaceTemplate, TenantCache, TenantManager};
+use cache_patterns::lock::DistributedLock;
 
 const TTL: Duration = Duration::from_secs(120);
 

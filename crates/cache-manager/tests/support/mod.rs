@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cache_core::{Cache, CacheError, MemoryCache, Result};
+use cache_core::{Cache, CacheError, Result};
 use cache_manager::{TenantId, TenantManager, TenantResolver};
+use cache_memory::MemoryCache;
 use parking_lot::Mutex;
 
 /// How long a condition may take to become true. Generous: the machine is

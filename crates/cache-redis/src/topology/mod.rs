@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use crate::RedisMode;
 use cache_core::Result;
-use cache_core::config::RedisMode;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use cache_core::CacheError;
-use cache_core::config::RedisConfig;
+use cache_redis::RedisConfig;
 use tokio::time::Instant;
 
 /// How long a test waits for a deployment to recover after a crash or a

@@ -1,0 +1,144 @@
+//! Precedence, lowest first: defaults < file < VALKEY_* < seed CACHE_* aliases
+//! < canonical CACHE_* < REDIS_HOST/REDIS_PORT (only for an empty address list).
+
+mod config_common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cache_manager::config::{BackendKind, Config};
+use config_common::env;
+
+/// Writes `yaml` to a temporary file and loads it with `pairs` as the environment.
+fn load(yaml: &str, pairs: &[(&str, &str)]) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("cache.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    Config::load_with_env(Some(&file), &env(pairs)).unwrap()
+}
+
+const FILE: &str = "cache:\n  type: redis\n  redis:\n    addrs: [\"file:6379\"]\n    pool_size: 2\n    command_timeout: 1s\n";
+
+#[test]
+fn the_file_overrides_the_defaults() {
+    let config = load(FILE, &[]);
+    assert_eq!(config.cache.redis.pool_size, 2);
+    assert_eq!(config.cache.redis.addrs, ["file:6379"]);
+}
+
+#[test]
+fn no_file_means_the_defaults_and_the_environment() {
+    let config = Config::load_with_env(None, &env(&[("CACHE_KEY_PREFIX", "app:")])).unwrap();
+    assert_eq!(config.cache.key_prefix, "app:");
+    assert_eq!(config.cache.backend, BackendKind::Memory);
+}
+
+#[test]
+fn a_valkey_alias_overrides_the_file() {
+    let config = load(FILE, &[("VALKEY_HOST", "valkey")]);
+    assert_eq!(config.cache.redis.addrs, ["valkey:6379"]);
+}
+
+#[test]
+fn a_cache_alias_overrides_a_valkey_alias() {
+    let config = load(
+        FILE,
+        &[("VALKEY_HOST", "valkey"), ("CACHE_ADDRS", "seed:6379")],
+    );
+    assert_eq!(config.cache.redis.addrs, ["seed:6379"]);
+}
+
+#[test]
+fn a_canonical_variable_overrides_a_cache_alias() {
+    let config = load(
+        FILE,
+        &[
+            ("CACHE_ADDRS", "seed:6379"),
+            ("CACHE_REDIS_ADDRS", "canonical:6379"),
+        ],
+    );
+    assert_eq!(config.cache.redis.addrs, ["canonical:6379"]);
+}
+
+#[test]
+fn a_canonical_pool_size_overrides_the_seed_pool_size() {
+    let config = load(
+        FILE,
+        &[("CACHE_POOL_SIZE", "10"), ("CACHE_REDIS_POOL_SIZE", "6")],
+    );
+    assert_eq!(config.cache.redis.pool_size, 6);
+}
+
+#[test]
+fn the_canonical_command_timeout_overrides_read_and_write_timeouts() {
+    let config = load(
+        FILE,
+        &[
+            ("CACHE_READ_TIMEOUT", "3s"),
+            ("CACHE_WRITE_TIMEOUT", "3s"),
+            ("CACHE_REDIS_COMMAND_TIMEOUT", "250ms"),
+        ],
+    );
+    assert_eq!(
+        config.cache.redis.command_timeout,
+        Duration::from_millis(250)
+    );
+}
+
+#[test]
+fn a_seed_address_overrides_a_memory_backend_in_the_file() {
+    let config = load("cache:\n  type: memory\n", &[("CACHE_ADDRS", "seed:6379")]);
+    assert_eq!(config.cache.backend, BackendKind::Redis);
+}
+
+#[test]
+fn cache_type_overrides_the_backend_implied_by_an_alias() {
+    let config = load(
+        "cache:\n  type: memory\n",
+        &[("CACHE_ADDRS", "seed:6379"), ("CACHE_TYPE", "memory")],
+    );
+    assert_eq!(config.cache.backend, BackendKind::Memory);
+}
+
+#[test]
+fn redis_host_is_ignored_when_the_file_has_an_address() {
+    let config = load(FILE, &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")]);
+    assert_eq!(config.cache.redis.addrs, ["file:6379"]);
+}
+
+#[test]
+fn redis_host_fills_in_when_the_file_has_no_address() {
+    let config = load(
+        "cache:\n  type: redis\n",
+        &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")],
+    );
+    assert_eq!(config.cache.redis.addrs, ["legacy:6390"]);
+}
+
+#[test]
+fn redis_host_is_ignored_when_an_alias_gives_an_address() {
+    let config = load(
+        "cache:\n  type: redis\n",
+        &[("REDIS_HOST", "legacy"), ("CACHE_ADDRS", "seed:6379")],
+    );
+    assert_eq!(config.cache.redis.addrs, ["seed:6379"]);
+}
+
+#[test]
+fn load_validates_after_applying_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.yaml");
+    std::fs::write(&file, FILE).unwrap();
+    let err =
+        Config::load_with_env(Some(&file), &env(&[("CACHE_REDIS_POOL_SIZE", "0")])).unwrap_err();
+    assert_eq!(err.field, "cache.redis.pool_size");
+}
+
+#[test]
+fn the_environment_can_rescue_an_incomplete_file() {
+    let config = load(
+        "cache:\n  type: redis\n",
+        &[("CACHE_REDIS_ADDRS", "late:6379")],
+    );
+    assert_eq!(config.cache.redis.addrs, ["late:6379"]);
+}

@@ -1,0 +1,272 @@
+//! # cache-memory
+//!
+//! The embedded in-memory backend, [`MemoryCache`]: the default backend and
+//! the fallback of the framework, configured by [`MemoryConfig`].
+//!
+//! Built on [`moka`]'s synchronous cache (no method here ever waits, so the
+//! async trait methods complete on their first poll). See [`MemoryCache`] for
+//! bounds, expiry, atomicity and what is per process.
+
+mod builder;
+mod config;
+mod entry;
+mod pubsub;
+mod rate;
+mod scan;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use cache_core::error::{Operation, Result};
+use cache_core::stats::CacheStats;
+
+pub use builder::{DEFAULT_CHANNEL_CAPACITY, MemoryCacheBuilder};
+pub use config::{MAX_VALUE_BYTES_LIMIT, MemoryConfig};
+
+use builder::Settings;
+use store::Store;
+
+/// The in-memory [`Cache`]: bounded, with per-entry TTLs, atomic conditional
+/// operations, glob key listing, rate limits and in-process pub/sub.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::Cache;
+/// use cache_memory::MemoryCache;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cache_core::CacheError> {
+/// let cache = MemoryCache::new();
+/// let ttl = Duration::from_secs(60);
+///
+/// cache.set("user:42", b"Ada", ttl).await?;
+/// assert_eq!(cache.get("user:42").await?, "Ada");
+///
+/// // Only the first writer stores; everybody gets the stored value.
+/// let (value, stored) = cache.get_or_set("greeting", b"hello", ttl).await?;
+/// assert!(stored);
+/// let (value2, stored2) = cache.get_or_set("greeting", b"bonjour", ttl).await?;
+/// assert_eq!((value2, stored2), (value, false));
+///
+/// // A lock: taken only if absent, released only by its holder.
+/// assert!(cache.compare_and_set("lock:job", None, b"token-1", ttl).await?);
+/// assert!(!cache.compare_and_set("lock:job", None, b"token-2", ttl).await?);
+/// assert!(cache.compare_and_delete("lock:job", b"token-1").await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Bounds
+/// At most `max_entries` entries and, if set, `max_bytes` bytes of keys and
+/// values; past either, least recently used entries are evicted (moka's LRU
+/// policy: a new write is always admitted). With both bounds each entry is
+/// charged its bytes plus `max_bytes / max_entries`, which enforces both with
+/// one capacity. Eviction runs in moka's housekeeping, so a cache can be over
+/// its bounds for a moment. A value that could never fit is refused with
+/// [`CacheError::ValueTooLarge`](cache_core::CacheError::ValueTooLarge).
+///
+/// # Expiry
+/// Every entry carries the instant it expires; reads check it, so an expired
+/// value is never returned even before moka removes it.
+///
+/// # Atomicity
+/// Every write of a key happens under that key's stripe lock, so conditional
+/// operations are single indivisible steps, also against plain `set` and
+/// `delete`. Reads take no lock.
+///
+/// # Per process
+/// Clones share one store. Nothing is shared between processes: rate limits
+/// and locks hold per process, and pub/sub reaches this process's
+/// subscribers only.
+///
+/// # Pub/sub
+/// Channel names follow the key rules and messages the value size limit.
+/// `subscribe` needs a running tokio runtime (a task forwards each
+/// subscription). After [`Cache::close`] every subscription ends: `recv`
+/// returns what was already queued, then `None`.
+#[derive(Clone)]
+pub struct MemoryCache {
+    store: Arc<Store>,
+}
+
+impl MemoryCache {
+    /// A cache with the defaults of [`MemoryConfig`] (100,000 entries,
+    /// 256 MiB, values up to 4 MiB).
+    pub fn new() -> Self {
+        MemoryCache::with_settings(Settings::default())
+    }
+
+    /// A builder, starting from the defaults of [`MemoryConfig`].
+    pub fn builder() -> MemoryCacheBuilder {
+        MemoryCacheBuilder::default()
+    }
+
+    /// A cache for a [`MemoryConfig`] (the `cache.memory` config section),
+    /// validated by [`MemoryConfig::validate`]. Errors name the invalid field
+    /// relative to the section, e.g. `max_entries`.
+    pub fn from_config(config: &MemoryConfig) -> Result<MemoryCache> {
+        config.validate()?;
+        Ok(MemoryCache::with_settings(Settings::from_config(config)?))
+    }
+
+    pub(crate) fn with_settings(settings: Settings) -> Self {
+        tracing::debug!(
+            max_entries = settings.max_entries,
+            max_bytes = settings.weighing.map(|w| w.max_bytes),
+            max_value_bytes = settings.max_value_bytes,
+            "in-memory cache built"
+        );
+        MemoryCache {
+            store: Arc::new(Store::new(settings)),
+        }
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        MemoryCache::new()
+    }
+}
+
+impl fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.store.settings;
+        f.debug_struct("MemoryCache")
+            .field("max_entries", &settings.max_entries)
+            .field("max_bytes", &settings.weighing.map(|w| w.max_bytes))
+            .field("max_value_bytes", &settings.max_value_bytes)
+            .field("entries", &self.store.map.entry_count())
+            .field("closed", &self.store.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        let store = &*self.store;
+        let result = store.get(key);
+        let stats = store.stats.local();
+        stats.op(Operation::Get);
+        match &result {
+            Ok(_) => stats.hits(1),
+            Err(e) if e.is_not_found() => stats.misses(1),
+            Err(_) => stats.error(),
+        }
+        result
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let store = &*self.store;
+        store.record(Operation::Set, store.set(key, value, ttl))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let store = &*self.store;
+        store.record(Operation::Delete, store.delete(key))
+    }
+
+    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
+        let store = &*self.store;
+        store.record(Operation::GetOrSet, store.get_or_set(key, value, ttl))
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        let store = &*self.store;
+        let result = store.compare_and_set(key, expected, new, ttl);
+        store.record(Operation::CompareAndSet, result)
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let store = &*self.store;
+        let result = store.compare_and_delete(key, expected);
+        store.record(Operation::CompareAndDelete, result)
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let store = &*self.store;
+        let result = store.get_many(keys);
+        if let Ok(values) = &result {
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            let stats = store.stats.local();
+            stats.hits(hits);
+            stats.misses(values.len() as u64 - hits);
+        }
+        store.record(Operation::GetMany, result)
+    }
+
+    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        let store = &*self.store;
+        store.record(Operation::SetMany, store.set_many(entries, ttl))
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let store = &*self.store;
+        store.record(Operation::DeleteMany, store.delete_many(keys))
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        let store = &*self.store;
+        store.record(Operation::IncrBy, store.incr_by(key, delta, ttl))
+    }
+
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
+        let store = &*self.store;
+        let result = store.scan_keys(pattern, cursor, count);
+        store.record(Operation::ScanKeys, result)
+    }
+
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        let store = &*self.store;
+        store.record(Operation::DeletePattern, store.delete_pattern(pattern))
+    }
+
+    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
+        let store = &*self.store;
+        store.record(Operation::RateLimit, store.rate_limit(key, rule))
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
+        let store = &*self.store;
+        store.record(Operation::Publish, store.publish(channel, message))
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        let store = &*self.store;
+        store.record(Operation::Subscribe, store.subscribe(channel))
+    }
+
+    async fn health(&self) -> Result<()> {
+        let store = &*self.store;
+        store.record(Operation::Health, store.ensure_open(Operation::Health))
+    }
+
+    fn stats(&self) -> CacheStats {
+        let mut stats = self.store.stats.snapshot();
+        let (entries, bytes) = self.store.size();
+        stats.entries = Some(entries);
+        stats.bytes = bytes;
+        stats
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.store.stats.local().op(Operation::Close);
+        self.store.close();
+        tracing::debug!("in-memory cache closed");
+        Ok(())
+    }
+}

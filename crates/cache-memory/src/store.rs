@@ -1,0 +1,543 @@
+//! The shared state of a [`MemoryCache`](super::MemoryCache) and its
+//! synchronous operations: the trait methods in `mod.rs` only count them.
+//!
+//! # Why every operation is atomic
+//! Every *write* of a key (plain or conditional, by any method) happens while
+//! holding that key's stripe lock, one of [`STRIPES`] mutexes chosen by a hash
+//! of the key. A conditional operation reads the current entry, decides, and
+//! writes, all inside the lock, so no other write of the same key can come in
+//! between: it is one indivisible step. Reads take no lock: moka's map swaps
+//! whole entries, so a reader sees the entry before or after a write, never a
+//! mix. moka's own removals (eviction, expiry) need no lock: an eviction is
+//! allowed at any moment, and expiry is decided from the instant stored in the
+//! entry, which every reader and writer checks itself.
+//!
+//! moka's `and_compute_with` would serialize conditional operations too, but
+//! not against plain `insert`/`remove` (a `set` racing a `compare_and_set`
+//! could be lost), and routing `set` through it costs more than a striped lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::policy::EvictionPolicy;
+use parking_lot::{Mutex, MutexGuard};
+
+use cache_core::cache::{KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use cache_core::error::{CacheError, Operation, Result};
+use cache_core::key::{validate_key, validate_value_size};
+use cache_core::ttl::normalize_ttl;
+
+use super::builder::Settings;
+use super::entry::{Entry, EntryExpiry, Stored, parse_counter};
+use super::pubsub::PubSub;
+use super::{rate, scan};
+use cache_core::stats::StatsShards;
+
+/// How many stripe locks a cache has (a power of two). 64 keeps contention
+/// between unrelated keys rare at any realistic core count, for 4 KiB.
+pub(crate) const STRIPES: usize = 64;
+
+/// One stripe lock, alone on its cache line so that threads writing
+/// different stripes do not slow each other down.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Stripe(Mutex<()>);
+
+/// What a wrong-type error says a byte-string operation needed.
+const BYTES_EXPECTED: &str = "a byte string (it holds a sliding-window rate limit)";
+
+/// The state every clone of a `MemoryCache` shares.
+pub(crate) struct Store {
+    /// The entries.
+    pub(crate) map: moka::sync::Cache<String, Entry>,
+    stripes: Box<[Stripe]>,
+    pub(crate) settings: Settings,
+    closed: AtomicBool,
+    pub(crate) stats: StatsShards,
+    pub(crate) pubsub: Arc<PubSub>,
+    scans: scan::ScanSessions,
+}
+
+impl Store {
+    /// A store with `settings` (already validated).
+    pub(crate) fn new(settings: Settings) -> Self {
+        let builder = moka::sync::Cache::builder()
+            // LRU, not moka's default TinyLFU: TinyLFU may refuse to admit a
+            // new key when the cache is full, so a `set` (or a lock taken with
+            // `compare_and_set`) could vanish at once. LRU always admits and
+            // evicts the least recently used entry instead.
+            .eviction_policy(EvictionPolicy::lru())
+            .expire_after(EntryExpiry);
+        let map = match settings.weighing {
+            Some(weighing) => builder
+                .max_capacity(weighing.capacity())
+                .weigher(move |key: &String, entry: &Entry| weighing.weigh(key, entry))
+                .build(),
+            None => builder.max_capacity(settings.max_entries).build(),
+        };
+        let pubsub = Arc::new(PubSub::new(settings.channel_capacity));
+        Store {
+            map,
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            settings,
+            closed: AtomicBool::new(false),
+            stats: StatsShards::new(),
+            pubsub,
+            scans: scan::ScanSessions::default(),
+        }
+    }
+
+    /// Counts a call of `op` and its outcome, and passes the result on.
+    #[inline]
+    pub(crate) fn record<T>(&self, op: Operation, result: Result<T>) -> Result<T> {
+        let stats = self.stats.local();
+        stats.op(op);
+        stats.outcome(&result);
+        result
+    }
+
+    /// Whether [`Store::close`] ran.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// A closed error for `op` once the cache is closed.
+    #[inline]
+    pub(crate) fn ensure_open(&self, op: Operation) -> Result<()> {
+        if self.is_closed() {
+            return Err(CacheError::Closed { op });
+        }
+        Ok(())
+    }
+
+    /// Takes the stripe lock of `key`, then checks that the cache is still
+    /// open: checking under the lock is what lets `close` wait out writers.
+    #[inline]
+    fn lock(&self, key: &str, op: Operation) -> Result<MutexGuard<'_, ()>> {
+        let guard = self.stripes[stripe_of(key)].0.lock();
+        self.ensure_open(op)?;
+        Ok(guard)
+    }
+
+    /// The live entry at `key`, if any.
+    #[inline]
+    fn live(&self, key: &str, now: Instant) -> Option<Entry> {
+        self.map.get(key).filter(|entry| entry.is_live(now))
+    }
+
+    /// Checks a value against `max_value_bytes`, and against the byte bound:
+    /// an entry heavier than the whole cache would be dropped by moka right
+    /// after being stored, so it is refused up front instead.
+    #[inline]
+    fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
+        validate_value_size(key, value, self.settings.max_value_bytes)?;
+        if let Some(weighing) = self.settings.weighing
+            && !weighing.fits((key.len() + value.len()) as u64)
+        {
+            let max = weighing.largest_payload(key.len());
+            validate_value_size(key, value, usize::try_from(max).unwrap_or(usize::MAX))?;
+        }
+        Ok(())
+    }
+
+    /// Stores an entry built here (a counter, a request log), refusing it if
+    /// it cannot fit. Call with the stripe lock held.
+    fn put(&self, key: &str, entry: Entry) -> Result<()> {
+        if let Some(weighing) = self.settings.weighing
+            && !weighing.entry_fits(key, &entry)
+        {
+            let max = weighing.largest_payload(key.len());
+            return Err(CacheError::ValueTooLarge {
+                key: cache_core::error::cut_key(key),
+                size: usize::try_from(entry.payload_bytes()).unwrap_or(usize::MAX),
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            });
+        }
+        self.map.insert(key.to_owned(), entry);
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Bytes> {
+        self.ensure_open(Operation::Get)?;
+        validate_key(key)?;
+        match self.live(key, Instant::now()) {
+            Some(Entry {
+                value: Stored::Bytes(value),
+                ..
+            }) => Ok(value),
+            Some(_) => Err(wrong_type(key, BYTES_EXPECTED)),
+            None => Err(CacheError::not_found(key)),
+        }
+    }
+
+    pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.ensure_open(Operation::Set)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.check_value(key, value)?;
+        // Allocate outside the lock to keep the critical section short.
+        let owned_key = key.to_owned();
+        let entry = Entry::bytes(Bytes::copy_from_slice(value), Instant::now() + ttl);
+        let _guard = self.lock(key, Operation::Set)?;
+        self.map.insert(owned_key, entry);
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self, key: &str) -> Result<bool> {
+        self.ensure_open(Operation::Delete)?;
+        validate_key(key)?;
+        self.remove(key, Operation::Delete)
+    }
+
+    /// Removes `key`; whether it held a live value.
+    fn remove(&self, key: &str, op: Operation) -> Result<bool> {
+        let _guard = self.lock(key, op)?;
+        let removed = self.map.remove(key);
+        Ok(removed.is_some_and(|entry| entry.is_live(Instant::now())))
+    }
+
+    pub(crate) fn get_or_set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Bytes, bool)> {
+        self.ensure_open(Operation::GetOrSet)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.check_value(key, value)?;
+        let _guard = self.lock(key, Operation::GetOrSet)?;
+        let now = Instant::now();
+        match self.live(key, now) {
+            Some(Entry {
+                value: Stored::Bytes(existing),
+                ..
+            }) => Ok((existing, false)),
+            Some(_) => Err(wrong_type(key, BYTES_EXPECTED)),
+            None => {
+                let value = Bytes::copy_from_slice(value);
+                self.map
+                    .insert(key.to_owned(), Entry::bytes(value.clone(), now + ttl));
+                Ok((value, true))
+            }
+        }
+    }
+
+    pub(crate) fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.ensure_open(Operation::CompareAndSet)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.check_value(key, new)?;
+        let _guard = self.lock(key, Operation::CompareAndSet)?;
+        let now = Instant::now();
+        let current = self.live(key, now);
+        let holds = match (expected, &current) {
+            (None, None) => true,
+            (
+                Some(expected),
+                Some(Entry {
+                    value: Stored::Bytes(value),
+                    ..
+                }),
+            ) => value.as_ref() == expected,
+            _ => false,
+        };
+        if holds {
+            let entry = Entry::bytes(Bytes::copy_from_slice(new), now + ttl);
+            self.map.insert(key.to_owned(), entry);
+        }
+        Ok(holds)
+    }
+
+    pub(crate) fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.ensure_open(Operation::CompareAndDelete)?;
+        validate_key(key)?;
+        let _guard = self.lock(key, Operation::CompareAndDelete)?;
+        let holds = matches!(
+            self.live(key, Instant::now()),
+            Some(Entry { value: Stored::Bytes(value), .. }) if value.as_ref() == expected
+        );
+        if holds {
+            self.map.invalidate(key);
+        }
+        Ok(holds)
+    }
+
+    pub(crate) fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.ensure_open(Operation::GetMany)?;
+        for key in keys {
+            validate_key(key)?;
+        }
+        let now = Instant::now();
+        // Like Redis MGET: a key that holds something other than bytes is a miss.
+        Ok(keys
+            .iter()
+            .map(|key| match self.live(key, now) {
+                Some(Entry {
+                    value: Stored::Bytes(value),
+                    ..
+                }) => Some(value),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub(crate) fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        self.ensure_open(Operation::SetMany)?;
+        let ttl = normalize_ttl(ttl)?;
+        for (key, value) in entries {
+            validate_key(key)?;
+            self.check_value(key, value)?;
+        }
+        let expires_at = Instant::now() + ttl;
+        for (key, value) in entries {
+            let entry = Entry::bytes(Bytes::copy_from_slice(value), expires_at);
+            let _guard = self.lock(key, Operation::SetMany)?;
+            self.map.insert((*key).to_owned(), entry);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.ensure_open(Operation::DeleteMany)?;
+        for key in keys {
+            validate_key(key)?;
+        }
+        let mut deleted = 0;
+        for key in keys {
+            deleted += u64::from(self.remove(key, Operation::DeleteMany)?);
+        }
+        Ok(deleted)
+    }
+
+    pub(crate) fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        self.ensure_open(Operation::IncrBy)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        let _guard = self.lock(key, Operation::IncrBy)?;
+        let now = Instant::now();
+        let (current, expires_at) = match self.live(key, now) {
+            None => (0, now + ttl),
+            Some(Entry {
+                value: Stored::Bytes(value),
+                expires_at,
+            }) => match parse_counter(&value) {
+                Some(current) => (current, expires_at),
+                None => return Err(wrong_type(key, "a decimal i64 counter")),
+            },
+            Some(_) => return Err(wrong_type(key, "a decimal i64 counter")),
+        };
+        let Some(next) = current.checked_add(delta) else {
+            return Err(CacheError::operation(
+                Operation::IncrBy,
+                Some(key),
+                CounterOverflow { current, delta },
+            ));
+        };
+        let text = Bytes::from(next.to_string());
+        self.put(key, Entry::bytes(text, expires_at))?;
+        Ok(next)
+    }
+
+    pub(crate) fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
+        self.ensure_open(Operation::RateLimit)?;
+        validate_key(key)?;
+        rule.validate()?;
+        let _guard = self.lock(key, Operation::RateLimit)?;
+        let now = Instant::now();
+        let current = self.live(key, now);
+        let room = self
+            .settings
+            .weighing
+            .map_or(u64::MAX, |w| w.largest_payload(key.len()));
+        let outcome = rate::decide(key, current.as_ref(), rule, now, room)?;
+        if let Some(entry) = outcome.write {
+            self.put(key, entry)?;
+        }
+        Ok(outcome.decision)
+    }
+
+    pub(crate) fn scan_keys(
+        &self,
+        pattern: &str,
+        cursor: &ScanCursor,
+        count: usize,
+    ) -> Result<KeyPage> {
+        self.ensure_open(Operation::ScanKeys)?;
+        let after = scan::decode_cursor(cursor)?;
+        let count = if count == 0 {
+            scan::DEFAULT_PAGE_SIZE
+        } else {
+            count
+        };
+        let parked = after
+            .as_deref()
+            .and_then(|after| self.scans.take(pattern, after));
+        let (mut found, more, found_earlier) = match parked {
+            Some(session) => (session.keys, session.more, true),
+            None => {
+                let matcher = scan::Matcher::new(pattern);
+                let limit = count.max(scan::PREFETCH_KEYS);
+                let mut pass = scan::Pass::new(&matcher, after.as_deref(), limit);
+                let now = Instant::now();
+                for (key, entry) in self.map.iter() {
+                    if entry.is_live(now) {
+                        pass.offer(key);
+                    }
+                }
+                let (keys, more) = pass.finish();
+                (keys, more, false)
+            }
+        };
+        let mut keys = Vec::with_capacity(count.min(found.len()));
+        let mut last = None;
+        while keys.len() < count
+            && let Some(key) = found.pop_front()
+        {
+            // A parked key may have gone since; `contains_key` does not count
+            // as a use for the LRU order, so listing does not keep keys alive.
+            if !found_earlier || self.map.contains_key(key.as_str()) {
+                keys.push(key.as_str().to_owned());
+            }
+            last = Some(key);
+        }
+        let next = match last {
+            Some(last) if more || !found.is_empty() => {
+                if !found.is_empty() {
+                    self.scans.park(pattern, &last, found, more);
+                }
+                Some(scan::encode_cursor(&last))
+            }
+            _ => None,
+        };
+        Ok(KeyPage::new(keys, next))
+    }
+
+    pub(crate) fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        self.ensure_open(Operation::DeletePattern)?;
+        let matcher = scan::Matcher::new(pattern);
+        let now = Instant::now();
+        let matching: Vec<Arc<String>> = self
+            .map
+            .iter()
+            .filter(|(key, entry)| entry.is_live(now) && matcher.matches(key))
+            .map(|(key, _)| key)
+            .collect();
+        let mut deleted = 0;
+        for key in matching {
+            deleted += u64::from(self.remove(&key, Operation::DeletePattern)?);
+        }
+        Ok(deleted)
+    }
+
+    pub(crate) fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
+        self.ensure_open(Operation::Publish)?;
+        validate_key(channel)?;
+        validate_value_size(channel, message, self.settings.max_value_bytes)?;
+        Ok(self
+            .pubsub
+            .publish(channel, Bytes::copy_from_slice(message)))
+    }
+
+    pub(crate) fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        self.ensure_open(Operation::Subscribe)?;
+        validate_key(channel)?;
+        PubSub::subscribe(&self.pubsub, channel)
+    }
+
+    /// Refuses every later call, ends subscriptions and releases the entries.
+    /// Closing twice is fine.
+    pub(crate) fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // A writer checks `closed` under its stripe lock: once every stripe has
+        // been taken after the flag was set, no write can land after the
+        // clearing below.
+        for stripe in self.stripes.iter() {
+            drop(stripe.0.lock());
+        }
+        self.pubsub.close();
+        self.scans.clear();
+        let keys: Vec<Arc<String>> = self.map.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.map.invalidate(key.as_str());
+        }
+        // Also covers entries moka already considers expired (not iterated).
+        self.map.invalidate_all();
+        self.map.run_pending_tasks();
+    }
+
+    /// Entries held and their key and value bytes (`None` without a byte
+    /// bound), after letting moka catch up on its pending bookkeeping.
+    pub(crate) fn size(&self) -> (u64, Option<u64>) {
+        self.map.run_pending_tasks();
+        let entries = self.map.entry_count();
+        let bytes = self
+            .settings
+            .weighing
+            .map(|w| w.held_bytes(self.map.weighted_size(), entries));
+        (entries, bytes)
+    }
+}
+
+/// The stripe of `key`: a multiply-rotate hash over 8-byte words (cheap on
+/// the hot path; stripes only need spread, not DoS resistance, since a bad
+/// spread costs contention, never correctness), top bits taken.
+#[inline]
+fn stripe_of(key: &str) -> usize {
+    const SEED: u64 = 0x517c_c1b7_2722_0a95;
+    let mut hash = key.len() as u64;
+    let mut words = key.as_bytes().chunks_exact(8);
+    for word in &mut words {
+        let word: [u8; 8] = word.try_into().unwrap_or_default();
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+    }
+    (hash >> (u64::BITS - STRIPES.trailing_zeros())) as usize
+}
+
+fn wrong_type(key: &str, expected: &'static str) -> CacheError {
+    CacheError::WrongType {
+        key: cache_core::error::cut_key(key),
+        expected,
+    }
+}
+
+/// `incr_by` would leave the range of `i64`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("incrementing {current} by {delta} overflows a 64-bit signed integer")]
+struct CounterOverflow {
+    current: i64,
+    delta: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripes_spread_keys() {
+        let mut used = [0usize; STRIPES];
+        for i in 0..(STRIPES * 64) {
+            used[stripe_of(&format!("user:{i}"))] += 1;
+        }
+        // Every stripe gets some keys, none gets a large share.
+        assert!(used.iter().all(|&n| n > 0), "{used:?}");
+        assert!(used.iter().all(|&n| n < 64 * 3), "{used:?}");
+    }
+}

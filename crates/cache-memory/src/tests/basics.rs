@@ -1,0 +1,214 @@
+//! get / set / delete, TTLs, and input validation.
+
+use std::time::Duration;
+
+use super::{SHORT_TTL, TTL, cache};
+use crate::MemoryCache;
+use cache_core::key::MAX_KEY_BYTES;
+use cache_core::ttl::MAX_TTL;
+use cache_core::{Cache, CacheError, ErrorKind, RateLimitRule};
+
+#[tokio::test]
+async fn get_returns_what_set_stored() {
+    let c = cache();
+    c.set("k", b"value", TTL).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), "value");
+}
+
+#[tokio::test]
+async fn get_of_a_missing_key_is_not_found_naming_the_key() {
+    let err = cache().get("missing").await.unwrap_err();
+    assert!(
+        matches!(&err, CacheError::NotFound { key } if key == "missing"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn set_replaces_the_value() {
+    let c = cache();
+    c.set("k", b"one", TTL).await.unwrap();
+    c.set("k", b"two", TTL).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), "two");
+}
+
+#[tokio::test]
+async fn set_replaces_the_ttl() {
+    let c = cache();
+    c.set("k", b"one", TTL).await.unwrap();
+    c.set("k", b"two", SHORT_TTL).await.unwrap();
+    eventually!(
+        "the shorter TTL expires the value",
+        c.get("k").await.is_err_and(|e| e.is_not_found())
+    );
+}
+
+#[tokio::test]
+async fn the_empty_byte_string_is_a_value() {
+    let c = cache();
+    c.set("k", b"", TTL).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), "");
+}
+
+#[tokio::test]
+async fn keys_are_binary_safe_within_utf8() {
+    let c = cache();
+    let key = "\0\n*?[]\\ключ";
+    c.set(key, b"v", TTL).await.unwrap();
+    assert_eq!(c.get(key).await.unwrap(), "v");
+    assert!(c.get("\0\n*?[]\\").await.is_err());
+}
+
+#[tokio::test]
+async fn delete_reports_whether_a_value_was_there() {
+    let c = cache();
+    c.set("k", b"v", TTL).await.unwrap();
+    assert!(c.delete("k").await.unwrap());
+    assert!(!c.delete("k").await.unwrap());
+    assert!(c.get("k").await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn deleting_an_expired_value_reports_nothing_deleted() {
+    let c = cache();
+    c.set("k", b"v", SHORT_TTL).await.unwrap();
+    eventually!("the value expires", c.get("k").await.is_err());
+    assert!(!c.delete("k").await.unwrap());
+}
+
+#[tokio::test]
+async fn values_expire_after_their_ttl() {
+    let c = cache();
+    c.set("k", b"v", SHORT_TTL).await.unwrap();
+    c.set("long", b"v", TTL).await.unwrap();
+    eventually!(
+        "the value expires",
+        c.get("k").await.is_err_and(|e| e.is_not_found())
+    );
+    assert_eq!(c.get("long").await.unwrap(), "v");
+}
+
+#[tokio::test]
+async fn a_sub_millisecond_ttl_is_accepted_not_zero() {
+    let c = cache();
+    c.set("k", b"v", Duration::from_nanos(1)).await.unwrap();
+    eventually!("the 1 ms value expires", c.get("k").await.is_err());
+}
+
+#[tokio::test]
+async fn the_longest_ttl_is_accepted() {
+    let c = cache();
+    c.set("k", b"v", MAX_TTL).await.unwrap();
+    assert_eq!(c.get("k").await.unwrap(), "v");
+}
+
+#[tokio::test]
+async fn every_method_refuses_an_empty_key() {
+    let c = cache();
+    let rule = RateLimitRule::sliding(1, TTL);
+    let errors = [
+        c.get("").await.err(),
+        c.set("", b"v", TTL).await.err(),
+        c.delete("").await.err(),
+        c.get_or_set("", b"v", TTL).await.err(),
+        c.compare_and_set("", None, b"v", TTL).await.err(),
+        c.compare_and_delete("", b"v").await.err(),
+        c.get_many(&["ok", ""]).await.err(),
+        c.set_many(&[("ok", b"v"), ("", b"v")], TTL).await.err(),
+        c.delete_many(&["ok", ""]).await.err(),
+        c.incr_by("", 1, TTL).await.err(),
+        c.rate_limit("", &rule).await.err(),
+        c.publish("", b"m").await.err(),
+        c.subscribe("").await.err(),
+    ];
+    for (i, err) in errors.into_iter().enumerate() {
+        assert_eq!(
+            err.map(|e| e.kind()),
+            Some(ErrorKind::InvalidKey),
+            "call #{i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_key_is_refused() {
+    let c = cache();
+    let key = "k".repeat(MAX_KEY_BYTES + 1);
+    let err = c.set(&key, b"v", TTL).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    c.set(&key[1..], b"v", TTL).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_method_taking_a_ttl_refuses_zero() {
+    let c = cache();
+    let zero = Duration::ZERO;
+    let errors = [
+        c.set("k", b"v", zero).await.err(),
+        c.get_or_set("k", b"v", zero).await.err(),
+        c.compare_and_set("k", None, b"v", zero).await.err(),
+        c.set_many(&[("k", b"v")], zero).await.err(),
+        c.incr_by("k", 1, zero).await.err(),
+        c.rate_limit("k", &RateLimitRule::fixed(1, zero))
+            .await
+            .err(),
+    ];
+    for (i, err) in errors.into_iter().enumerate() {
+        assert_eq!(
+            err.map(|e| e.kind()),
+            Some(ErrorKind::InvalidTtl),
+            "call #{i}"
+        );
+    }
+    assert!(
+        c.get("k").await.unwrap_err().is_not_found(),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_ttl_over_the_maximum_is_refused() {
+    let c = cache();
+    let err = c
+        .set("k", b"v", MAX_TTL + Duration::from_millis(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidTtl);
+}
+
+#[tokio::test]
+async fn incr_by_on_an_existing_counter_still_refuses_a_zero_ttl() {
+    let c = cache();
+    c.incr_by("n", 1, TTL).await.unwrap();
+    let err = c.incr_by("n", 1, Duration::ZERO).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidTtl);
+    assert_eq!(c.get("n").await.unwrap(), "1");
+}
+
+#[tokio::test]
+async fn an_oversized_value_is_refused_and_nothing_is_written() {
+    let c = MemoryCache::builder().max_value_bytes(8).build().unwrap();
+    let big = [0u8; 9];
+    let errors = [
+        c.set("k", &big, TTL).await.err(),
+        c.get_or_set("k", &big, TTL).await.err(),
+        c.compare_and_set("k", None, &big, TTL).await.err(),
+        c.set_many(&[("k", &big)], TTL).await.err(),
+        c.publish("k", &big).await.err(),
+    ];
+    for (i, err) in errors.into_iter().enumerate() {
+        assert!(
+            matches!(
+                err,
+                Some(CacheError::ValueTooLarge {
+                    size: 9,
+                    max: 8,
+                    ..
+                })
+            ),
+            "call #{i}: {err:?}"
+        );
+    }
+    assert!(c.get("k").await.unwrap_err().is_not_found());
+    c.set("k", &big[..8], TTL).await.unwrap();
+}

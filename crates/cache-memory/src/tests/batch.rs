@@ -1,0 +1,93 @@
+//! get_many, set_many, delete_many.
+
+use std::time::Duration;
+
+use super::{SHORT_TTL, TTL, cache};
+use crate::MemoryCache;
+use cache_core::{Cache, ErrorKind};
+
+#[tokio::test]
+async fn get_many_returns_values_in_order_with_none_for_misses() {
+    let c = cache();
+    c.set("a", b"1", TTL).await.unwrap();
+    c.set("c", b"3", TTL).await.unwrap();
+    let values = c.get_many(&["a", "b", "c", "a"]).await.unwrap();
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.as_deref()).collect();
+    assert_eq!(values, [Some(&b"1"[..]), None, Some(b"3"), Some(b"1")]);
+}
+
+#[tokio::test]
+async fn get_many_of_no_keys_is_empty() {
+    assert!(cache().get_many(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn get_many_skips_expired_values() {
+    let c = cache();
+    c.set("a", b"1", SHORT_TTL).await.unwrap();
+    eventually!("the value expires", c.get("a").await.is_err());
+    assert_eq!(c.get_many(&["a"]).await.unwrap(), [None]);
+}
+
+#[tokio::test]
+async fn set_many_stores_every_entry_with_the_ttl() {
+    let c = cache();
+    c.set_many(&[("a", b"1"), ("b", b"2")], SHORT_TTL)
+        .await
+        .unwrap();
+    assert_eq!(c.get("a").await.unwrap(), "1");
+    assert_eq!(c.get("b").await.unwrap(), "2");
+    eventually!(
+        "both expire",
+        c.get_many(&["a", "b"]).await.unwrap() == [None, None]
+    );
+}
+
+#[tokio::test]
+async fn set_many_writes_nothing_when_a_later_key_is_invalid() {
+    let c = cache();
+    let err = c
+        .set_many(&[("a", b"1"), ("", b"2")], TTL)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    assert!(c.get("a").await.is_err());
+}
+
+#[tokio::test]
+async fn set_many_writes_nothing_when_a_later_value_is_too_large() {
+    let c = MemoryCache::builder().max_value_bytes(4).build().unwrap();
+    let err = c
+        .set_many(&[("a", b"1"), ("b", b"12345")], TTL)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
+    assert!(c.get("a").await.is_err());
+}
+
+#[tokio::test]
+async fn set_many_writes_nothing_with_a_zero_ttl() {
+    let c = cache();
+    let err = c
+        .set_many(&[("a", b"1")], Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidTtl);
+    assert!(c.get("a").await.is_err());
+}
+
+#[tokio::test]
+async fn delete_many_counts_the_keys_that_held_a_value() {
+    let c = cache();
+    c.set_many(&[("a", b"1"), ("b", b"2")], TTL).await.unwrap();
+    assert_eq!(c.delete_many(&["a", "b", "missing"]).await.unwrap(), 2);
+    assert_eq!(c.get_many(&["a", "b"]).await.unwrap(), [None, None]);
+}
+
+#[tokio::test]
+async fn delete_many_deletes_nothing_when_a_key_is_invalid() {
+    let c = cache();
+    c.set("a", b"1", TTL).await.unwrap();
+    assert!(c.delete_many(&["a", ""]).await.is_err());
+    assert_eq!(c.get("a").await.unwrap(), "1");
+}

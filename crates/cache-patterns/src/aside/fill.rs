@@ -1,0 +1,244 @@
+//! The work of one flight: look the key up again, coordinate with other
+//! processes, load, store.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::envelope::{Entry, failure_envelope, value_envelope};
+use super::{CacheAside, CrossProcess, Fetched, RememberedFailure, bump};
+use crate::lock::LockGuard;
+use cache_core::codec;
+use cache_core::error::{BoxError, CacheError};
+
+/// A decodable value found in the cache.
+struct Found<T> {
+    payload: Bytes,
+    value: T,
+    fresh: bool,
+}
+
+/// What a lookup inside the flight found.
+enum Probe<T> {
+    Found(Found<T>),
+    Failure(String),
+    Nothing,
+}
+
+/// How the cross-process coordination ended.
+enum Coordination<T> {
+    /// Another process stored a fresh value meanwhile.
+    Filled(Found<T>),
+    /// Load, holding this lock if there is one.
+    Load(Option<LockGuard>),
+}
+
+impl CacheAside {
+    pub(super) async fn fill<T, L, Fut>(
+        &self,
+        key: &str,
+        loader: L,
+        mine: &mut Option<T>,
+    ) -> Result<Fetched, CacheError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        L: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(T, Duration), BoxError>> + Send + 'static,
+    {
+        let counters = &self.shared.counters;
+        let mut stale: Option<(Bytes, T)> = None;
+        let mut cache_usable = true;
+        // The flight covers the lookup too: a value stored by a flight that
+        // ended just before this one began is found here, not loaded again.
+        match self.probe::<T>(key).await {
+            Ok(Probe::Found(found)) if found.fresh => return Ok(self.keep(found, mine)),
+            Ok(Probe::Found(found)) => stale = Some((found.payload, found.value)),
+            Ok(Probe::Failure(message)) => {
+                bump(&counters.negative_hits);
+                return Ok(Fetched::Failed {
+                    source: std::sync::Arc::new(RememberedFailure { message }),
+                    remembered: true,
+                });
+            }
+            Ok(Probe::Nothing) => {}
+            Err(e) if self.degrades_on(&e) => cache_usable = false,
+            Err(e) => return Err(e),
+        }
+
+        let mut guard = None;
+        if cache_usable && let Some(cross) = &self.cross_process {
+            if let Some((payload, value)) = stale.take() {
+                // With a stale value in hand, only the lock holder refreshes;
+                // everybody else serves stale at once.
+                match cross.locks.try_acquire(key, cross.ttl).await {
+                    Ok(Some(g)) => {
+                        guard = Some(g);
+                        stale = Some((payload, value));
+                    }
+                    Ok(None) => {
+                        *mine = Some(value);
+                        return Ok(Fetched::Value {
+                            payload,
+                            stale: true,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "cross-process lock failed; loading without it");
+                        stale = Some((payload, value));
+                    }
+                }
+            } else {
+                match self.coordinate::<T>(key, cross).await {
+                    Coordination::Filled(found) => return Ok(self.keep(found, mine)),
+                    Coordination::Load(g) => guard = g,
+                }
+            }
+        }
+
+        if !cache_usable {
+            bump(&counters.degraded);
+        }
+        bump(&counters.loads);
+        let loaded = loader().await;
+        let fetched = match loaded {
+            Ok((value, ttl)) => {
+                let payload = Bytes::from(codec::to_vec(&value)?);
+                if cache_usable {
+                    self.store(key, &payload, ttl).await;
+                }
+                *mine = Some(value);
+                Fetched::Value {
+                    payload,
+                    stale: false,
+                }
+            }
+            Err(source) => {
+                bump(&counters.load_errors);
+                tracing::debug!(key, error = %source, "loader failed");
+                if let Some((payload, value)) = stale {
+                    *mine = Some(value);
+                    Fetched::Value {
+                        payload,
+                        stale: true,
+                    }
+                } else {
+                    if cache_usable && let Some(ttl) = self.negative_ttl {
+                        let remembered = failure_envelope(&source.to_string());
+                        if let Err(e) = self.cache.set(key, &remembered, ttl).await {
+                            bump(&counters.cache_errors);
+                            tracing::warn!(key, error = %e, "remembering a loader failure failed");
+                        }
+                    }
+                    Fetched::Failed {
+                        source,
+                        remembered: false,
+                    }
+                }
+            }
+        };
+        if let Some(guard) = guard {
+            // After the store: waiters elsewhere find the value when the lock goes.
+            if let Err(e) = guard.release().await {
+                tracing::warn!(key, error = %e, "releasing the cross-process load lock failed");
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// Waits for the cross-process lock or for another process's value.
+    async fn coordinate<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        cross: &CrossProcess,
+    ) -> Coordination<T> {
+        let deadline = Instant::now() + cross.wait;
+        let mut attempt = 0u32;
+        loop {
+            match cross.locks.try_acquire(key, cross.ttl).await {
+                Ok(Some(guard)) => {
+                    // The holder before us may have stored just before releasing.
+                    if let Ok(Probe::Found(found)) = self.probe::<T>(key).await
+                        && found.fresh
+                    {
+                        if let Err(e) = guard.release().await {
+                            tracing::warn!(key, error = %e, "releasing the cross-process load lock failed");
+                        }
+                        return Coordination::Filled(found);
+                    }
+                    return Coordination::Load(Some(guard));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "cross-process lock failed; loading without it");
+                    return Coordination::Load(None);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::debug!(key, "waited for another process's load in vain; loading");
+                return Coordination::Load(None);
+            }
+            tokio::time::sleep(cross.backoff.delay(attempt).min(deadline - now)).await;
+            attempt = attempt.saturating_add(1);
+            if let Ok(Probe::Found(found)) = self.probe::<T>(key).await
+                && found.fresh
+            {
+                return Coordination::Filled(found);
+            }
+        }
+    }
+
+    /// Looks `key` up and decodes it as `T`; an undecodable value is nothing.
+    async fn probe<T: DeserializeOwned>(&self, key: &str) -> Result<Probe<T>, CacheError> {
+        Ok(match self.lookup(key).await? {
+            Some(Entry::Value {
+                payload,
+                soft_expiry_ms,
+            }) => match codec::from_slice::<T>(&payload) {
+                Ok(value) => Probe::Found(Found {
+                    fresh: self.is_fresh(soft_expiry_ms),
+                    payload,
+                    value,
+                }),
+                Err(e) => {
+                    tracing::debug!(key, error = %e, "stored value no longer decodes; reloading");
+                    Probe::Nothing
+                }
+            },
+            Some(Entry::Failure { message }) => Probe::Failure(message),
+            Some(Entry::Unknown) | None => Probe::Nothing,
+        })
+    }
+
+    fn keep<T>(&self, found: Found<T>, mine: &mut Option<T>) -> Fetched {
+        *mine = Some(found.value);
+        Fetched::Value {
+            payload: found.payload,
+            stale: !found.fresh,
+        }
+    }
+
+    /// Stores a loaded value; a failure is counted and logged, never returned
+    /// (the caller has its value either way).
+    async fn store(&self, key: &str, payload: &[u8], ttl: Duration) {
+        let (hard, soft) = self.expiries(ttl);
+        let result = match soft {
+            Some(soft) => {
+                let soft_expiry_ms = self
+                    .now_ms()
+                    .saturating_add(u64::try_from(soft.as_millis()).unwrap_or(u64::MAX));
+                let stored = value_envelope(payload, soft_expiry_ms);
+                self.cache.set(key, &stored, hard).await
+            }
+            None => self.cache.set(key, payload, hard).await,
+        };
+        if let Err(e) = result {
+            bump(&self.shared.counters.cache_errors);
+            tracing::warn!(key, error = %e, "storing a loaded value failed");
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! Cache-aside (lazy loading) and read-through, with stampede protection.
+//!
+//! [`CacheAside::get_or_load`] returns the cached value of a key, or runs a
+//! loader, stores its result and returns it. Around that simple contract:
+//!
+//! - **Stampede protection in the process.** Concurrent calls for one key on
+//!   one `CacheAside` (and its clones) share one *flight*: one cache lookup
+//!   and at most one loader run, whose result every caller gets. The flight
+//!   looks the key up again before loading, so a caller that missed just
+//!   before another flight stored the value does not load again. A caller
+//!   that gives up (dropped, timed out) fails nobody; if the caller running
+//!   the flight gives up, a waiting caller takes over with its own loader.
+//!   Build one `CacheAside` per cache (per tenant) and share it: the scope of
+//!   the protection is (this cache instance, key).
+//! - **Across processes (optional).** [`cross_process_lock`](CacheAside::cross_process_lock):
+//!   before loading, a flight takes a short lock (`compare_and_set`); flights
+//!   in other processes that find it taken serve a stale value if they have
+//!   one, or wait with backoff, re-checking the cache, and load themselves
+//!   only if the wait runs out.
+//! - **Soft and hard TTL.** With a [`soft_ttl`](CacheAside::soft_ttl), a value
+//!   is stored in an envelope with its soft-expiry time; the backend TTL is
+//!   the hard TTL. Past the soft TTL, the value is refreshed, by the caller
+//!   or [in the background](CacheAside::background_refresh), and served stale
+//!   while the loader fails, until the hard TTL removes it.
+//! - **TTL jitter** shortens each TTL by a random fraction, so entries written
+//!   together do not expire together.
+//! - **Failures.** Loader errors are not cached unless
+//!   [`negative_ttl`](CacheAside::negative_ttl) asks for it. A cache that fails
+//!   degrades to calling the loader ([`fail_open`](CacheAside::fail_open), the
+//!   default) or fails the call; both are counted in [`AsideStats`]. A stored
+//!   value that no longer decodes as `T` counts as a miss and is overwritten.
+//! - **Per-result TTL.** [`get_or_load_expiring`](CacheAside::get_or_load_expiring)
+//!   lets the loader choose the TTL from what it loaded (a token's expiry).
+//!
+//! Values are encoded with [`cache_core::codec`] (CBOR). Without a soft TTL they
+//! are stored as plain codec bytes, readable by
+//! [`TypedCacheExt::get_as`](cache_core::TypedCacheExt::get_as); values written by
+//! `set_as` or by [`crate::write`] are read as fresh values.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::{sync::Arc, time::Duration};
+//! use cache_memory::MemoryCache;
+//! use cache_patterns::aside::CacheAside;
+//!
+//! let users = CacheAside::new(Arc::new(MemoryCache::new()))
+//!     .soft_ttl(Duration::from_secs(60))
+//!     .jitter(0.1);
+//!
+//! let ttl = Duration::from_secs(300);
+//! let name: String = users
+//!     .get_or_load("user:42", ttl, || async { Ok::<_, std::io::Error>("Ada".to_owned()) })
+//!     .await?;
+//! assert_eq!(name, "Ada");
+//!
+//! // A hit: the loader is not called.
+//! let again: String = users
+//!     .get_or_load("user:42", ttl, || async { Err::<String, _>(std::io::Error::other("unreachable")) })
+//!     .await?;
+//! assert_eq!(again, "Ada");
+//! assert_eq!((users.stats().hits, users.stats().loads), (1, 1));
+//! # Ok(()) }
+//! ```
+
+mod envelope;
+mod fill;
+mod read_through;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use read_through::ReadThrough;
+
+use self::envelope::Entry;
+use crate::lock::{Backoff, DistributedLock};
+use cache_core::cache::Cache;
+use cache_core::codec;
+use cache_core::error::{BoxError, CacheError};
+use cache_core::singleflight::Singleflight;
+
+/// A wall clock for soft expiry (shared by every process, so wall time, not
+/// a monotonic instant). Tests pass a manual one.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// A failure of [`CacheAside`] or [`ReadThrough`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsideError {
+    /// The loader failed: this call's loader, the loader of the flight it
+    /// joined, or (with negative caching) a recent failure remembered in the
+    /// cache, in which case `remembered` is `true` and `source` carries the
+    /// remembered message only.
+    #[error("loading the value of key {key:?} failed")]
+    Load {
+        /// The key.
+        key: String,
+        /// The loader's error (downcast it to the loader's own type).
+        #[source]
+        source: BoxError,
+        /// Whether the failure was remembered rather than just observed.
+        remembered: bool,
+    },
+    /// The cache failed and the pattern fails closed, or a value could not
+    /// be encoded or decoded.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+impl AsideError {
+    /// Whether the loader failed (as opposed to the cache).
+    pub fn is_load(&self) -> bool {
+        matches!(self, AsideError::Load { .. })
+    }
+
+    /// The cache error, when the cache failed.
+    pub fn cache_error(&self) -> Option<&CacheError> {
+        match self {
+            AsideError::Cache(e) => Some(e),
+            AsideError::Load { .. } => None,
+        }
+    }
+}
+
+/// A remembered loader failure: only its message survives the trip through
+/// the cache.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (remembered by negative caching)")]
+pub struct RememberedFailure {
+    /// The loader error's message when it failed.
+    pub message: String,
+}
+
+/// Counters since the [`CacheAside`] was built (shared by its clones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AsideStats {
+    /// Calls answered with a fresh value straight from the cache.
+    pub hits: u64,
+    /// Calls that found no fresh value and went through a flight (joining
+    /// one or running it).
+    pub misses: u64,
+    /// Loader runs.
+    pub loads: u64,
+    /// Loader runs that failed.
+    pub load_errors: u64,
+    /// Calls answered with a value past its soft TTL.
+    pub stale_served: u64,
+    /// Calls answered with a remembered loader failure.
+    pub negative_hits: u64,
+    /// Cache operations that failed.
+    pub cache_errors: u64,
+    /// Loads run because the cache could not be read (fail-open).
+    pub degraded: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    loads: AtomicU64,
+    load_errors: AtomicU64,
+    stale_served: AtomicU64,
+    negative_hits: AtomicU64,
+    cache_errors: AtomicU64,
+    degraded: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What one flight produced, shared with every caller that joined it.
+#[derive(Debug, Clone)]
+enum Fetched {
+    /// A value's codec payload; `stale` when past its soft TTL.
+    Value { payload: Bytes, stale: bool },
+    /// The loader failed.
+    Failed { source: BoxError, remembered: bool },
+}
+
+struct Shared {
+    flights: Singleflight<String, Fetched>,
+    counters: Counters,
+}
+
+#[derive(Clone)]
+struct CrossProcess {
+    locks: DistributedLock,
+    ttl: Duration,
+    wait: Duration,
+    backoff: Backoff,
+}
+
+/// Cache-aside over one cache. Configure with the builder methods, then
+/// share it (clones share the flights and the stats).
+#[derive(Clone)]
+pub struct CacheAside {
+    cache: Arc<dyn Cache>,
+    ttl: Duration,
+    soft_ttl: Option<Duration>,
+    jitter: f64,
+    fail_open: bool,
+    background_refresh: bool,
+    negative_ttl: Option<Duration>,
+    cross_process: Option<CrossProcess>,
+    clock: Option<Clock>,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for CacheAside {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheAside")
+            .field("ttl", &self.ttl)
+            .field("soft_ttl", &self.soft_ttl)
+            .field("jitter", &self.jitter)
+            .field("fail_open", &self.fail_open)
+            .field("background_refresh", &self.background_refresh)
+            .field("negative_ttl", &self.negative_ttl)
+            .field(
+                "cross_process_lock",
+                &self.cross_process.as_ref().map(|c| (c.ttl, c.wait)),
+            )
+            .field("manual_clock", &self.clock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheAside {
+    /// Cache-aside on `cache` with the defaults: TTL 5 minutes (for
+    /// [`ReadThrough`]), no soft TTL, no jitter, fail-open, refresh by the
+    /// caller, no negative caching, no cross-process lock.
+    pub fn new(cache: Arc<dyn Cache>) -> Self {
+        CacheAside {
+            cache,
+            ttl: Duration::from_secs(300),
+            soft_ttl: None,
+            jitter: 0.0,
+            fail_open: true,
+            background_refresh: false,
+            negative_ttl: None,
+            cross_process: None,
+            clock: None,
+            shared: Arc::new(Shared {
+                flights: Singleflight::new(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The default (hard) TTL, used by [`ReadThrough`] (default 5 minutes).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Values older than `soft_ttl` (capped at each value's hard TTL) are
+    /// refreshed, and served stale while the loader fails.
+    pub fn soft_ttl(mut self, soft_ttl: Duration) -> Self {
+        self.soft_ttl = Some(soft_ttl);
+        self
+    }
+
+    /// Shortens every TTL by a random fraction in `[0, jitter)` (clamped to
+    /// `0.0..=0.9`), so entries written together do not expire together.
+    /// Jitter never lengthens a TTL: a TTL a loader derived from a token's
+    /// expiry stays safe.
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 0.9)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// Whether a cache that fails (unreachable, timing out, closed) degrades
+    /// to calling the loader (`true`, the default) or fails the call.
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// Past the soft TTL, return the stale value at once and refresh on a
+    /// background task (`true`), or refresh in the call (`false`, default).
+    pub fn background_refresh(mut self, background: bool) -> Self {
+        self.background_refresh = background;
+        self
+    }
+
+    /// Remembers a loader failure for `ttl`: calls meanwhile get the failure
+    /// without running the loader (protecting a struggling backend). Only the
+    /// failure's message is stored. A stale value is never replaced by a
+    /// failure.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = Some(ttl);
+        self
+    }
+
+    /// Protects loads across processes: a flight takes a lock of `lock_ttl`
+    /// on the key before loading; flights elsewhere serve a stale value or
+    /// wait up to `wait` (re-checking the cache), then load anyway.
+    pub fn cross_process_lock(mut self, lock_ttl: Duration, wait: Duration) -> Self {
+        self.cross_process = Some(CrossProcess {
+            locks: DistributedLock::new(Arc::clone(&self.cache)).prefix("lock:aside:"),
+            ttl: lock_ttl,
+            wait,
+            backoff: Backoff::default(),
+        });
+        self
+    }
+
+    /// The wall clock used for soft expiry (default: the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The cache underneath.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.cache
+    }
+
+    /// The configured default TTL.
+    pub fn default_ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Counters since this `CacheAside` was built.
+    pub fn stats(&self) -> AsideStats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        AsideStats {
+            hits: load(&c.hits),
+            misses: load(&c.misses),
+            loads: load(&c.loads),
+            load_errors: load(&c.load_errors),
+            stale_served: load(&c.stale_served),
+            negative_hits: load(&c.negative_hits),
+            cache_errors: load(&c.cache_errors),
+            degraded: load(&c.degraded),
+        }
+    }
+
+    /// Removes `key` from the cache (the next call loads). Returns whether it
+    /// held a value.
+    pub async fn invalidate(&self, key: &str) -> Result<bool, CacheError> {
+        self.cache.delete(key).await
+    }
+
+    /// The value of `key`, or the result of `loader`, stored for `ttl`.
+    pub async fn get_or_load<T, F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        loader: F,
+    ) -> Result<T, AsideError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>> + 'static,
+    {
+        self.fetch(key, move || async move {
+            loader()
+                .await
+                .map(|value| (value, ttl))
+                .map_err(|e| BoxError::from(e.into()))
+        })
+        .await
+    }
+
+    /// Like [`get_or_load`](Self::get_or_load), but the loader returns the
+    /// TTL with the value (e.g. until a token expires).
+    pub async fn get_or_load_expiring<T, F, Fut, E>(
+        &self,
+        key: &str,
+        loader: F,
+    ) -> Result<T, AsideError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(T, Duration), E>> + Send + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>> + 'static,
+    {
+        self.fetch(key, move || async move {
+            loader().await.map_err(|e| BoxError::from(e.into()))
+        })
+        .await
+    }
+
+    async fn fetch<T, L, Fut>(&self, key: &str, loader: L) -> Result<T, AsideError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        L: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(T, Duration), BoxError>> + Send + 'static,
+    {
+        let counters = &self.shared.counters;
+        // The fast path, outside the flight: a hit costs one lookup and one
+        // decode, like a plain `get_as`.
+        match self.lookup(key).await {
+            Ok(Some(Entry::Value {
+                payload,
+                soft_expiry_ms,
+            })) => {
+                let fresh = self.is_fresh(soft_expiry_ms);
+                if (fresh || self.background_refresh)
+                    && let Ok(value) = codec::from_slice::<T>(&payload)
+                {
+                    if fresh {
+                        bump(&counters.hits);
+                    } else {
+                        bump(&counters.stale_served);
+                        self.spawn_refresh(key, loader);
+                    }
+                    return Ok(value);
+                }
+            }
+            Ok(Some(Entry::Failure { message })) => {
+                bump(&counters.negative_hits);
+                return Err(remembered(key, message));
+            }
+            Ok(Some(Entry::Unknown) | None) => {}
+            Err(e) => {
+                if !self.degrades_on(&e) {
+                    return Err(e.into());
+                }
+            }
+        }
+        bump(&counters.misses);
+        let mut mine: Option<T> = None;
+        let outcome = self
+            .shared
+            .flights
+            .run(key.to_owned(), || self.fill(key, loader, &mut mine))
+            .await;
+        self.settle(key, outcome, mine)
+    }
+
+    /// Turns a flight's shared outcome into this caller's answer.
+    fn settle<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        outcome: Result<Fetched, CacheError>,
+        mine: Option<T>,
+    ) -> Result<T, AsideError> {
+        match outcome? {
+            Fetched::Value { payload, stale } => {
+                if stale {
+                    bump(&self.shared.counters.stale_served);
+                }
+                match mine {
+                    Some(value) => Ok(value),
+                    None => codec::from_slice(&payload).map_err(|e| CacheError::Codec(e).into()),
+                }
+            }
+            Fetched::Failed { source, remembered } => Err(AsideError::Load {
+                key: key.to_owned(),
+                source,
+                remembered,
+            }),
+        }
+    }
+
+    fn spawn_refresh<T, L, Fut>(&self, key: &str, loader: L)
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        L: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(T, Duration), BoxError>> + Send + 'static,
+    {
+        let key = key.to_owned();
+        if self.shared.flights.followers(&key).is_some() {
+            return; // a refresh (or a load) is already running for this key
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.clone();
+        runtime.spawn(async move {
+            let mut mine: Option<T> = None;
+            let outcome = this
+                .shared
+                .flights
+                .run(key.clone(), || this.fill(&key, loader, &mut mine))
+                .await;
+            if let Err(e) = outcome {
+                tracing::warn!(key = %key, error = %e, "background refresh failed");
+            }
+        });
+    }
+
+    async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
+        match self.cache.get(key).await {
+            Ok(stored) => Ok(Some(Entry::parse(stored))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => {
+                bump(&self.shared.counters.cache_errors);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a cache error is absorbed (fail-open) rather than returned.
+    /// Errors that a loader cannot fix (an invalid key, a closed cache under
+    /// fail-closed) are returned either way.
+    fn degrades_on(&self, e: &CacheError) -> bool {
+        let absorbed = self.fail_open && (e.is_transient() || e.is_closed());
+        if absorbed {
+            tracing::warn!(error = %e, "cache unavailable; calling the loader (fail-open)");
+        }
+        absorbed
+    }
+
+    fn now_ms(&self) -> u64 {
+        let now = self.clock.as_ref().map_or_else(SystemTime::now, |c| c());
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn is_fresh(&self, soft_expiry_ms: Option<u64>) -> bool {
+        soft_expiry_ms.is_none_or(|at| self.now_ms() < at)
+    }
+
+    /// The hard TTL and, with a soft TTL configured, the soft TTL of a value
+    /// whose loader asked for `ttl`, both shortened by the same jitter.
+    fn expiries(&self, ttl: Duration) -> (Duration, Option<Duration>) {
+        let factor = if self.jitter > 0.0 {
+            1.0 - rand::random::<f64>() * self.jitter
+        } else {
+            1.0
+        };
+        let floor = Duration::from_millis(1);
+        let hard = ttl.mul_f64(factor).max(floor.min(ttl));
+        let soft = self
+            .soft_ttl
+            .map(|soft| soft.min(ttl).mul_f64(factor).max(floor.min(hard)));
+        (hard, soft)
+    }
+}
+
+fn remembered(key: &str, message: String) -> AsideError {
+    AsideError::Load {
+        key: key.to_owned(),
+        source: Arc::new(RememberedFailure { message }),
+        remembered: true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,331 @@
+//! A two-level cache: a small local L1 in front of a shared L2, kept
+//! coherent across instances by an [`InvalidationBus`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{Invalidation, InvalidationBus, InvalidationListener};
+use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use cache_core::error::{CacheError, Operation, Result};
+use cache_core::stats::CacheStats;
+
+/// A [`Cache`] with a process-local L1 (e.g. a small
+/// [`MemoryCache`](cache_memory::MemoryCache)) in front of a shared L2
+/// (Redis), kept coherent across instances.
+///
+/// - Reads try L1, then L2; a value read from L2 is kept in L1 for at most
+///   `local_ttl` (short: it bounds staleness if an invalidation is lost).
+/// - Every write goes to L2, drops the key (or pattern) from this instance's
+///   L1, and publishes an invalidation so that every other instance drops it
+///   from its L1. A failed publish is logged, not returned: the write itself
+///   succeeded, and other instances' copies expire within `local_ttl`.
+/// - When invalidations may have been lost (lag, reconnection), all of L1 is
+///   dropped; when the subscription ends, L1 is bypassed from then on.
+/// - `rate_limit`, `publish`, `subscribe`, `scan_keys`, `health` and `stats`
+///   are L2's. `close` closes this view and its L1, not the shared L2.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// use std::{sync::Arc, time::Duration};
+/// use cache_core::Cache;
+/// use cache_memory::MemoryCache;
+/// use cache_patterns::invalidation::NearCache;
+///
+/// let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new()); // Redis in production
+/// let ttl = Duration::from_secs(60);
+/// let local_ttl = Duration::from_secs(5);
+/// let a = NearCache::start(Arc::new(MemoryCache::new()), shared.clone(), "app:", local_ttl).await?;
+/// let b = NearCache::start(Arc::new(MemoryCache::new()), shared.clone(), "app:", local_ttl).await?;
+///
+/// a.set("user:1", b"v1", ttl).await?;
+/// assert_eq!(b.get("user:1").await?, "v1"); // now in b's L1
+/// a.set("user:1", b"v2", ttl).await?; // b's L1 copy is dropped by the invalidation
+/// let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+/// while b.get("user:1").await? != "v2" {
+///     assert!(tokio::time::Instant::now() < deadline);
+///     tokio::task::yield_now().await;
+/// }
+/// # Ok(()) }
+/// ```
+pub struct NearCache {
+    local: Arc<dyn Cache>,
+    shared: Arc<dyn Cache>,
+    local_ttl: Duration,
+    bus: InvalidationBus,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for NearCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NearCache")
+            .field("local", &self.local)
+            .field("shared", &self.shared)
+            .field("local_ttl", &self.local_ttl)
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drops L1 entries on other instances' invalidations.
+struct LocalDropper {
+    local: Arc<dyn Cache>,
+}
+
+#[async_trait]
+impl InvalidationListener for LocalDropper {
+    async fn invalidate(&self, what: &Invalidation) {
+        let result = match what {
+            Invalidation::Key(key) => self.local.delete(key).await.map(|_| ()),
+            Invalidation::Pattern(pattern) => self.local.delete_pattern(pattern).await.map(|_| ()),
+            _ => self.local.delete_pattern("*").await.map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?what, "dropping local entries failed");
+        }
+    }
+}
+
+impl NearCache {
+    /// Starts a near cache: `local` (this process only) in front of `shared`,
+    /// invalidations on `{prefix}cache-invalidation` of `shared`, local copies
+    /// kept at most `local_ttl`.
+    pub async fn start(
+        local: Arc<dyn Cache>,
+        shared: Arc<dyn Cache>,
+        prefix: &str,
+        local_ttl: Duration,
+    ) -> Result<Self> {
+        cache_core::ttl::normalize_ttl(local_ttl)?;
+        let bus = InvalidationBus::start(Arc::clone(&shared), prefix).await?;
+        bus.register(Arc::new(LocalDropper {
+            local: Arc::clone(&local),
+        }));
+        Ok(NearCache {
+            local,
+            shared,
+            local_ttl,
+            bus,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The bus (its stats, its instance id; publish your own invalidations).
+    pub fn bus(&self) -> &InvalidationBus {
+        &self.bus
+    }
+
+    /// The local level's stats (its hits are the reads L2 never saw).
+    pub fn local_stats(&self) -> CacheStats {
+        self.local.stats()
+    }
+
+    fn check_open(&self, op: Operation) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(CacheError::Closed { op });
+        }
+        Ok(())
+    }
+
+    fn local_usable(&self) -> bool {
+        self.bus.is_listening()
+    }
+
+    /// Keeps a value read from L2 in L1, unless an invalidation arrived
+    /// while it was being read (it could be the value's own).
+    async fn keep_local(&self, key: &str, value: &[u8], generation_before: u64) {
+        if !self.local_usable() || self.bus.generation() != generation_before {
+            return;
+        }
+        if self.local.set(key, value, self.local_ttl).await.is_err() {
+            return;
+        }
+        // An invalidation that landed between the check and the set.
+        if self.bus.generation() != generation_before {
+            let _ = self.local.delete(key).await;
+        }
+    }
+
+    /// After a write to L2: drop the local copy, tell the others.
+    async fn invalidate(&self, what: Invalidation) {
+        let dropped = match &what {
+            Invalidation::Key(key) => self.local.delete(key).await.map(|_| ()),
+            Invalidation::Pattern(pattern) => self.local.delete_pattern(pattern).await.map(|_| ()),
+            _ => self.local.delete_pattern("*").await.map(|_| ()),
+        };
+        if let Err(e) = dropped {
+            tracing::warn!(error = %e, ?what, "dropping local entries failed");
+        }
+        if let Err(e) = self.bus.publish(&what).await {
+            tracing::warn!(error = %e, ?what, "publishing an invalidation failed; other instances keep their copy up to the local TTL");
+        }
+    }
+
+    async fn invalidate_keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.invalidate(Invalidation::Key((*key).to_owned())).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Cache for NearCache {
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.check_open(Operation::Get)?;
+        if !self.local_usable() {
+            return self.shared.get(key).await;
+        }
+        match self.local.get(key).await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                tracing::debug!(key, error = %e, "local level failed; reading the shared level")
+            }
+        }
+        let generation = self.bus.generation();
+        let value = self.shared.get(key).await?;
+        self.keep_local(key, &value, generation).await;
+        Ok(value)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.check_open(Operation::Set)?;
+        self.shared.set(key, value, ttl).await?;
+        self.invalidate(Invalidation::Key(key.to_owned())).await;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.check_open(Operation::Delete)?;
+        let existed = self.shared.delete(key).await?;
+        self.invalidate(Invalidation::Key(key.to_owned())).await;
+        Ok(existed)
+    }
+
+    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
+        self.check_open(Operation::GetOrSet)?;
+        let (stored, fresh) = self.shared.get_or_set(key, value, ttl).await?;
+        if fresh {
+            self.invalidate(Invalidation::Key(key.to_owned())).await;
+        }
+        Ok((stored, fresh))
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.check_open(Operation::CompareAndSet)?;
+        let swapped = self.shared.compare_and_set(key, expected, new, ttl).await?;
+        if swapped {
+            self.invalidate(Invalidation::Key(key.to_owned())).await;
+        }
+        Ok(swapped)
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.check_open(Operation::CompareAndDelete)?;
+        let deleted = self.shared.compare_and_delete(key, expected).await?;
+        if deleted {
+            self.invalidate(Invalidation::Key(key.to_owned())).await;
+        }
+        Ok(deleted)
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.check_open(Operation::GetMany)?;
+        if !self.local_usable() {
+            return self.shared.get_many(keys).await;
+        }
+        let mut values = match self.local.get_many(keys).await {
+            Ok(values) => values,
+            Err(_) => vec![None; keys.len()],
+        };
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| values[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(values);
+        }
+        let generation = self.bus.generation();
+        let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
+        let fetched = self.shared.get_many(&missing_keys).await?;
+        for (i, value) in missing.into_iter().zip(fetched) {
+            if let Some(value) = &value {
+                self.keep_local(keys[i], value, generation).await;
+            }
+            values[i] = value;
+        }
+        Ok(values)
+    }
+
+    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        self.check_open(Operation::SetMany)?;
+        self.shared.set_many(entries, ttl).await?;
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+        self.invalidate_keys(&keys).await;
+        Ok(())
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.check_open(Operation::DeleteMany)?;
+        let deleted = self.shared.delete_many(keys).await?;
+        self.invalidate_keys(keys).await;
+        Ok(deleted)
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        self.check_open(Operation::IncrBy)?;
+        let value = self.shared.incr_by(key, delta, ttl).await?;
+        self.invalidate(Invalidation::Key(key.to_owned())).await;
+        Ok(value)
+    }
+
+    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
+        self.check_open(Operation::ScanKeys)?;
+        self.shared.scan_keys(pattern, cursor, count).await
+    }
+
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        self.check_open(Operation::DeletePattern)?;
+        let deleted = self.shared.delete_pattern(pattern).await?;
+        self.invalidate(Invalidation::Pattern(pattern.to_owned()))
+            .await;
+        Ok(deleted)
+    }
+
+    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
+        self.check_open(Operation::RateLimit)?;
+        self.shared.rate_limit(key, rule).await
+    }
+
+    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
+        self.check_open(Operation::Publish)?;
+        self.shared.publish(channel, message).await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        self.check_open(Operation::Subscribe)?;
+        self.shared.subscribe(channel).await
+    }
+
+    async fn health(&self) -> Result<()> {
+        self.check_open(Operation::Health)?;
+        self.shared.health().await
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.shared.stats()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        self.local.close().await
+    }
+}

@@ -1,0 +1,160 @@
+//! Rate limiting over [`Cache::rate_limit`]: atomic in the backend, on the
+//! backend's clock (the server's on Redis, so client clock skew between
+//! instances does not matter).
+//!
+//! A [`RateLimiter`] holds one rule (sliding window by default, fixed window
+//! as an option) and a key prefix, so `check("user:42")` counts against
+//! `ratelimit:user:42`. Limit several dimensions (per user and per IP, per
+//! tier) with one limiter per rule.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! use std::{sync::Arc, time::Duration};
+//! use cache_memory::MemoryCache;
+//! use cache_patterns::ratelimit::RateLimiter;
+//!
+//! let cache = Arc::new(MemoryCache::new());
+//! let otp = RateLimiter::sliding(cache, 3, Duration::from_secs(60)).prefix("ratelimit:otp:");
+//! for _ in 0..3 {
+//!     assert!(otp.check("phone:+15550100").await?.allowed);
+//! }
+//! let denied = otp.check("phone:+15550100").await?;
+//! assert!(!denied.allowed);
+//! assert!(denied.retry_after > Duration::ZERO); // e.g. a Retry-After header
+//! assert!(otp.check("phone:+15550199").await?.allowed); // another key, its own window
+//! assert_eq!(otp.stats().denied, 1);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cache_core::cache::{Cache, RateDecision, RateLimitRule};
+use cache_core::error::Result;
+
+/// Decisions counted since the [`RateLimiter`] was built (shared by its clones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitStats {
+    /// Requests admitted.
+    pub allowed: u64,
+    /// Requests denied.
+    pub denied: u64,
+    /// Checks the cache could not answer; admitted when failing open, errors otherwise.
+    pub cache_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    cache_errors: AtomicU64,
+}
+
+/// A rate limit rule applied to many keys. Cheap to clone.
+#[derive(Clone)]
+pub struct RateLimiter {
+    cache: Arc<dyn Cache>,
+    rule: RateLimitRule,
+    prefix: String,
+    fail_open: bool,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("rule", &self.rule)
+            .field("prefix", &self.prefix)
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter {
+    /// A limiter applying `rule`, with the key prefix `ratelimit:`, failing
+    /// closed (a cache error is an error).
+    pub fn new(cache: Arc<dyn Cache>, rule: RateLimitRule) -> Self {
+        RateLimiter {
+            cache,
+            rule,
+            prefix: "ratelimit:".to_owned(),
+            fail_open: false,
+            counters: Arc::default(),
+        }
+    }
+
+    /// At most `limit` requests in any `window`-long interval.
+    pub fn sliding(cache: Arc<dyn Cache>, limit: u64, window: Duration) -> Self {
+        Self::new(cache, RateLimitRule::sliding(limit, window))
+    }
+
+    /// At most `limit` requests per window starting at a key's first request
+    /// (cheaper; up to 2× the limit across a window edge).
+    pub fn fixed(cache: Arc<dyn Cache>, limit: u64, window: Duration) -> Self {
+        Self::new(cache, RateLimitRule::fixed(limit, window))
+    }
+
+    /// The prefix put before every key (default `ratelimit:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// When the cache cannot answer, admit the request (`true`) or return the
+    /// error (`false`, the default). Failing open keeps a service up through a
+    /// cache outage at the price of not limiting meanwhile; either way the
+    /// failure is counted in [`RateLimitStats::cache_errors`].
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> &RateLimitRule {
+        &self.rule
+    }
+
+    /// Counters since this limiter was built.
+    pub fn stats(&self) -> RateLimitStats {
+        RateLimitStats {
+            allowed: self.counters.allowed.load(Ordering::Relaxed),
+            denied: self.counters.denied.load(Ordering::Relaxed),
+            cache_errors: self.counters.cache_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts one request for `key` and says whether it is admitted. A denied
+    /// request does not count against the window.
+    pub async fn check(&self, key: &str) -> Result<RateDecision> {
+        // An invalid rule is a programming error that must not be hidden by
+        // failing open.
+        self.rule.validate()?;
+        let full_key = format!("{}{key}", self.prefix);
+        match self.cache.rate_limit(&full_key, &self.rule).await {
+            Ok(decision) => {
+                let counter = if decision.allowed {
+                    &self.counters.allowed
+                } else {
+                    tracing::debug!(key = %full_key, retry_after = ?decision.retry_after, "rate limit exceeded");
+                    &self.counters.denied
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(decision)
+            }
+            Err(e) if self.fail_open && e.is_transient() => {
+                self.counters.cache_errors.fetch_add(1, Ordering::Relaxed);
+                self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(key = %full_key, error = %e, "rate limit check failed; admitting (fail-open)");
+                Ok(RateDecision::new(true, self.rule.limit, 0, Duration::ZERO))
+            }
+            Err(e) => {
+                self.counters.cache_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+}

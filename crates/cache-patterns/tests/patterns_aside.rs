@@ -1,0 +1,545 @@
+//! Cache-aside and read-through on the in-memory backend.
+
+mod patterns_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cache_core::{Cache, TypedCacheExt};
+use cache_memory::MemoryCache;
+use cache_patterns::aside::{AsideError, CacheAside, ReadThrough, RememberedFailure};
+use patterns_support::{ManualClock, SwitchableCache, eventually};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, oneshot};
+
+const TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct User {
+    id: u64,
+    name: String,
+}
+
+fn user(id: u64, name: &str) -> User {
+    User {
+        id,
+        name: name.to_owned(),
+    }
+}
+
+fn memory() -> Arc<MemoryCache> {
+    Arc::new(MemoryCache::new())
+}
+
+type LoadResult<T> = Result<T, std::io::Error>;
+
+#[tokio::test]
+async fn a_miss_runs_the_loader_stores_and_returns_its_value() {
+    let cache = memory();
+    let aside = CacheAside::new(cache.clone());
+    let got = aside
+        .get_or_load("user:1", TTL, || async { LoadResult::Ok(user(1, "Ada")) })
+        .await
+        .unwrap();
+    assert_eq!(got, user(1, "Ada"));
+    assert_eq!(
+        cache.get_as::<User>("user:1").await.unwrap(),
+        user(1, "Ada")
+    );
+    let stats = aside.stats();
+    assert_eq!((stats.misses, stats.loads, stats.hits), (1, 1, 0));
+}
+
+#[tokio::test]
+async fn a_hit_returns_the_cached_value_without_loading() {
+    let cache = memory();
+    cache.set_as("user:1", &user(1, "Ada"), TTL).await.unwrap();
+    let aside = CacheAside::new(cache);
+    let got: User = aside
+        .get_or_load("user:1", TTL, || async {
+            LoadResult::Err(std::io::Error::other("the loader must not run on a hit"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, user(1, "Ada"));
+    assert_eq!((aside.stats().hits, aside.stats().loads), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_misses_run_the_loader_once() {
+    const CALLERS: usize = 1000;
+    let aside = CacheAside::new(memory());
+    let started = Arc::new(AtomicUsize::new(0));
+    let loads = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CALLERS {
+        let (aside, started, loads) = (aside.clone(), started.clone(), loads.clone());
+        tasks.push(tokio::spawn(async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            let loader_started = started.clone();
+            aside
+                .get_or_load("hot", TTL, move || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    // Stay in flight until every caller has called.
+                    eventually("every caller started", || {
+                        let n = loader_started.load(Ordering::SeqCst);
+                        async move { n == CALLERS }
+                    })
+                    .await;
+                    LoadResult::Ok(user(7, "hot"))
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), user(7, "hot"));
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(aside.stats().loads, 1);
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_fail_the_others() {
+    let aside = CacheAside::new(memory());
+    let release = Arc::new(Notify::new());
+    let (entered_tx, entered_rx) = oneshot::channel();
+    let leader = {
+        let (aside, release) = (aside.clone(), release.clone());
+        tokio::spawn(async move {
+            aside
+                .get_or_load("slow", TTL, move || async move {
+                    let _ = entered_tx.send(());
+                    release.notified().await;
+                    LoadResult::Ok(1u32)
+                })
+                .await
+        })
+    };
+    entered_rx.await.unwrap();
+    // A follower that times out while the leader loads.
+    let impatient = tokio::time::timeout(
+        Duration::from_millis(20),
+        aside.get_or_load("slow", TTL, || async { LoadResult::Ok(2u32) }),
+    )
+    .await;
+    assert!(impatient.is_err(), "the follower gave up");
+    release.notify_one();
+    assert_eq!(leader.await.unwrap().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn when_the_leader_is_cancelled_a_waiting_caller_loads_instead() {
+    let aside = CacheAside::new(memory());
+    let (entered_tx, entered_rx) = oneshot::channel();
+    let leader = {
+        let aside = aside.clone();
+        tokio::spawn(async move {
+            aside
+                .get_or_load("k", TTL, move || async move {
+                    let _ = entered_tx.send(());
+                    std::future::pending::<LoadResult<u32>>().await
+                })
+                .await
+        })
+    };
+    entered_rx.await.unwrap();
+    let follower = {
+        let aside = aside.clone();
+        tokio::spawn(async move {
+            aside
+                .get_or_load("k", TTL, || async { LoadResult::Ok(42u32) })
+                .await
+        })
+    };
+    eventually("the follower waits on the leader", || {
+        let misses = aside.stats().misses;
+        async move { misses == 2 }
+    })
+    .await;
+    leader.abort();
+    let value = tokio::time::timeout(patterns_support::DEADLINE, follower)
+        .await
+        .expect("the follower took over")
+        .unwrap()
+        .unwrap();
+    assert_eq!(value, 42);
+}
+
+#[tokio::test]
+async fn a_stored_value_that_no_longer_decodes_is_a_miss_and_is_overwritten() {
+    let cache = memory();
+    cache.set("user:1", b"\x01not a user", TTL).await.unwrap();
+    let aside = CacheAside::new(cache.clone());
+    let got = aside
+        .get_or_load("user:1", TTL, || async { LoadResult::Ok(user(1, "Ada")) })
+        .await
+        .unwrap();
+    assert_eq!(got, user(1, "Ada"));
+    assert_eq!(
+        cache.get_as::<User>("user:1").await.unwrap(),
+        user(1, "Ada")
+    );
+    assert_eq!(aside.stats().loads, 1);
+}
+
+#[tokio::test]
+async fn loader_errors_are_not_cached() {
+    let aside = CacheAside::new(memory());
+    let err = aside
+        .get_or_load("k", TTL, || async {
+            LoadResult::<u32>::Err(std::io::Error::other("db down"))
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_load(), "{err:?}");
+    let got = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(5u32) })
+        .await
+        .unwrap();
+    assert_eq!(got, 5);
+    assert_eq!((aside.stats().loads, aside.stats().load_errors), (2, 1));
+}
+
+#[tokio::test]
+async fn the_loader_error_reaches_the_caller_and_can_be_downcast() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("no such user")]
+    struct NoSuchUser;
+
+    let aside = CacheAside::new(memory());
+    let err = aside
+        .get_or_load("user:404", TTL, || async { Err::<User, _>(NoSuchUser) })
+        .await
+        .unwrap_err();
+    let AsideError::Load {
+        source, remembered, ..
+    } = err
+    else {
+        panic!("expected a load error, got {err:?}");
+    };
+    assert!(!remembered);
+    assert!(source.downcast_ref::<NoSuchUser>().is_some());
+}
+
+#[tokio::test]
+async fn negative_caching_remembers_a_failure_for_its_ttl() {
+    let aside = CacheAside::new(memory()).negative_ttl(Duration::from_secs(60));
+    let first = aside
+        .get_or_load("k", TTL, || async {
+            LoadResult::<u32>::Err(std::io::Error::other("db down"))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        first,
+        AsideError::Load {
+            remembered: false,
+            ..
+        }
+    ));
+    let second = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap_err();
+    let AsideError::Load {
+        source, remembered, ..
+    } = second
+    else {
+        panic!("expected the remembered failure");
+    };
+    assert!(remembered);
+    let remembered = source.downcast_ref::<RememberedFailure>().unwrap();
+    assert_eq!(remembered.message, "db down");
+    assert_eq!((aside.stats().loads, aside.stats().negative_hits), (1, 1));
+}
+
+#[tokio::test]
+async fn a_remembered_failure_expires_after_the_negative_ttl() {
+    let aside = CacheAside::new(memory()).negative_ttl(Duration::from_millis(50));
+    let _ = aside
+        .get_or_load("k", TTL, || async {
+            LoadResult::<u32>::Err(std::io::Error::other("db down"))
+        })
+        .await;
+    eventually("the failure is forgotten", || {
+        let aside = aside.clone();
+        async move {
+            aside
+                .get_or_load("k", TTL, || async { LoadResult::Ok(9u32) })
+                .await
+                .is_ok_and(|v| v == 9)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_loader_may_choose_the_ttl_from_its_result() {
+    let cache = memory();
+    let aside = CacheAside::new(cache.clone());
+    let token: String = aside
+        .get_or_load_expiring("token:svc", || async {
+            // e.g. an access token that expires in 50 ms
+            LoadResult::Ok(("tok-1".to_owned(), Duration::from_millis(50)))
+        })
+        .await
+        .unwrap();
+    assert_eq!(token, "tok-1");
+    eventually("the token entry expires with the loader's TTL", || {
+        let cache = cache.clone();
+        async move {
+            cache
+                .get("token:svc")
+                .await
+                .is_err_and(|e| e.is_not_found())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_cache_degrades_to_the_loader_when_failing_open() {
+    let cache = SwitchableCache::new();
+    cache.fail(true);
+    let aside = CacheAside::new(cache.clone());
+    let got = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(3u32) })
+        .await
+        .unwrap();
+    assert_eq!(got, 3);
+    let stats = aside.stats();
+    assert_eq!(stats.degraded, 1);
+    assert!(stats.cache_errors >= 2, "{stats:?}"); // the lookups and the store
+}
+
+#[tokio::test]
+async fn a_failing_cache_fails_the_call_when_failing_closed() {
+    let cache = SwitchableCache::new();
+    cache.fail(true);
+    let aside = CacheAside::new(cache.clone()).fail_open(false);
+    let loads = Arc::new(AtomicUsize::new(0));
+    let counted = loads.clone();
+    let err = aside
+        .get_or_load("k", TTL, move || async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            LoadResult::Ok(3u32)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.cache_error().is_some_and(|e| e.is_transient()),
+        "{err:?}"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn past_the_soft_ttl_the_caller_refreshes_the_value() {
+    let clock = ManualClock::new();
+    let aside = CacheAside::new(memory())
+        .soft_ttl(Duration::from_secs(10))
+        .clock(clock.clock());
+    let v1: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    clock.advance(Duration::from_secs(5));
+    let still: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(2u32) })
+        .await
+        .unwrap();
+    assert_eq!(still, 1, "fresh before the soft TTL");
+    clock.advance(Duration::from_secs(6));
+    let refreshed: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(2u32) })
+        .await
+        .unwrap();
+    assert_eq!(refreshed, 2);
+}
+
+#[tokio::test]
+async fn a_stale_value_is_served_while_the_loader_fails() {
+    let clock = ManualClock::new();
+    let aside = CacheAside::new(memory())
+        .soft_ttl(Duration::from_secs(10))
+        .clock(clock.clock());
+    let _: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(11));
+    let stale: u32 = aside
+        .get_or_load("k", TTL, || async {
+            LoadResult::Err(std::io::Error::other("db down"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(stale, 1);
+    let stats = aside.stats();
+    assert_eq!((stats.stale_served, stats.load_errors), (1, 1));
+}
+
+#[tokio::test]
+async fn a_stale_value_is_not_served_past_the_hard_ttl() {
+    let clock = ManualClock::new();
+    let aside = CacheAside::new(memory())
+        .soft_ttl(Duration::from_millis(10))
+        .clock(clock.clock());
+    let _: u32 = aside
+        .get_or_load("k", Duration::from_millis(100), || async {
+            LoadResult::Ok(1u32)
+        })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    // The hard TTL is the backend's: once it passes, the failure shows.
+    eventually("the hard TTL ends stale serving", || {
+        let aside = aside.clone();
+        async move {
+            aside
+                .get_or_load("k", TTL, || async {
+                    LoadResult::<u32>::Err(std::io::Error::other("db down"))
+                })
+                .await
+                .is_err()
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn background_refresh_serves_stale_at_once_and_refreshes_behind() {
+    let clock = ManualClock::new();
+    let aside = CacheAside::new(memory())
+        .soft_ttl(Duration::from_secs(10))
+        .background_refresh(true)
+        .clock(clock.clock());
+    let _: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(11));
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let served: u32 = aside
+        .get_or_load("k", TTL, move || async move {
+            gate.notified().await;
+            LoadResult::Ok(2u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(served, 1, "stale, without waiting for the refresh");
+    release.notify_one();
+    eventually("the background refresh stored the new value", || {
+        let aside = aside.clone();
+        async move {
+            aside
+                .get_or_load("k", TTL, || async { LoadResult::Ok(0u32) })
+                .await
+                .is_ok_and(|v| v == 2)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jitter_never_lengthens_a_ttl() {
+    let cache = memory();
+    let aside = CacheAside::new(cache.clone()).jitter(0.5);
+    for i in 0..20 {
+        let key = format!("j:{i}");
+        let _: u32 = aside
+            .get_or_load(&key, Duration::from_millis(40), || async {
+                LoadResult::Ok(1u32)
+            })
+            .await
+            .unwrap();
+    }
+    // Every entry is gone once the unjittered TTL has passed.
+    eventually("all jittered entries expired", || {
+        let cache = cache.clone();
+        async move {
+            let keys: Vec<String> = (0..20).map(|i| format!("j:{i}")).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            cache
+                .get_many(&keys)
+                .await
+                .unwrap()
+                .iter()
+                .all(Option::is_none)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_processes_with_the_cross_process_lock_load_once() {
+    let cache = memory();
+    // Two CacheAside instances share no in-process flight: like two processes.
+    let a = CacheAside::new(cache.clone()).cross_process_lock(TTL, Duration::from_secs(30));
+    let b = CacheAside::new(cache.clone()).cross_process_lock(TTL, Duration::from_secs(30));
+    let loads = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Notify::new());
+    let (entered_tx, entered_rx) = oneshot::channel();
+    let first = {
+        let (loads, release) = (loads.clone(), release.clone());
+        tokio::spawn(async move {
+            a.get_or_load("report", TTL, move || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                let _ = entered_tx.send(());
+                release.notified().await;
+                LoadResult::Ok(10u32)
+            })
+            .await
+        })
+    };
+    entered_rx.await.unwrap();
+    let attempts_before = cache.stats().ops(cache_core::Operation::CompareAndSet);
+    let second = {
+        let loads = loads.clone();
+        tokio::spawn(async move {
+            b.get_or_load("report", TTL, move || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                LoadResult::Ok(20u32)
+            })
+            .await
+        })
+    };
+    eventually("the second process found the lock taken", || {
+        let n = cache.stats().ops(cache_core::Operation::CompareAndSet);
+        async move { n > attempts_before }
+    })
+    .await;
+    release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), 10);
+    assert_eq!(
+        second.await.unwrap().unwrap(),
+        10,
+        "waited for the first's value"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn read_through_loads_each_key_with_the_bound_loader() {
+    let loads = Arc::new(AtomicUsize::new(0));
+    let counted = loads.clone();
+    let aside = CacheAside::new(memory()).ttl(TTL);
+    let users = ReadThrough::new(aside, move |key: String| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let id: u64 = key.trim_start_matches("user:").parse().unwrap();
+            LoadResult::Ok(user(id, "loaded"))
+        }
+    });
+    assert_eq!(users.get("user:1").await.unwrap(), user(1, "loaded"));
+    assert_eq!(users.get("user:2").await.unwrap(), user(2, "loaded"));
+    assert_eq!(users.get("user:1").await.unwrap(), user(1, "loaded"));
+    assert_eq!(loads.load(Ordering::SeqCst), 2);
+    assert!(users.invalidate("user:1").await.unwrap());
+    assert_eq!(users.get("user:1").await.unwrap(), user(1, "loaded"));
+    assert_eq!(loads.load(Ordering::SeqCst), 3);
+}
