@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::{Cache, OptionalExt};
+use cache_core::Cache;
 use cache_patterns::lock::{Backoff, DistributedLock};
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
@@ -64,7 +64,7 @@ async fn hold(cache: &Arc<dyn Cache>, fence: u64, me: u32) -> Report {
         report.violations += 1;
     }
     // "<fence>:<pid>" of the previous holder.
-    let previous = cache.get(LAST_HOLDER).await.optional().unwrap();
+    let previous = cache.get(LAST_HOLDER).await.unwrap();
     let (last_fence, last_pid) = previous.map_or((0, me), |b| {
         let text = std::str::from_utf8(&b).unwrap().to_owned();
         let (fence, pid) = text.split_once(':').unwrap();
@@ -93,7 +93,7 @@ async fn contend(addr: &str) -> Report {
     // Start together, so that the processes actually contend.
     cache.incr_by(READY, 1, BOOKKEEPING_TTL).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while cache.get(READY).await.unwrap() != "2" {
+    while cache.get(READY).await.unwrap().as_deref() != Some(&b"2"[..]) {
         assert!(Instant::now() < deadline, "the other process never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -197,7 +197,7 @@ async fn two_processes_never_hold_the_lock_at_the_same_time() {
         "the processes hardly took turns: {mine:?}"
     );
     let cache = connect(&server.addr()).await;
-    let last = cache.get(LAST_HOLDER).await.unwrap();
+    let last = cache.get(LAST_HOLDER).await.unwrap().unwrap();
     let last_fence: u64 = std::str::from_utf8(&last)
         .unwrap()
         .split(':')

@@ -26,13 +26,13 @@ use crate::stats::CacheStats;
 /// each key is handled atomically, but other writers may interleave between keys.
 ///
 /// # Errors
-/// A miss is [`CacheError::NotFound`](crate::CacheError::NotFound) from `get`; absent keys
-/// are not errors anywhere else. After [`Cache::close`] every call fails with
+/// A miss is not an error: `get` returns `Ok(None)` and `get_many` a `None`
+/// per missing key, as in redis-rs and moka (ADR 0008). After [`Cache::close`] every call fails with
 /// [`CacheError::Closed`](crate::CacheError::Closed).
 #[async_trait]
 pub trait Cache: Send + Sync + fmt::Debug {
-    /// The value at `key`, or a not-found error.
-    async fn get(&self, key: &str) -> Result<Bytes>;
+    /// The value at `key`, `None` on a miss (never set, deleted or expired).
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
 
     /// Stores `value` at `key` for `ttl`, replacing any value and TTL.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;

@@ -2,7 +2,9 @@
 //!
 //! One `#[non_exhaustive]` enum, [`CacheError`], for every layer that speaks the
 //! [`Cache`](crate::Cache) contract. Callers ask for the kind with methods
-//! ([`CacheError::is_not_found`], [`CacheError::kind`]) instead of matching strings.
+//! ([`CacheError::is_transient`], [`CacheError::kind`]) instead of matching
+//! strings. A miss is not an error: [`Cache::get`](crate::Cache::get) returns
+//! `Ok(None)`.
 //!
 //! No variant ever carries a secret: connection errors name the address, never
 //! the password, and config errors name the field, never its value when the
@@ -128,8 +130,6 @@ impl fmt::Display for Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// See [`CacheError::NotFound`].
-    NotFound,
     /// See [`CacheError::CasFailed`].
     CasFailed,
     /// See [`CacheError::Closed`].
@@ -165,12 +165,6 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
-    /// The key holds no value (never set, deleted, or expired).
-    #[error("cache miss for key {}", quote_key(key))]
-    NotFound {
-        /// The key that was looked up.
-        key: String,
-    },
     /// A compare-and-set precondition did not hold.
     #[error("compare-and-set failed for key {}", quote_key(key))]
     CasFailed {
@@ -273,7 +267,6 @@ impl CacheError {
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CacheError::NotFound { .. } => ErrorKind::NotFound,
             CacheError::CasFailed { .. } => ErrorKind::CasFailed,
             CacheError::Closed { .. } => ErrorKind::Closed,
             CacheError::InvalidTtl { .. } => ErrorKind::InvalidTtl,
@@ -288,11 +281,6 @@ impl CacheError {
             CacheError::Disabled => ErrorKind::Disabled,
             CacheError::Unsupported { .. } => ErrorKind::Unsupported,
         }
-    }
-
-    /// A cache miss.
-    pub fn is_not_found(&self) -> bool {
-        self.kind() == ErrorKind::NotFound
     }
 
     /// A failed compare-and-set precondition.
@@ -312,11 +300,6 @@ impl CacheError {
             self.kind(),
             ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Operation
         )
-    }
-
-    /// Shorthand for a [`CacheError::NotFound`].
-    pub fn not_found(key: &str) -> Self {
-        CacheError::NotFound { key: cut_key(key) }
     }
 
     /// Shorthand for a [`CacheError::InvalidKey`].
@@ -458,28 +441,6 @@ impl ConfigError {
     }
 }
 
-/// Turns a [`CacheError::NotFound`] into `Ok(None)`, like `diesel`'s `optional()`.
-///
-/// ```
-/// use cache_core::{CacheError, OptionalExt};
-/// let miss: Result<u8, CacheError> = Err(CacheError::not_found("k"));
-/// assert_eq!(miss.optional().unwrap(), None);
-/// ```
-pub trait OptionalExt<T> {
-    /// `Ok(v)` → `Ok(Some(v))`, not-found → `Ok(None)`, any other error stays.
-    fn optional(self) -> Result<Option<T>>;
-}
-
-impl<T> OptionalExt<T> for Result<T> {
-    fn optional(self) -> Result<Option<T>> {
-        match self {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,14 +455,13 @@ mod tests {
     #[test]
     fn long_keys_are_cut_in_messages() {
         let key = "k".repeat(10_000);
-        let msg = CacheError::not_found(&key).to_string();
+        let msg = CacheError::invalid_key(&key, "too long").to_string();
         assert!(msg.len() < 200, "{msg}");
         assert!(msg.contains('…'));
     }
 
     #[test]
     fn kinds_are_reported() {
-        assert!(CacheError::not_found("a").is_not_found());
         assert!(CacheError::Closed { op: Operation::Get }.is_closed());
         let e = CacheError::operation(Operation::Get, Some("a"), std::io::Error::other("boom"));
         assert!(e.is_transient());

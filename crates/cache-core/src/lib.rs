@@ -45,8 +45,6 @@ pub use cache::{
     Cache, KeyPage, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor, Subscription,
     SubscriptionEvent,
 };
-pub use error::{
-    BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, OptionalExt, Result,
-};
+pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
 pub use typed::TypedCacheExt;

@@ -268,7 +268,9 @@ mod tests {
                     .run(1, || async move {
                         let _ = started_tx.send(());
                         let _ = go_rx.await;
-                        Err(crate::CacheError::not_found("boom"))
+                        Err(crate::CacheError::Closed {
+                            op: crate::Operation::Get,
+                        })
                     })
                     .await
             })
@@ -282,8 +284,8 @@ mod tests {
             tokio::task::yield_now().await;
         }
         go_tx.send(()).unwrap();
-        assert!(leader.await.unwrap().unwrap_err().is_not_found());
-        assert!(follower.await.unwrap().unwrap_err().is_not_found());
+        assert!(leader.await.unwrap().unwrap_err().is_closed());
+        assert!(follower.await.unwrap().unwrap_err().is_closed());
         // Not cached: the next call runs its own work.
         assert_eq!(group.run(1, || async { Ok(5) }).await.unwrap(), 5);
     }

@@ -83,7 +83,6 @@ impl StatsRecorder {
     /// precondition, which are answers, not failures.
     pub fn outcome<T>(&self, result: &crate::Result<T>) {
         if let Err(e) = result
-            && !e.is_not_found()
             && !e.is_cas_failed()
         {
             self.error();
@@ -189,7 +188,6 @@ mod tests {
         r.op(Operation::Get);
         r.hits(3);
         r.misses(1);
-        r.outcome::<()>(&Err(crate::CacheError::not_found("k")));
         r.outcome::<()>(&Err(crate::CacheError::Closed { op: Operation::Get }));
         let s = r.snapshot();
         assert_eq!(s.ops(Operation::Get), 2);

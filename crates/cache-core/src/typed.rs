@@ -23,9 +23,9 @@
 //! let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
 //! let ada = Profile { id: 1, name: "Ada".into() };
 //! cache.set_as("user:1", &ada, Duration::from_secs(60)).await?;
-//! let back: Profile = cache.get_as("user:1").await?;
-//! assert_eq!(back, ada);
-//! assert!(cache.get_as::<Profile>("user:2").await.unwrap_err().is_not_found());
+//! let back: Option<Profile> = cache.get_as("user:1").await?;
+//! assert_eq!(back, Some(ada));
+//! assert_eq!(cache.get_as::<Profile>("user:2").await?, None);
 //! # Ok(())
 //! # }
 //! ```
@@ -51,12 +51,15 @@ use crate::error::{CacheError, CodecError, Result};
 /// encoded within the default limits, or a stored value that cannot be decoded
 /// as `T`, is [`CacheError::Codec`]. Nothing is written when encoding fails.
 pub trait TypedCacheExt: Cache {
-    /// The value at `key`, decoded as `T`.
+    /// The value at `key`, decoded as `T`; `None` on a miss.
     ///
-    /// A miss is [`CacheError::NotFound`]; a stored value that is not a valid
-    /// `T` (written by another type, another version, or not CBOR at all) is
-    /// [`CacheError::Codec`] and is left in place.
-    fn get_as<T: DeserializeOwned>(&self, key: &str) -> impl Future<Output = Result<T>> + Send;
+    /// A stored value that is not a valid `T` (written by another type,
+    /// another version, or not CBOR at all) is [`CacheError::Codec`] and is
+    /// left in place.
+    fn get_as<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<T>>> + Send;
 
     /// Stores `value`, encoded as CBOR, at `key` for `ttl`.
     fn set_as<T: Serialize + ?Sized>(
@@ -118,7 +121,7 @@ pub trait TypedCacheExt: Cache {
     /// assert!(cache.compare_and_set_as("version", None, &1u32, ttl).await?);
     /// assert!(!cache.compare_and_set_as("version", Some(&7u32), &8u32, ttl).await?);
     /// assert!(cache.compare_and_set_as("version", Some(&1u32), &2u32, ttl).await?);
-    /// assert_eq!(cache.get_as::<u32>("version").await?, 2);
+    /// assert_eq!(cache.get_as::<u32>("version").await?, Some(2));
     /// # Ok(())
     /// # }
     /// ```
@@ -156,9 +159,11 @@ pub trait TypedCacheExt: Cache {
 }
 
 impl<C: Cache + ?Sized> TypedCacheExt for C {
-    async fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
-        let bytes = self.get(key).await?;
-        decode(key, &bytes)
+    async fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.get(key).await? {
+            Some(bytes) => decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn set_as<T: Serialize + ?Sized>(
@@ -259,8 +264,8 @@ mod tests {
 
     #[async_trait]
     impl Cache for MapCache {
-        async fn get(&self, key: &str) -> Result<Bytes> {
-            self.raw(key).ok_or_else(|| CacheError::not_found(key))
+        async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+            Ok(self.raw(key))
         }
 
         async fn set(&self, key: &str, value: &[u8], _ttl: Duration) -> Result<()> {
@@ -379,7 +384,10 @@ mod tests {
     async fn get_as_returns_what_set_as_stored() {
         let cache = MapCache::default();
         cache.set_as("s:1", &session(1), TTL).await.unwrap();
-        assert_eq!(cache.get_as::<Session>("s:1").await.unwrap(), session(1));
+        assert_eq!(
+            cache.get_as::<Session>("s:1").await.unwrap(),
+            Some(session(1))
+        );
     }
 
     #[tokio::test]
@@ -393,10 +401,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn get_as_on_a_miss_is_not_found() {
+    async fn get_as_on_a_miss_is_none() {
         let cache = MapCache::default();
-        let err = cache.get_as::<Session>("absent").await.unwrap_err();
-        assert!(err.is_not_found(), "{err:?}");
+        assert_eq!(cache.get_as::<Session>("absent").await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -439,7 +446,10 @@ mod tests {
         let cache = MapCache::default();
         let (value, stored) = cache.get_or_set_as("s:1", &session(1), TTL).await.unwrap();
         assert_eq!((value, stored), (session(1), true));
-        assert_eq!(cache.get_as::<Session>("s:1").await.unwrap(), session(1));
+        assert_eq!(
+            cache.get_as::<Session>("s:1").await.unwrap(),
+            Some(session(1))
+        );
     }
 
     #[tokio::test]
@@ -465,7 +475,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert_eq!(cache.get_as::<u8>("lock").await.unwrap(), 1);
+        assert_eq!(cache.get_as::<u8>("lock").await.unwrap(), Some(1));
     }
 
     #[tokio::test]
@@ -477,7 +487,10 @@ mod tests {
             .await
             .unwrap();
         assert!(swapped);
-        assert_eq!(cache.get_as::<Session>("s:1").await.unwrap(), session(2));
+        assert_eq!(
+            cache.get_as::<Session>("s:1").await.unwrap(),
+            Some(session(2))
+        );
     }
 
     #[tokio::test]
@@ -489,7 +502,10 @@ mod tests {
             .await
             .unwrap();
         assert!(!swapped);
-        assert_eq!(cache.get_as::<Session>("s:1").await.unwrap(), session(1));
+        assert_eq!(
+            cache.get_as::<Session>("s:1").await.unwrap(),
+            Some(session(1))
+        );
     }
 
     #[tokio::test]
@@ -521,7 +537,7 @@ mod tests {
         .await
         .unwrap()
         .unwrap();
-        assert_eq!(cache.get_as::<u32>("n").await.unwrap(), 5);
+        assert_eq!(cache.get_as::<u32>("n").await.unwrap(), Some(5));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,6 +553,6 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(read, session(1));
+        assert_eq!(read, Some(session(1)));
     }
 }

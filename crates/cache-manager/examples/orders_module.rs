@@ -49,15 +49,12 @@ impl OrdersModule {
     async fn order(&self, ctx: &RequestContext, id: u64) -> Result<Order, CacheError> {
         let cache = (self.deps.get_cache)(ctx).await?;
         let key = format!("order:{id}");
-        match cache.get_as::<Order>(&key).await {
-            Ok(order) => Ok(order),
-            Err(miss) if miss.is_not_found() => {
-                let order = self.load_from_database(ctx, id);
-                cache.set_as(&key, &order, Self::ORDER_TTL).await?;
-                Ok(order)
-            }
-            Err(error) => Err(error),
+        if let Some(order) = cache.get_as::<Order>(&key).await? {
+            return Ok(order);
         }
+        let order = self.load_from_database(ctx, id);
+        cache.set_as(&key, &order, Self::ORDER_TTL).await?;
+        Ok(order)
     }
 
     /// Records a submission once per idempotency key; returns the order that

@@ -191,7 +191,7 @@ impl fmt::Debug for Slot {
 /// closed so the manager replaces it on the next `get`.
 #[async_trait]
 impl Cache for Slot {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.cache.get(key).await
     }
 

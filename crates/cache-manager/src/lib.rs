@@ -19,7 +19,7 @@
 //! let acme = manager.get("acme").await?;
 //! acme.set("plan", b"gold", Duration::from_secs(60)).await?;
 //! let globex = manager.get("globex").await?;
-//! assert!(globex.get("plan").await.unwrap_err().is_not_found()); // tenants are isolated
+//! assert!(globex.get("plan").await.unwrap().is_none()); // tenants are isolated
 //! manager.close().await?;
 //! # Ok(())
 //! # }

@@ -177,8 +177,8 @@ impl TenantManagerBuilder {
 ///
 /// let acme = manager.get("acme").await?;
 /// acme.set("greeting", b"hi", std::time::Duration::from_secs(60)).await?;
-/// assert_eq!(&shared.get("tenant:{acme}:greeting").await?[..], b"hi");
-/// assert!(manager.get("globex").await?.get("greeting").await.unwrap_err().is_not_found());
+/// assert_eq!(shared.get("tenant:{acme}:greeting").await?.as_deref(), Some(&b"hi"[..]));
+/// assert!(manager.get("globex").await?.get("greeting").await.unwrap().is_none());
 /// manager.close().await?;
 /// # Ok(())
 /// # }

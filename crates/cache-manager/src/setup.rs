@@ -170,8 +170,9 @@ impl fmt::Debug for CacheSetup {
 /// [`CacheError::Disabled`] when `enabled` is `false`; otherwise as
 /// [`CacheSetup::from_config`].
 pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
-    let mut whole = Config::default();
-    whole.cache = config.clone();
+    let whole = Config {
+        cache: config.clone(),
+    };
     whole.validate()?;
     if !config.enabled {
         return Err(CacheError::Disabled);

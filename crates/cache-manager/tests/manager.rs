@@ -20,7 +20,10 @@ async fn first_get_creates_the_tenant_cache_through_the_resolver() {
     let m = manager(resolver.clone(), 10, HOUR);
     let acme = m.get("acme").await.unwrap();
     acme.set("k", b"v", HOUR).await.unwrap();
-    assert_eq!(&resolver.only("acme").get("k").await.unwrap()[..], b"v");
+    assert_eq!(
+        &resolver.only("acme").get("k").await.unwrap().unwrap()[..],
+        b"v"
+    );
     assert_eq!(acme.tenant().as_str(), "acme");
 }
 

@@ -48,7 +48,8 @@ use store::Store;
 /// let ttl = Duration::from_secs(60);
 ///
 /// cache.set("user:42", b"Ada", ttl).await?;
-/// assert_eq!(cache.get("user:42").await?, "Ada");
+/// assert_eq!(cache.get("user:42").await?.as_deref(), Some(&b"Ada"[..]));
+/// assert_eq!(cache.get("user:43").await?, None); // a miss is not an error
 ///
 /// // Only the first writer stores; everybody gets the stored value.
 /// let (value, stored) = cache.get_or_set("greeting", b"hello", ttl).await?;
@@ -151,14 +152,14 @@ impl fmt::Debug for MemoryCache {
 
 #[async_trait]
 impl Cache for MemoryCache {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let store = &*self.store;
         let result = store.get(key);
         let stats = store.stats.local();
         stats.op(Operation::Get);
         match &result {
-            Ok(_) => stats.hits(1),
-            Err(e) if e.is_not_found() => stats.misses(1),
+            Ok(Some(_)) => stats.hits(1),
+            Ok(None) => stats.misses(1),
             Err(_) => stats.error(),
         }
         result

@@ -160,16 +160,16 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn get(&self, key: &str) -> Result<Bytes> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.ensure_open(Operation::Get)?;
         validate_key(key)?;
         match self.live(key, Instant::now()) {
             Some(Entry {
                 value: Stored::Bytes(value),
                 ..
-            }) => Ok(value),
+            }) => Ok(Some(value)),
             Some(_) => Err(wrong_type(key, BYTES_EXPECTED)),
-            None => Err(CacheError::not_found(key)),
+            None => Ok(None),
         }
     }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::cache::Cache;
-use cache_core::error::{CacheError, Operation, OptionalExt, Result, cut_key};
+use cache_core::error::{CacheError, Operation, Result, cut_key};
 use cache_core::ttl::normalize_ttl;
 
 /// One named counter. Cheap to clone.
@@ -95,7 +95,7 @@ impl Counter {
 
     /// The current value, 0 when the counter is absent (never incremented, or expired).
     pub async fn get(&self) -> Result<i64> {
-        let Some(raw) = self.cache.get(&self.key).await.optional()? else {
+        let Some(raw) = self.cache.get(&self.key).await? else {
             return Ok(0);
         };
         std::str::from_utf8(&raw)

@@ -38,7 +38,7 @@
 //! let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
 //! let orders = Namespaced::new(shared.clone(), "orders:");
 //! orders.set("42", b"paid", Duration::from_secs(60)).await?;
-//! assert_eq!(&shared.get("orders:42").await?[..], b"paid");
+//! assert_eq!(shared.get("orders:42").await?.as_deref(), Some(&b"paid"[..]));
 //! let page = orders.scan_keys("*", &Default::default(), 100).await?;
 //! assert_eq!(page.keys, vec!["42".to_owned()]);
 //! # Ok(())
@@ -170,8 +170,7 @@ impl<C: Cache + ?Sized> Namespaced<C> {
             }
         };
         match &mut error {
-            CacheError::NotFound { key: named }
-            | CacheError::CasFailed { key: named }
+            CacheError::CasFailed { key: named }
             | CacheError::InvalidKey { key: named, .. }
             | CacheError::ValueTooLarge { key: named, .. }
             | CacheError::WrongType { key: named, .. } => rename(named),
@@ -208,7 +207,7 @@ impl<C: Cache + ?Sized> fmt::Debug for Namespaced<C> {
 
 #[async_trait]
 impl<C: Cache + ?Sized> Cache for Namespaced<C> {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.check_open(Operation::Get)?;
         let full = self.full_key(key)?;
         self.one(key, self.inner.get(&full).await)

@@ -196,7 +196,7 @@ async fn claims_are_kept_300_seconds_by_default_under_their_prefix() {
         panic!("first claim");
     };
     assert_eq!(ticket.key(), "idem:req-1");
-    assert!(cache.get("idem:req-1").await.is_ok());
+    assert!(cache.get("idem:req-1").await.is_ok_and(|v| v.is_some()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,7 +16,7 @@
 //! let cache = RedisCache::connect(&config).await?;
 //!
 //! cache.set("user:42", b"Ada", Duration::from_secs(300)).await?;
-//! assert_eq!(&cache.get("user:42").await?[..], b"Ada");
+//! assert_eq!(cache.get("user:42").await?.as_deref(), Some(&b"Ada"[..]));
 //!
 //! // Idempotency: the first caller stores its value, later ones get it back.
 //! let (stored, mine) = cache

@@ -139,7 +139,7 @@ impl RedisCache {
 
 #[async_trait]
 impl Cache for RedisCache {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.counted(Operation::Get, async {
             validate_key(key)?;
             let mut cmd = Self::command("GET", 2, key.len());
@@ -147,16 +147,12 @@ impl Cache for RedisCache {
             let value: Option<Bytes> = self
                 .query(Operation::Get, Some(key), Idempotent, &cmd)
                 .await?;
-            match value {
-                Some(value) => {
-                    self.inner.stats.local().hits(1);
-                    Ok(value)
-                }
-                None => {
-                    self.inner.stats.local().misses(1);
-                    Err(CacheError::not_found(key))
-                }
+            if value.is_some() {
+                self.inner.stats.local().hits(1);
+            } else {
+                self.inner.stats.local().misses(1);
             }
+            Ok(value)
         })
         .await
     }

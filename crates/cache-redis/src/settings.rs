@@ -503,9 +503,10 @@ mod tests {
     use cache_core::config::Secret;
 
     fn config(addrs: &[&str]) -> RedisConfig {
-        let mut c = RedisConfig::default();
-        c.addrs = addrs.iter().map(|s| s.to_string()).collect();
-        c
+        RedisConfig {
+            addrs: addrs.iter().map(|s| s.to_string()).collect(),
+            ..RedisConfig::default()
+        }
     }
 
     fn config_error_field(result: Result<Settings, ConfigError>) -> String {

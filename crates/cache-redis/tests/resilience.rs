@@ -129,7 +129,7 @@ async fn await_recovery(cache: &RedisCache, what: &str) {
         cache.get("after").await
     })
     .await;
-    assert_eq!(&value[..], b"back");
+    assert_eq!(value.as_deref(), Some(&b"back"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +144,7 @@ async fn calls_fail_fast_while_the_server_is_down_and_recover_after_it_restarts(
     tokio::task::block_in_place(|| server.restart());
     await_recovery(&cache, "calls after the restart").await;
     // The restarted server is empty (no persistence): the old key is gone.
-    assert!(cache.get("k").await.unwrap_err().is_not_found());
+    assert!(cache.get("k").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +196,7 @@ async fn calls_to_a_frozen_server_time_out_and_recover_when_it_resumes() {
     await_recovery(&cache, "calls after the server resumed").await;
     // Same process, same data. (The calls that timed out may still have run
     // once it resumed: a timeout says "no answer", not "not done".)
-    assert_eq!(&cache.get("kept").await.unwrap()[..], b"v");
+    assert_eq!(&cache.get("kept").await.unwrap().unwrap()[..], b"v");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

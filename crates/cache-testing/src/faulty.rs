@@ -187,7 +187,7 @@ impl<C: Cache + ?Sized> FaultyCache<C> {
 
 #[async_trait]
 impl<C: Cache + ?Sized> Cache for FaultyCache<C> {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.before(Operation::Get).await?;
         self.inner.get(key).await
     }

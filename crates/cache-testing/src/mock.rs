@@ -16,7 +16,7 @@
 //!     .expect_get()
 //!     .with(eq("user:42"))
 //!     .times(1)
-//!     .returning(|key| Err(CacheError::not_found(key)));
+//!     .returning(|_| Ok(None));
 //! cache
 //!     .expect_set()
 //!     .withf(|key, value, ttl| {
@@ -36,7 +36,7 @@
 //!         Box::pin(async move { Ok(answers) })
 //!     });
 //!
-//! assert!(cache.get("user:42").await.unwrap_err().is_not_found());
+//! assert!(cache.get("user:42").await.unwrap().is_none());
 //! cache.set("user:42", b"alice", Duration::from_secs(300)).await.unwrap();
 //! assert!(cache.compare_and_set("lock", None, b"me", Duration::from_secs(5)).await.unwrap());
 //! assert_eq!(cache.get_many(&["a", "b"]).await.unwrap(), vec![None::<Bytes>, None]);
@@ -66,7 +66,7 @@ mockall::mock! {
 
     #[async_trait]
     impl Cache for Cache {
-        async fn get(&self, key: &str) -> Result<Bytes>;
+        async fn get(&self, key: &str) -> Result<Option<Bytes>>;
         async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
         async fn delete(&self, key: &str) -> Result<bool>;
         async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)>;

@@ -34,7 +34,7 @@ struct Buggy {
 
 #[async_trait]
 impl Cache for Buggy {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.inner.get(key).await
     }
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
@@ -53,15 +53,14 @@ impl Cache for Buggy {
         if self.bug != Bug::GetOrSetIsReadThenWrite {
             return self.inner.get_or_set(key, value, ttl).await;
         }
-        match self.inner.get(key).await {
-            Ok(existing) => Ok((existing, false)),
-            Err(e) if e.is_not_found() => {
+        match self.inner.get(key).await? {
+            Some(existing) => Ok((existing, false)),
+            None => {
                 // Long enough for every racer to read before the first writes.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 self.inner.set(key, value, ttl).await?;
                 Ok((Bytes::copy_from_slice(value), true))
             }
-            Err(e) => Err(e),
         }
     }
     async fn compare_and_set(

@@ -117,11 +117,7 @@ pub(crate) async fn run(
                 let read = ((rng >> 11) as f64 / (1u64 << 53) as f64) < read_ratio;
                 let t = Instant::now();
                 let ok = if read {
-                    cache
-                        .get(key)
-                        .await
-                        .map(|_| ())
-                        .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+                    cache.get(key).await.map(drop)
                 } else {
                     cache.set(key, &value, ttl).await
                 };

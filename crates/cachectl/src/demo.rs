@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_core::pattern::escape;
-use cache_core::{Cache, CacheError, OptionalExt, ScanCursor, TypedCacheExt};
+use cache_core::{Cache, CacheError, ScanCursor, TypedCacheExt};
 use cache_manager::{CacheSetup, RequestContext};
 use cache_patterns::aside::CacheAside;
 use cache_patterns::lock::DistributedLock;
@@ -63,12 +63,12 @@ async fn walk(
         verified: true,
     };
     cache.set_as(&key("user:42"), &ada, TTL).await?;
-    let back: UserProfile = cache.get_as(&key("user:42")).await?;
+    let back: Option<UserProfile> = cache.get_as(&key("user:42")).await?;
     println!("   stored and read back {back:?}");
-    let bytes = cache.get(&key("user:42")).await?;
+    let bytes = cache.get(&key("user:42")).await?.unwrap_or_default();
     println!("   on the wire: {} bytes of CBOR", bytes.len());
-    let missing: Option<UserProfile> = cache.get_as(&key("user:43")).await.optional()?;
-    println!("   user:43 -> {missing:?} (a miss is a typed NotFound, .optional() makes it None)");
+    let missing: Option<UserProfile> = cache.get_as(&key("user:43")).await?;
+    println!("   user:43 -> {missing:?} (a miss is Ok(None), not an error)");
 
     step(2, "De-duplication: get_or_set stores only the first value");
     let (first, was_set) = cache
@@ -167,13 +167,13 @@ async fn walk(
     let globex = get_cache(&RequestContext::for_tenant("globex")).await?;
     acme.set_as(&key("plan"), &"enterprise", TTL).await?;
     globex.set_as(&key("plan"), &"free", TTL).await?;
-    let a: String = acme.get_as(&key("plan")).await?;
-    let g: String = globex.get_as(&key("plan")).await?;
+    let a: String = acme.get_as(&key("plan")).await?.unwrap_or_default();
+    let g: String = globex.get_as(&key("plan")).await?.unwrap_or_default();
     println!("   acme sees plan={a:?}, globex sees plan={g:?}");
     let page = acme.scan_keys("*", &ScanCursor::start(), 100).await?;
     println!("   acme lists {} key(s): {:?}", page.keys.len(), page.keys);
     let wiped = acme.delete_pattern("*").await?;
-    let still: String = globex.get_as(&key("plan")).await?;
+    let still: String = globex.get_as(&key("plan")).await?.unwrap_or_default();
     println!("   acme deletes \"*\" ({wiped} key) and globex still has plan={still:?}");
     globex.delete(&key("plan")).await?;
     setup.close().await?;

@@ -132,16 +132,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
             demo::run(&target).await?;
             ExitCode::SUCCESS
         }
-        Command::Get { key, format } => match cache.get(&key).await {
-            Ok(value) => {
+        Command::Get { key, format } => match cache.get(&key).await? {
+            Some(value) => {
                 println!("{}", render::value(&value, format));
                 ExitCode::SUCCESS
             }
-            Err(e) if e.is_not_found() => {
+            None => {
                 eprintln!("not found: {key:?}");
                 ExitCode::from(3)
             }
-            Err(e) => return Err(e),
         },
         Command::Set {
             key,

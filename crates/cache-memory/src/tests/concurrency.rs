@@ -44,7 +44,7 @@ async fn get_or_set_has_exactly_one_winner() {
     assert_eq!(winners.len(), 1);
     let winning_value = &winners[0].0;
     assert!(results.iter().all(|(value, _)| value == winning_value));
-    assert_eq!(&c.get("k").await.unwrap(), winning_value);
+    assert_eq!(&c.get("k").await.unwrap().unwrap(), winning_value);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -55,7 +55,7 @@ async fn compare_and_set_increments_reach_the_exact_total() {
     run_all(&c, |c, _| async move {
         for _ in 0..ROUNDS {
             loop {
-                let current = c.get("n").await.unwrap();
+                let current = c.get("n").await.unwrap().unwrap();
                 let next: u64 = std::str::from_utf8(&current)
                     .unwrap()
                     .parse::<u64>()
@@ -73,7 +73,10 @@ async fn compare_and_set_increments_reach_the_exact_total() {
         }
     })
     .await;
-    assert_eq!(c.get("n").await.unwrap(), (TASKS * ROUNDS).to_string());
+    assert_eq!(
+        c.get("n").await.unwrap().unwrap(),
+        (TASKS * ROUNDS).to_string()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -121,7 +124,7 @@ async fn a_fixed_window_never_admits_more_than_the_limit() {
     })
     .await;
     assert_eq!(admitted.iter().sum::<usize>(), 50);
-    assert_eq!(c.get("k").await.unwrap(), "50");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "50");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -180,7 +183,7 @@ async fn compare_and_set_never_undoes_a_plain_set() {
                 for n in 1..=WRITES {
                     let mine = format!("w{n}");
                     c.set("k", mine.as_bytes(), TTL).await.unwrap();
-                    let seen = c.get("k").await.unwrap();
+                    let seen = c.get("k").await.unwrap().unwrap();
                     let base = seen.split(|&b| b == b'+').next().unwrap_or_default();
                     assert_eq!(base, mine.as_bytes(), "a CAS undid set({mine})");
                     tokio::task::yield_now().await;
@@ -190,7 +193,7 @@ async fn compare_and_set_never_undoes_a_plain_set() {
             }
             let mut successes = 0u32;
             while done.load(Ordering::SeqCst) == 0 {
-                let current = c.get("k").await.unwrap();
+                let current = c.get("k").await.unwrap().unwrap();
                 let mut next = current.to_vec();
                 if next.len() > 40 {
                     next.truncate(next.iter().position(|&b| b == b'+').unwrap_or(next.len()));
@@ -230,7 +233,7 @@ async fn concurrent_readers_see_whole_values() {
                         .await
                         .unwrap();
                 } else {
-                    let value = c.get("k").await.unwrap();
+                    let value = c.get("k").await.unwrap().unwrap();
                     assert!(value == a || value == b, "a torn value");
                 }
                 tokio::time::sleep(Duration::from_micros(1)).await;

@@ -10,7 +10,7 @@ async fn get_or_set_stores_when_absent() {
     let c = cache();
     let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
     assert_eq!((value.as_ref(), stored), (&b"new"[..], true));
-    assert_eq!(c.get("k").await.unwrap(), "new");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
 }
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn get_or_set_returns_the_existing_value_without_storing() {
     c.set("k", b"old", TTL).await.unwrap();
     let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
     assert_eq!((value.as_ref(), stored), (&b"old"[..], false));
-    assert_eq!(c.get("k").await.unwrap(), "old");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "old");
 }
 
 #[tokio::test]
@@ -30,7 +30,7 @@ async fn get_or_set_leaves_the_existing_ttl_alone() {
     assert!(!stored);
     eventually!(
         "the existing value expires on its own TTL",
-        c.get("k").await.is_err()
+        c.get("k").await.is_ok_and(|v| v.is_none())
     );
 }
 
@@ -38,9 +38,12 @@ async fn get_or_set_leaves_the_existing_ttl_alone() {
 async fn get_or_set_stores_again_after_expiry() {
     let c = cache();
     c.set("k", b"old", SHORT_TTL).await.unwrap();
-    eventually!("the old value expires", c.get("k").await.is_err());
+    eventually!(
+        "the old value expires",
+        c.get("k").await.is_ok_and(|v| v.is_none())
+    );
     assert!(c.get_or_set("k", b"new", TTL).await.unwrap().1);
-    assert_eq!(c.get("k").await.unwrap(), "new");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
 }
 
 #[tokio::test]
@@ -48,7 +51,7 @@ async fn compare_and_set_with_none_writes_only_if_absent() {
     let c = cache();
     assert!(c.compare_and_set("k", None, b"first", TTL).await.unwrap());
     assert!(!c.compare_and_set("k", None, b"second", TTL).await.unwrap());
-    assert_eq!(c.get("k").await.unwrap(), "first");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "first");
 }
 
 #[tokio::test]
@@ -56,17 +59,20 @@ async fn compare_and_set_with_none_does_not_treat_an_empty_value_as_absent() {
     let c = cache();
     c.set("k", b"", TTL).await.unwrap();
     assert!(!c.compare_and_set("k", None, b"x", TTL).await.unwrap());
-    assert_eq!(c.get("k").await.unwrap(), "");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "");
 }
 
 #[tokio::test]
 async fn compare_and_set_with_an_empty_expected_needs_an_empty_value() {
     let c = cache();
     assert!(!c.compare_and_set("k", Some(b""), b"x", TTL).await.unwrap());
-    assert!(c.get("k").await.is_err(), "absent is not empty");
+    assert!(
+        c.get("k").await.is_ok_and(|v| v.is_none()),
+        "absent is not empty"
+    );
     c.set("k", b"", TTL).await.unwrap();
     assert!(c.compare_and_set("k", Some(b""), b"x", TTL).await.unwrap());
-    assert_eq!(c.get("k").await.unwrap(), "x");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "x");
 }
 
 #[tokio::test]
@@ -78,7 +84,7 @@ async fn compare_and_set_replaces_a_matching_value() {
             .await
             .unwrap()
     );
-    assert_eq!(c.get("k").await.unwrap(), "new");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
 }
 
 #[tokio::test]
@@ -92,7 +98,7 @@ async fn compare_and_set_gives_the_new_value_its_ttl() {
     );
     eventually!(
         "the new value expires on the new TTL",
-        c.get("k").await.is_err()
+        c.get("k").await.is_ok_and(|v| v.is_none())
     );
 }
 
@@ -105,7 +111,7 @@ async fn compare_and_set_leaves_a_different_value_alone() {
             .await
             .unwrap()
     );
-    assert_eq!(c.get("k").await.unwrap(), "other");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "other");
 }
 
 #[tokio::test]
@@ -118,7 +124,7 @@ async fn compare_and_set_with_none_takes_an_expired_key() {
             .await
             .unwrap()
     );
-    assert_eq!(c.get("lock").await.unwrap(), "holder-2");
+    assert_eq!(c.get("lock").await.unwrap().unwrap(), "holder-2");
 }
 
 #[tokio::test]
@@ -126,7 +132,7 @@ async fn compare_and_delete_deletes_a_matching_value() {
     let c = cache();
     c.set("k", b"token", TTL).await.unwrap();
     assert!(c.compare_and_delete("k", b"token").await.unwrap());
-    assert!(c.get("k").await.is_err());
+    assert!(c.get("k").await.is_ok_and(|v| v.is_none()));
 }
 
 #[tokio::test]
@@ -134,7 +140,7 @@ async fn compare_and_delete_leaves_a_different_value_alone() {
     let c = cache();
     c.set("k", b"someone-else", TTL).await.unwrap();
     assert!(!c.compare_and_delete("k", b"token").await.unwrap());
-    assert_eq!(c.get("k").await.unwrap(), "someone-else");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "someone-else");
 }
 
 #[tokio::test]
@@ -153,7 +159,7 @@ async fn incr_by_starts_an_absent_counter_at_zero() {
 async fn incr_by_stores_decimal_ascii() {
     let c = cache();
     c.incr_by("n", 42, TTL).await.unwrap();
-    assert_eq!(c.get("n").await.unwrap(), "42");
+    assert_eq!(c.get("n").await.unwrap().unwrap(), "42");
 }
 
 #[tokio::test]
@@ -167,7 +173,10 @@ async fn incr_by_continues_a_counter_written_with_set() {
 async fn incr_by_gives_an_absent_counter_the_ttl() {
     let c = cache();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
-    eventually!("the counter expires", c.get("n").await.is_err());
+    eventually!(
+        "the counter expires",
+        c.get("n").await.is_ok_and(|v| v.is_none())
+    );
     assert_eq!(
         c.incr_by("n", 1, TTL).await.unwrap(),
         1,
@@ -182,7 +191,7 @@ async fn incr_by_keeps_the_ttl_of_an_existing_counter() {
     assert_eq!(c.incr_by("n", 1, TTL).await.unwrap(), 2);
     eventually!(
         "the counter expires on its first TTL",
-        c.get("n").await.is_err()
+        c.get("n").await.is_ok_and(|v| v.is_none())
     );
 }
 
@@ -193,7 +202,7 @@ async fn incr_by_on_a_non_integer_is_a_wrong_type_and_changes_nothing() {
         c.set("k", text, TTL).await.unwrap();
         let err = c.incr_by("k", 1, TTL).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WrongType, "{text:?}");
-        assert_eq!(c.get("k").await.unwrap(), text);
+        assert_eq!(c.get("k").await.unwrap().unwrap(), text);
     }
 }
 
@@ -205,7 +214,7 @@ async fn incr_by_overflow_is_an_error_not_a_wrap() {
         .unwrap();
     let err = c.incr_by("n", 1, TTL).await.unwrap_err();
     assert!(matches!(err, CacheError::Operation { .. }), "{err:?}");
-    assert_eq!(c.get("n").await.unwrap(), i64::MAX.to_string());
+    assert_eq!(c.get("n").await.unwrap().unwrap(), i64::MAX.to_string());
     c.set("n", i64::MIN.to_string().as_bytes(), TTL)
         .await
         .unwrap();
@@ -231,7 +240,7 @@ async fn byte_operations_on_a_rate_limit_log_are_wrong_type_errors() {
     assert!(!c.compare_and_delete("rl", b"").await.unwrap());
     c.set("rl", b"plain", TTL).await.unwrap();
     assert_eq!(
-        c.get("rl").await.unwrap(),
+        c.get("rl").await.unwrap().unwrap(),
         "plain",
         "set overwrites any kind"
     );

@@ -42,7 +42,7 @@ async fn fixed_window_is_a_readable_counter() {
     let rule = RateLimitRule::fixed(5, WINDOW);
     c.rate_limit("k", &rule).await.unwrap();
     c.rate_limit("k", &rule).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap(), "2");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "2");
 }
 
 #[tokio::test]
@@ -53,7 +53,7 @@ async fn denied_requests_do_not_count() {
     for _ in 0..5 {
         assert!(!c.rate_limit("k", &rule).await.unwrap().allowed);
     }
-    assert_eq!(c.get("k").await.unwrap(), "1");
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "1");
 }
 
 #[tokio::test]
@@ -96,10 +96,7 @@ async fn an_invalid_rule_is_refused() {
         .rate_limit("k", &RateLimitRule::sliding(1, Duration::ZERO))
         .await;
     assert_eq!(zero_window.unwrap_err().kind(), ErrorKind::InvalidTtl);
-    assert!(
-        c.get("k").await.unwrap_err().is_not_found(),
-        "nothing stored"
-    );
+    assert!(c.get("k").await.unwrap().is_none(), "nothing stored");
 }
 
 #[tokio::test]

@@ -499,8 +499,7 @@ impl CacheAside {
 
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
         match self.cache.get(key).await {
-            Ok(stored) => Ok(Some(Entry::parse(stored))),
-            Err(e) if e.is_not_found() => Ok(None),
+            Ok(stored) => Ok(stored.map(Entry::parse)),
             Err(e) => {
                 bump(&self.shared.counters.cache_errors);
                 Err(e)

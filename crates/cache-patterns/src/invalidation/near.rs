@@ -44,10 +44,10 @@ use cache_core::stats::CacheStats;
 /// let b = NearCache::start(Arc::new(MemoryCache::new()), shared.clone(), "app:", local_ttl).await?;
 ///
 /// a.set("user:1", b"v1", ttl).await?;
-/// assert_eq!(b.get("user:1").await?, "v1"); // now in b's L1
+/// assert_eq!(b.get("user:1").await?.as_deref(), Some(&b"v1"[..])); // now in b's L1
 /// a.set("user:1", b"v2", ttl).await?; // b's L1 copy is dropped by the invalidation
 /// let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-/// while b.get("user:1").await? != "v2" {
+/// while b.get("user:1").await?.as_deref() != Some(&b"v2"[..]) {
 ///     assert!(tokio::time::Instant::now() < deadline);
 ///     tokio::task::yield_now().await;
 /// }
@@ -175,21 +175,23 @@ impl NearCache {
 
 #[async_trait]
 impl Cache for NearCache {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.check_open(Operation::Get)?;
         if !self.local_usable() {
             return self.shared.get(key).await;
         }
         match self.local.get(key).await {
-            Ok(value) => return Ok(value),
-            Err(e) if e.is_not_found() => {}
+            Ok(Some(value)) => return Ok(Some(value)),
+            Ok(None) => {}
             Err(e) => {
                 tracing::debug!(key, error = %e, "local level failed; reading the shared level")
             }
         }
         let generation = self.bus.generation();
         let value = self.shared.get(key).await?;
-        self.keep_local(key, &value, generation).await;
+        if let Some(value) = &value {
+            self.keep_local(key, value, generation).await;
+        }
         Ok(value)
     }
 

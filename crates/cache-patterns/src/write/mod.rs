@@ -40,7 +40,7 @@
 //! let entries = WriteThrough::new(cache.clone(), store.clone(), Duration::from_secs(300));
 //! entries.write("entry:1", &"pix-key".to_owned()).await?;
 //! assert_eq!(store.0.lock().unwrap()["entry:1"], "pix-key");
-//! assert_eq!(cache.get_as::<String>("entry:1").await?, "pix-key");
+//! assert_eq!(cache.get_as::<String>("entry:1").await?.as_deref(), Some("pix-key"));
 //! # Ok(()) }
 //! ```
 

@@ -118,7 +118,7 @@ impl SwitchableCache {
 
 #[async_trait]
 impl Cache for SwitchableCache {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.check(Operation::Get)?;
         self.inner.get(key).await
     }

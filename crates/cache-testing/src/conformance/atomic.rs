@@ -299,7 +299,11 @@ pub async fn check_compare_and_set_loops_lose_no_update(factory: &dyn CacheFacto
 async fn cas_increment_loop(c: &dyn Cache, key: &str, times: u64) -> CheckResult {
     for _ in 0..times {
         loop {
-            let current = c.get(key).await.must("get in a CAS loop")?;
+            let current = c
+                .get(key)
+                .await
+                .must("get in a CAS loop")?
+                .ok_or_else(|| CheckError::new(format!("the CAS counter {key:?} vanished")))?;
             let n: u64 = std::str::from_utf8(&current)
                 .ok()
                 .and_then(|s| s.parse().ok())

@@ -227,13 +227,13 @@ pub(crate) async fn wait_until_gone(cache: &dyn Cache, key: &str, why: &str) -> 
     let until = Instant::now() + EXPIRY_DEADLINE;
     loop {
         match cache.get(key).await {
-            Err(e) if e.is_not_found() => return Ok(()),
+            Ok(None) => return Ok(()),
             Err(e) => fail!(
-                "get({key:?}) while waiting for expiry: expected a value or NotFound, got {:?} \
+                "get({key:?}) while waiting for expiry: expected a value or a miss, got {:?} \
                  error: {e}",
                 e.kind()
             ),
-            Ok(v) if Instant::now() >= until => fail!(
+            Ok(Some(v)) if Instant::now() >= until => fail!(
                 "expected {key:?} to expire ({why}) within {EXPIRY_DEADLINE:?}; it still holds {}",
                 show(&v)
             ),
@@ -250,11 +250,15 @@ pub(crate) async fn expect_value(
     when: &str,
 ) -> CheckResult {
     match cache.get(key).await {
-        Ok(v) if v.as_ref() == expected => Ok(()),
-        Ok(v) => fail!(
+        Ok(Some(v)) if v.as_ref() == expected => Ok(()),
+        Ok(Some(v)) => fail!(
             "{when}: expected {key:?} to hold {}, got {}",
             show(expected),
             show(&v)
+        ),
+        Ok(None) => fail!(
+            "{when}: expected {key:?} to hold {}, got a miss",
+            show(expected)
         ),
         Err(e) => fail!(
             "{when}: expected {key:?} to hold {}, got {:?} error: {e}",
@@ -267,13 +271,13 @@ pub(crate) async fn expect_value(
 /// Fails unless `key` reads as not found.
 pub(crate) async fn expect_absent(cache: &dyn Cache, key: &str, when: &str) -> CheckResult {
     match cache.get(key).await {
-        Err(e) if e.is_not_found() => Ok(()),
-        Ok(v) => fail!(
+        Ok(None) => Ok(()),
+        Ok(Some(v)) => fail!(
             "{when}: expected {key:?} to be absent, it holds {}",
             show(&v)
         ),
         Err(e) => fail!(
-            "{when}: expected NotFound for {key:?}, got {:?} error: {e}",
+            "{when}: expected a miss for {key:?}, got {:?} error: {e}",
             e.kind()
         ),
     }

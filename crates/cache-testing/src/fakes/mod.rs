@@ -16,9 +16,9 @@
 //! let cache = FakeCache::with_clock(clock.clone());
 //! cache.set("session:1", b"alice", Duration::from_secs(30)).await?;
 //! clock.advance(Duration::from_secs(29));
-//! assert_eq!(cache.get("session:1").await?.as_ref(), b"alice");
+//! assert_eq!(cache.get("session:1").await?.as_deref(), Some(&b"alice"[..]));
 //! clock.advance(Duration::from_secs(1));
-//! assert!(cache.get("session:1").await.unwrap_err().is_not_found());
+//! assert!(cache.get("session:1").await.unwrap().is_none());
 //! # Ok(()) }
 //! ```
 
@@ -141,19 +141,16 @@ impl FakeCache {
         result
     }
 
-    fn get_inner(&self, key: &str) -> Result<Bytes> {
+    fn get_inner(&self, key: &str) -> Result<Option<Bytes>> {
         let mut store = self.open(Operation::Get)?;
         validate_key(key)?;
-        match store.get(key, self.clock.now()) {
-            Some(v) => {
-                self.stats.hits(1);
-                Ok(v)
-            }
-            None => {
-                self.stats.misses(1);
-                Err(CacheError::not_found(key))
-            }
+        let value = store.get(key, self.clock.now());
+        if value.is_some() {
+            self.stats.hits(1);
+        } else {
+            self.stats.misses(1);
         }
+        Ok(value)
     }
 
     fn set_inner(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
@@ -322,7 +319,7 @@ fn decode_cursor(cursor: &ScanCursor) -> Result<Option<String>> {
 
 #[async_trait]
 impl Cache for FakeCache {
-    async fn get(&self, key: &str) -> Result<Bytes> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.record(Operation::Get, self.get_inner(key))
     }
 
