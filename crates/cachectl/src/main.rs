@@ -190,6 +190,26 @@ enum Command {
     /// Check that the backend answers.
     Health,
     /// A load generator: ops/s and p50/p99/p999 against the configured backend.
+    ///
+    /// It pre-fills `--keys` keys (a failure there is a warning: reads of
+    /// keys that were not stored count as misses), then runs `--concurrency`
+    /// tasks until `--ops` calls have been issued or `--duration` has passed,
+    /// whichever comes first; calls in flight at that moment finish and count.
+    ///
+    /// The table, per operation: `count` and `ops/s` are successful calls (a
+    /// GET that finds nothing is a successful miss); `p50`/`p99`/`p999` are
+    /// over every call, failed ones included, so that a stall shows in the
+    /// latency even when it ends in a timeout; `failed` counts failed calls.
+    /// Then the totals (`total N ops in Ts = R ops/s, E errors`: N successes,
+    /// E failures), `GET misses: N` when reads missed, `stopped: …` naming
+    /// the limit that ended the run, one `failed: N × Kind, e.g. <message>`
+    /// line per error kind, and with `--timeline` one row per second of the
+    /// run (by the time calls finished): successes, failures and p99 of that
+    /// second. The exit code is 0 whether or not calls failed.
+    ///
+    /// Changes from earlier versions: failed calls were left out of the
+    /// latencies, and the `failed` column, the `stopped:`, `failed:` and
+    /// `GET misses:` lines and `--timeline` are new.
     Bench(bench::BenchArgs),
 }
 

@@ -432,3 +432,137 @@ fn duplicate_map_keys_are_refused_on_get_and_on_set() {
     assert!(err.contains("nothing was stored"), "{err}");
     assert_eq!(server.command(&["EXISTS", "app:k"]).as_integer(), Some(0));
 }
+
+/// A memory backend that refuses values over 64 bytes.
+fn small_values_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("small.yaml");
+    std::fs::write(&path, "cache:\n  memory:\n    max_value_bytes: 64\n").unwrap();
+    path
+}
+
+/// The whitespace-separated fields of the table row for `op`.
+fn row(text: &str, op: &str) -> Vec<String> {
+    text.lines()
+        .find(|l| l.starts_with(op))
+        .unwrap_or_else(|| panic!("no {op} row in {text}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bench_counts_failures_by_kind_apart_from_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_values_config(dir.path());
+    // Every SET of a 100-byte value fails; every GET misses (nothing was stored).
+    let out = cachectl(
+        &[
+            "bench",
+            "--value-size",
+            "100",
+            "--read-ratio",
+            "0.5",
+            "--ops",
+            "400",
+            "--duration",
+            "10m",
+            "--concurrency",
+            "2",
+            "--keys",
+            "10",
+            "--quiet",
+        ],
+        Some(&config),
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        stderr(&out).contains("warning: pre-filling 10 of 10 keys failed"),
+        "{}",
+        stderr(&out)
+    );
+    // op count ops/s p50 p99 p999 failed
+    let get = row(&text, "GET ");
+    let set = row(&text, "SET ");
+    assert_eq!(get[6], "0", "{text}");
+    assert_eq!(set[1], "0", "failed SETs are not ops: {text}");
+    let gets: u64 = get[1].parse().unwrap();
+    let failed: u64 = set[6].parse().unwrap();
+    assert!(failed > 0, "{text}");
+    // The --ops limit counts every call; the total counts only successes.
+    assert_eq!(gets + failed, 400, "{text}");
+    assert!(text.contains(&format!("total  {gets} ops in ")), "{text}");
+    assert!(text.contains(&format!(", {failed} errors")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "failed: {failed} × ValueTooLarge, e.g. value of 100 bytes for key \"cachectl:bench:"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("exceeds the limit of 64 bytes"), "{text}");
+    assert!(
+        text.contains("stopped: --ops limit of 400 calls reached"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_stops_at_whichever_limit_comes_first_and_says_which() {
+    let args = |ops: &str, duration: &str, timeline: bool| {
+        let mut a = vec![
+            "bench",
+            "--ops",
+            ops,
+            "--duration",
+            duration,
+            "--concurrency",
+            "2",
+            "--keys",
+            "10",
+            "--quiet",
+        ];
+        if timeline {
+            a.push("--timeline");
+        }
+        cachectl(&a, None)
+    };
+    let out = args("500", "10m", true);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("stopped: --ops limit of 500 calls reached"),
+        "{text}"
+    );
+    assert!(text.contains(" 0 errors"), "{text}");
+    // The timeline accounts for every call, one row per second.
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("second"));
+    assert_eq!(
+        lines
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["second", "ops", "failed", "p99", "µs"]),
+        "{text}"
+    );
+    let rows: Vec<Vec<u64>> = lines
+        .take_while(|l| !l.starts_with("removed"))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{text}");
+    assert_eq!(rows[0][0], 1);
+    assert_eq!(rows.iter().map(|r| r[1] + r[2]).sum::<u64>(), 500, "{text}");
+
+    // A zero duration ends the run before the first call.
+    let out = args("1000000000", "0s", false);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("stopped: --duration of 0s elapsed"), "{text}");
+    assert!(text.contains("total  0 ops in "), "{text}");
+    assert!(
+        !text.contains("second"),
+        "no timeline without --timeline: {text}"
+    );
+}
