@@ -10,8 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bignum;
+mod cbor;
 mod connect;
 mod demo;
+mod fetch;
+mod json;
 mod keys;
 mod render;
 
@@ -23,6 +27,53 @@ use clap::{Parser, Subcommand};
 
 use cache_core::config::duration;
 use cache_core::{CacheError, TypedCacheExt};
+
+/// Everything a command can fail with.
+#[derive(Debug)]
+enum CliError {
+    /// The cache, its configuration or the backend failed.
+    Cache(CacheError),
+    /// `get` found a value it cannot show in the asked format.
+    Render {
+        /// The key that was read.
+        key: String,
+        /// Why.
+        source: render::RenderError,
+    },
+    /// `set` was given a value it will not store.
+    Value(json::JsonError),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Cache(e) => e.fmt(f),
+            CliError::Render { key, .. } => write!(f, "cannot show the value of {key:?}"),
+            CliError::Value(e) if e.kind.is_syntax() => write!(
+                f,
+                "invalid value: not JSON ({e}); pass --raw to store the text as it is"
+            ),
+            CliError::Value(e) => write!(f, "invalid value: {e}; nothing was stored"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent: the cache error's own causes follow its message.
+            CliError::Cache(e) => e.source(),
+            CliError::Render { source, .. } => Some(source),
+            CliError::Value(_) => None,
+        }
+    }
+}
+
+impl From<CacheError> for CliError {
+    fn from(e: CacheError) -> Self {
+        CliError::Cache(e)
+    }
+}
 
 /// The operator's tool for the cache framework.
 #[derive(Debug, Parser)]
@@ -47,6 +98,29 @@ enum Command {
     /// de-duplication, a lock, tenant isolation, cache-aside, rate limits, stats.
     Demo,
     /// Print a value (CBOR is shown as JSON, counters and text as text, other bytes as hex).
+    ///
+    /// CBOR is shown as it is stored, in CBOR diagnostic notation (RFC 8949
+    /// §8) laid out like pretty JSON. A value made only of maps with text keys,
+    /// arrays, text, numbers, booleans and null is plain JSON, as before. Other
+    /// items use the notation's extensions: byte strings as `h'0a0b'` (an array
+    /// of integers stays `[10, 11]`), tags as `1(1700000000)`, `undefined`,
+    /// `simple(16)`, `NaN`, `Infinity`, non-text map keys as `{1: "x"}`.
+    /// Bignums (tags 2 and 3) show as their decimal value (in tag form past
+    /// 1 KiB). Floats show at full precision: the shortest decimal that reads
+    /// back as the same number, positional from 1e-4 to 1e16 and with an
+    /// exponent outside (`0.1`, `100.0`, `6.103515625e-05`, `1e+16`); a half or
+    /// single float shows as the exact number it holds (a single 0.1 is
+    /// `0.10000000149011612`).
+    ///
+    /// A map with the same key twice is refused (exit 1): CBOR does not allow
+    /// it, and showing one entry would hide the other; `--format hex` shows
+    /// the bytes. With `--format cbor`, `json` or `diag` a value that is not
+    /// CBOR fails (exit 1); `auto` shows it as text or as hex, and when it
+    /// shows hex it says on stderr why the value is not CBOR.
+    ///
+    /// Changes from earlier versions: floats were rounded, byte strings shown
+    /// as arrays of integers, tags as `{"@@TAGGED@@": [tag, value]}`, repeated
+    /// keys shown twice, and `--format cbor` printed `<not CBOR: …>` with exit 0.
     Get {
         /// The key.
         key: String,
@@ -55,6 +129,17 @@ enum Command {
         format: render::Format,
     },
     /// Store a value.
+    ///
+    /// The value is JSON, stored as CBOR (what the typed helpers read), unless
+    /// `--raw`. Nothing is rounded or dropped: integers within -2^64 ..= 2^64-1
+    /// are CBOR integers, larger ones bignums (tags 2 and 3); a number with a
+    /// fraction or an exponent is the nearest 64-bit float, stored in the
+    /// narrowest CBOR float (half, single, double) that holds it exactly; the
+    /// order of object keys is kept. Refused with exit 1, storing nothing: text
+    /// that is not JSON, an object with the same key twice, a number too
+    /// large for a 64-bit float (`1e400`) or one that would become 0 (`1e-400`).
+    /// A negative number needs no `--`: `cachectl set k -5`.
+    #[command(allow_negative_numbers = true)]
     Set {
         /// The key.
         key: String,
@@ -105,6 +190,26 @@ enum Command {
     /// Check that the backend answers.
     Health,
     /// A load generator: ops/s and p50/p99/p999 against the configured backend.
+    ///
+    /// It pre-fills `--keys` keys (a failure there is a warning: reads of
+    /// keys that were not stored count as misses), then runs `--concurrency`
+    /// tasks until `--ops` calls have been issued or `--duration` has passed,
+    /// whichever comes first; calls in flight at that moment finish and count.
+    ///
+    /// The table, per operation: `count` and `ops/s` are successful calls (a
+    /// GET that finds nothing is a successful miss); `p50`/`p99`/`p999` are
+    /// over every call, failed ones included, so that a stall shows in the
+    /// latency even when it ends in a timeout; `failed` counts failed calls.
+    /// Then the totals (`total N ops in Ts = R ops/s, E errors`: N successes,
+    /// E failures), `GET misses: N` when reads missed, `stopped: …` naming
+    /// the limit that ended the run, one `failed: N × Kind, e.g. <message>`
+    /// line per error kind, and with `--timeline` one row per second of the
+    /// run (by the time calls finished): successes, failures and p99 of that
+    /// second. The exit code is 0 whether or not calls failed.
+    ///
+    /// Changes from earlier versions: failed calls were left out of the
+    /// latencies, and the `failed` column, the `stopped:`, `failed:` and
+    /// `GET misses:` lines and `--timeline` are new.
     Bench(bench::BenchArgs),
 }
 
@@ -124,17 +229,28 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let target = connect::Target::open(cli.config.as_deref(), cli.tenant.as_deref()).await?;
+    let result = execute(&target, cli.command).await;
+    target.close().await;
+    result
+}
+
+async fn execute(target: &connect::Target, command: Command) -> Result<ExitCode, CliError> {
     let cache = target.cache.clone();
-    let code = match cli.command {
+    let code = match command {
         Command::Demo => {
-            demo::run(&target).await?;
+            demo::run(target).await?;
             ExitCode::SUCCESS
         }
-        Command::Get { key, format } => match cache.get(&key).await? {
+        Command::Get { key, format } => match fetch::value(cache.as_ref(), &key).await? {
             Some(value) => {
-                println!("{}", render::value(&value, format));
+                let shown = render::value(&value, format)
+                    .map_err(|source| CliError::Render { key, source })?;
+                if let Some(note) = shown.note {
+                    eprintln!("note: {note}");
+                }
+                println!("{}", shown.text);
                 ExitCode::SUCCESS
             }
             None => {
@@ -151,13 +267,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
             if raw {
                 cache.set(&key, value.as_bytes(), ttl).await?;
             } else {
-                let json: serde_json::Value = serde_json::from_str(&value).map_err(|e| {
-                    CacheError::Config(cache_core::ConfigError::new(
-                        "VALUE",
-                        format!("not JSON ({e}); pass --raw to store the text as it is"),
-                    ))
-                })?;
-                cache.set_as(&key, &json, ttl).await?;
+                let value = json::parse(&value).map_err(CliError::Value)?;
+                cache.set_as(&key, &value, ttl).await?;
             }
             println!("stored {key:?} for {}", duration::format(ttl));
             ExitCode::SUCCESS
@@ -182,7 +293,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
             ExitCode::SUCCESS
         }
         Command::Stats { json } => {
-            render::stats(&target, json);
+            render::stats(target, json);
             ExitCode::SUCCESS
         }
         Command::Health => match cache.health().await {
@@ -204,7 +315,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CacheError> {
             ExitCode::SUCCESS
         }
     };
-    target.close().await;
     Ok(code)
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use cache_testing::server::RedisServer;
+use cache_testing::server::{RedisServer, RespValue};
 
 fn cachectl(args: &[&str], config: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cachectl"));
@@ -245,4 +245,324 @@ fn redis_demo_works_and_tenants_are_isolated() {
     assert_eq!(out.status.code(), Some(3), "globex must not see acme's key");
     let out = cachectl(&["--tenant", "acme", "get", "k"], Some(&config));
     assert_eq!(stdout(&out).trim(), "1");
+}
+
+/// Stores `bytes` as they are at `key` under the test config's prefix.
+fn put_raw(server: &RedisServer, key: &str, bytes: &[u8]) {
+    let full = format!("app:{key}");
+    let reply = server
+        .connect()
+        .command_bytes(&[b"SET", full.as_bytes(), bytes])
+        .expect("SET");
+    assert!(!reply.is_error(), "{reply:?}");
+}
+
+/// The bytes stored at `key` under the test config's prefix.
+fn stored_bytes(server: &RedisServer, key: &str) -> Vec<u8> {
+    let full = format!("app:{key}");
+    match server.command(&["GET", &full]) {
+        RespValue::Bulk(Some(bytes)) => bytes,
+        other => panic!("GET {full}: {other:?}"),
+    }
+}
+
+#[test]
+fn get_says_why_a_value_is_not_cbor() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    put_raw(&server, "blob", &[0xff, 0xfe]);
+
+    // --format cbor fails, naming the reason; nothing on stdout.
+    let out = cachectl(&["get", "blob", "--format", "cbor"], Some(&config));
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot show the value of \"blob\": the value is not CBOR (malformed CBOR"),
+        "{err}"
+    );
+    assert_eq!(stdout(&out), "");
+    for format in ["json", "diag"] {
+        let out = cachectl(&["get", "blob", "--format", format], Some(&config));
+        assert_eq!(out.status.code(), Some(1), "--format {format}");
+    }
+
+    // auto still shows hex, and says why on stderr.
+    let out = cachectl(&["get", "blob"], Some(&config));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "0xfffe");
+    let err = stderr(&out);
+    assert!(
+        err.contains("note: value is not CBOR (malformed CBOR"),
+        "{err}"
+    );
+    assert!(err.contains("showing hex"), "{err}");
+}
+
+#[test]
+fn numbers_are_stored_and_shown_exactly() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    let set_get = |value: &str| -> (Vec<u8>, String) {
+        let out = cachectl(&["set", "n", value], Some(&config));
+        assert!(out.status.success(), "set {value}: {}", stderr(&out));
+        let out = cachectl(&["get", "n"], Some(&config));
+        assert!(out.status.success(), "get {value}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "no note for CBOR");
+        (
+            stored_bytes(&server, "n"),
+            stdout(&out).trim_end().to_owned(),
+        )
+    };
+
+    // 2^-14: exact in a half float, stored in 3 bytes, shown in full.
+    let (bytes, shown) = set_get("6.103515625e-05");
+    assert_eq!(bytes, [0xf9, 0x04, 0x00]);
+    assert_eq!(shown, "6.103515625e-05");
+    // 0.1 needs a double; 2^24 + 1 does not fit a single float.
+    let (bytes, shown) = set_get("0.1");
+    assert_eq!((bytes.len(), shown.as_str()), (9, "0.1"));
+    let (bytes, shown) = set_get("16777217.5");
+    assert_eq!((bytes[0], shown.as_str()), (0xfb, "16777217.5"));
+
+    // The native extremes, and one past each: bignums, not floats.
+    let (bytes, shown) = set_get("18446744073709551615");
+    assert_eq!(bytes[0], 0x1b);
+    assert_eq!(shown, "18446744073709551615");
+    let (bytes, shown) = set_get("-18446744073709551616");
+    assert_eq!(bytes[0], 0x3b);
+    assert_eq!(shown, "-18446744073709551616");
+    let (bytes, shown) = set_get("18446744073709551616");
+    assert_eq!(bytes, [0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0], "tag 2");
+    assert_eq!(shown, "18446744073709551616");
+    let (bytes, shown) = set_get("-18446744073709551617");
+    assert_eq!(bytes[0], 0xc3, "tag 3");
+    assert_eq!(shown, "-18446744073709551617");
+
+    // A JSON document that was exact before shows exactly as before.
+    let (_, shown) = set_get(r#"{"name":"Ada","n":[1,-2,1.5,100.0]}"#);
+    assert_eq!(
+        shown,
+        "{\n  \"name\": \"Ada\",\n  \"n\": [\n    1,\n    -2,\n    1.5,\n    100.0\n  ]\n}"
+    );
+
+    // A float a double cannot hold is refused, and nothing is stored.
+    let out = cachectl(&["set", "huge", "1e400"], Some(&config));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("too large for a 64-bit float"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        server.command(&["EXISTS", "app:huge"]).as_integer(),
+        Some(0)
+    );
+}
+
+#[test]
+fn bytes_tags_and_bignums_show_readably() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    // {"png": h'0a0b0c', "ints": [10, 11, 12], "at": 1(1700000000), "big": 2(h'010000000000000000')}
+    let mut doc = vec![0xa4];
+    doc.extend(b"\x63png\x43\x0a\x0b\x0c");
+    doc.extend(b"\x64ints\x83\x0a\x0b\x0c");
+    doc.extend(b"\x62at\xc1\x1a\x65\x53\xf1\x00");
+    doc.extend(b"\x63big\xc2\x49\x01\x00\x00\x00\x00\x00\x00\x00\x00");
+    put_raw(&server, "doc", &doc);
+
+    let out = cachectl(&["get", "doc", "--format", "diag"], Some(&config));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim_end(),
+        r#"{"png": h'0a0b0c', "ints": [10, 11, 12], "at": 1(1700000000), "big": 18446744073709551616}"#
+    );
+    let out = cachectl(&["get", "doc"], Some(&config));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("\"png\": h'0a0b0c',"), "{text}");
+    assert!(text.contains("\"at\": 1(1700000000),"), "{text}");
+    assert!(!text.contains("@@TAGGED@@"), "{text}");
+
+    // Strict JSON says what it cannot show, and where.
+    let out = cachectl(&["get", "doc", "--format", "json"], Some(&config));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no exact JSON form: a byte string at $[\"png\"]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn duplicate_map_keys_are_refused_on_get_and_on_set() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    // {"a": 1, "a": 2}
+    put_raw(&server, "dup", &[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02]);
+    for format in ["auto", "cbor", "json", "diag"] {
+        let out = cachectl(&["get", "dup", "--format", format], Some(&config));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--format {format}: {}",
+            stdout(&out)
+        );
+        assert!(
+            stderr(&out).contains("has the key \"a\" more than once"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "");
+    }
+    let out = cachectl(&["get", "dup", "--format", "hex"], Some(&config));
+    assert_eq!(stdout(&out).trim(), "0xa2616101616102");
+
+    let out = cachectl(
+        &["set", "k", r#"{"a": 1, "b": {"x": 1, "x": 2}}"#],
+        Some(&config),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("has the key \"x\" more than once"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    assert_eq!(server.command(&["EXISTS", "app:k"]).as_integer(), Some(0));
+}
+
+/// A memory backend that refuses values over 64 bytes.
+fn small_values_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("small.yaml");
+    std::fs::write(&path, "cache:\n  memory:\n    max_value_bytes: 64\n").unwrap();
+    path
+}
+
+/// The whitespace-separated fields of the table row for `op`.
+fn row(text: &str, op: &str) -> Vec<String> {
+    text.lines()
+        .find(|l| l.starts_with(op))
+        .unwrap_or_else(|| panic!("no {op} row in {text}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bench_counts_failures_by_kind_apart_from_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_values_config(dir.path());
+    // Every SET of a 100-byte value fails; every GET misses (nothing was stored).
+    let out = cachectl(
+        &[
+            "bench",
+            "--value-size",
+            "100",
+            "--read-ratio",
+            "0.5",
+            "--ops",
+            "400",
+            "--duration",
+            "10m",
+            "--concurrency",
+            "2",
+            "--keys",
+            "10",
+            "--quiet",
+        ],
+        Some(&config),
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        stderr(&out).contains("warning: pre-filling 10 of 10 keys failed"),
+        "{}",
+        stderr(&out)
+    );
+    // op count ops/s p50 p99 p999 failed
+    let get = row(&text, "GET ");
+    let set = row(&text, "SET ");
+    assert_eq!(get[6], "0", "{text}");
+    assert_eq!(set[1], "0", "failed SETs are not ops: {text}");
+    let gets: u64 = get[1].parse().unwrap();
+    let failed: u64 = set[6].parse().unwrap();
+    assert!(failed > 0, "{text}");
+    // The --ops limit counts every call; the total counts only successes.
+    assert_eq!(gets + failed, 400, "{text}");
+    assert!(text.contains(&format!("total  {gets} ops in ")), "{text}");
+    assert!(text.contains(&format!(", {failed} errors")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "failed: {failed} × ValueTooLarge, e.g. value of 100 bytes for key \"cachectl:bench:"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("exceeds the limit of 64 bytes"), "{text}");
+    assert!(
+        text.contains("stopped: --ops limit of 400 calls reached"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_stops_at_whichever_limit_comes_first_and_says_which() {
+    let args = |ops: &str, duration: &str, timeline: bool| {
+        let mut a = vec![
+            "bench",
+            "--ops",
+            ops,
+            "--duration",
+            duration,
+            "--concurrency",
+            "2",
+            "--keys",
+            "10",
+            "--quiet",
+        ];
+        if timeline {
+            a.push("--timeline");
+        }
+        cachectl(&a, None)
+    };
+    let out = args("500", "10m", true);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("stopped: --ops limit of 500 calls reached"),
+        "{text}"
+    );
+    assert!(text.contains(" 0 errors"), "{text}");
+    // The timeline accounts for every call, one row per second.
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("second"));
+    assert_eq!(
+        lines
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["second", "ops", "failed", "p99", "µs"]),
+        "{text}"
+    );
+    let rows: Vec<Vec<u64>> = lines
+        .take_while(|l| !l.starts_with("removed"))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    assert!(!rows.is_empty(), "{text}");
+    assert_eq!(rows[0][0], 1);
+    assert_eq!(rows.iter().map(|r| r[1] + r[2]).sum::<u64>(), 500, "{text}");
+
+    // A zero duration ends the run before the first call.
+    let out = args("1000000000", "0s", false);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("stopped: --duration of 0s elapsed"), "{text}");
+    assert!(text.contains("total  0 ops in "), "{text}");
+    assert!(
+        !text.contains("second"),
+        "no timeline without --timeline: {text}"
+    );
 }
