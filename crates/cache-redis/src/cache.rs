@@ -72,11 +72,27 @@ impl RedisCache {
         Self::connect_with(config, ConnectOptions::default()).await
     }
 
+    /// A builder, for services that set the connection up in code rather
+    /// than from a config file.
+    pub fn builder() -> crate::RedisCacheBuilder {
+        crate::RedisCacheBuilder::default()
+    }
+
     /// [`RedisCache::connect`] with test options.
     #[doc(hidden)]
     pub async fn connect_with(config: &RedisConfig, options: ConnectOptions) -> Result<RedisCache> {
-        let settings =
-            Settings::from_config(config).map_err(|e| CacheError::from(e.within("cache.redis")))?;
+        config
+            .validate()
+            .map_err(|e| CacheError::from(e.within("cache.redis")))?;
+        Self::connect_validated(config, options).await
+    }
+
+    /// Connects with a config that passed [`RedisConfig::validate`].
+    pub(crate) async fn connect_validated(
+        config: &RedisConfig,
+        options: ConnectOptions,
+    ) -> Result<RedisCache> {
+        let settings = Settings::from_config(config).map_err(CacheError::from)?;
         let description = settings.describe();
         let span =
             tracing::info_span!("redis_connect", endpoint = %description, mode = ?settings.mode);

@@ -148,6 +148,7 @@
 // connection) are deeper than the default limit lets rustc lay out.
 #![recursion_limit = "256"]
 
+mod builder;
 mod cache;
 mod config;
 mod errors;
@@ -160,6 +161,7 @@ mod server_info;
 mod settings;
 mod topology;
 
+pub use builder::RedisCacheBuilder;
 pub use cache::{ConnectOptions, RedisCache};
 pub use config::{RedisConfig, RedisMode, TlsConfig};
 pub use settings::{MAX_POOL_SIZE, MAX_RETRIES_LIMIT, MAX_VALUE_BYTES_LIMIT};

@@ -432,3 +432,35 @@ async fn sliding_window_logs_every_admitted_request_of_a_burst() {
     let last = cache.rate_limit(&key, &rule).await.unwrap();
     assert_eq!(last.remaining, 10_000 - 301);
 }
+
+#[tokio::test]
+async fn the_builder_connects_like_a_config() {
+    let server = shared_server();
+    let cache = RedisCache::builder()
+        .addr(server.addr())
+        .command_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let key = unique_key("builder");
+    cache.set(&key, b"built", TTL).await.unwrap();
+    assert_eq!(
+        cache.get(&key).await.unwrap().as_deref(),
+        Some(&b"built"[..])
+    );
+    cache.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_builder_names_the_invalid_field_before_any_io() {
+    let err = RedisCache::builder()
+        .addr("127.0.0.1:1")
+        .pool_size(0)
+        .connect()
+        .await
+        .unwrap_err();
+    match err {
+        CacheError::Config(e) => assert_eq!(e.field, "pool_size"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
