@@ -2,10 +2,12 @@
 //! I/O; each call is one round trip where the contract allows (batches are
 //! pipelined, per slot in a cluster).
 
+#[cfg(feature = "cluster")]
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "cluster")]
 use crate::RedisMode;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use cache_core::{
     Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitAlgorithm,
     RateLimitRule, Result, ScanCursor, Subscription,
 };
+#[cfg(feature = "cluster")]
 use redis::cluster_routing::{Route, SlotAddr};
 use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation};
 
@@ -82,6 +85,7 @@ impl RedisCache {
     /// `SET key value PX ttl` for each entry, as pipelines: in chunks, and in
     /// a cluster one pipeline per slot (a pipeline must stay on one node).
     fn set_pipelines(&self, entries: &[(&str, &[u8])], ttl_ms: u64) -> Vec<Pipeline> {
+        #[cfg(feature = "cluster")]
         let groups: Vec<Vec<&(&str, &[u8])>> = if self.mode() == RedisMode::Cluster {
             let mut by_slot: HashMap<Route, Vec<&(&str, &[u8])>> = HashMap::new();
             for entry in entries {
@@ -94,6 +98,8 @@ impl RedisCache {
         } else {
             vec![entries.iter().collect()]
         };
+        #[cfg(not(feature = "cluster"))]
+        let groups: Vec<Vec<&(&str, &[u8])>> = vec![entries.iter().collect()];
         groups
             .iter()
             .flat_map(|group| group.chunks(BATCH))

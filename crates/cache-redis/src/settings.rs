@@ -71,6 +71,7 @@ pub(crate) struct Settings {
 
 /// TLS: system roots, or a CA bundle in PEM.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct TlsSettings {
     pub(crate) root_cert_pem: Option<Vec<u8>>,
 }
@@ -105,6 +106,20 @@ impl Settings {
                 ));
             }
             _ => {}
+        }
+        #[cfg(not(feature = "cluster"))]
+        if config.mode == RedisMode::Cluster {
+            return Err(ConfigError::new(
+                "mode",
+                "is `cluster`, but this build of cache-redis has no cluster support (its feature `cluster` is off)",
+            ));
+        }
+        #[cfg(not(feature = "sentinel"))]
+        if config.mode == RedisMode::Sentinel {
+            return Err(ConfigError::new(
+                "mode",
+                "is `sentinel`, but this build of cache-redis has no sentinel support (its feature `sentinel` is off)",
+            ));
         }
         if config.database < 0 {
             return Err(ConfigError::new("database", "must not be negative"));
@@ -226,16 +241,16 @@ impl Settings {
 
     /// The address of `endpoint`, plain or TLS.
     pub(crate) fn connection_addr(&self, endpoint: &Endpoint) -> ConnectionAddr {
+        #[cfg(feature = "tls")]
         if self.tls.is_some() {
-            ConnectionAddr::TcpTls {
+            return ConnectionAddr::TcpTls {
                 host: endpoint.host.clone(),
                 port: endpoint.port,
                 insecure: false,
                 tls_params: None,
-            }
-        } else {
-            ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
+            };
         }
+        ConnectionAddr::Tcp(endpoint.host.clone(), endpoint.port)
     }
 
     /// Full connection info for `endpoint` (without the CA, see [`Settings::client`]).
@@ -253,13 +268,15 @@ impl Settings {
     /// A client for `endpoint`, with the CA bundle when one is configured.
     pub(crate) fn client(&self, endpoint: &Endpoint) -> redis::RedisResult<redis::Client> {
         let info = self.connection_info(endpoint)?;
-        match self.certificates() {
-            Some(certs) => redis::Client::build_with_tls(info, certs),
-            None => redis::Client::open(info),
+        #[cfg(feature = "tls")]
+        if let Some(certs) = self.certificates() {
+            return redis::Client::build_with_tls(info, certs);
         }
+        redis::Client::open(info)
     }
 
     /// The CA bundle for redis-rs, when one is configured (`None` means system roots).
+    #[cfg(feature = "tls")]
     pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {
         let pem = self.tls.as_ref()?.root_cert_pem.clone()?;
         Some(redis::TlsCertificates {
@@ -368,6 +385,13 @@ fn tls_settings(
         }
         return Ok(None);
     }
+    #[cfg(not(feature = "tls"))]
+    if tls.enabled {
+        return Err(ConfigError::new(
+            "enabled",
+            "is true, but this build of cache-redis has no TLS support (its feature `tls` is off)",
+        ));
+    }
     if let Some(name) = tls.server_name.as_deref() {
         if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::new(
@@ -402,6 +426,7 @@ fn tls_settings(
         }
         (None, None) => None,
     };
+    #[cfg(feature = "tls")]
     install_crypto_provider();
     Ok(Some(TlsSettings { root_cert_pem: pem }))
 }
@@ -471,6 +496,12 @@ fn check_pem_certificate(text: &str) -> std::result::Result<(), String> {
         Ok(der) if !der.is_empty() => {}
         _ => return Err("a PEM certificate whose body is not base64".to_owned()),
     }
+    rustls_accepts(text)
+}
+
+/// Whether rustls takes the bundle (building a client with it; no I/O happens).
+#[cfg(feature = "tls")]
+fn rustls_accepts(text: &str) -> std::result::Result<(), String> {
     install_crypto_provider();
     let addr = ConnectionAddr::TcpTls {
         host: "localhost".to_owned(),
@@ -487,9 +518,16 @@ fn check_pem_certificate(text: &str) -> std::result::Result<(), String> {
         .map_err(|e| format!("a CA bundle rustls cannot use ({e})"))
 }
 
+/// Without TLS support nothing reads the bundle; the shape checks above stand.
+#[cfg(not(feature = "tls"))]
+fn rustls_accepts(_text: &str) -> std::result::Result<(), String> {
+    Ok(())
+}
+
 /// rustls needs a process-wide crypto provider and redis-rs enables none:
 /// install ring's unless the application already installed one (then its
 /// choice stands).
+#[cfg(feature = "tls")]
 fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is set.
@@ -635,5 +673,28 @@ mod tests {
         let s = Settings::from_config(&c).unwrap();
         assert_eq!(s.describe(), "a:1");
         assert!(!format!("{:?}", s.redis_info()).contains("hunter2"));
+    }
+
+    #[cfg(not(all(feature = "cluster", feature = "sentinel", feature = "tls")))]
+    #[test]
+    fn a_mode_or_tls_this_build_lacks_is_refused_by_name() {
+        #[cfg(not(feature = "cluster"))]
+        {
+            let mut c = config(&["a:1", "b:2"]);
+            c.mode = RedisMode::Cluster;
+            assert_eq!(config_error_field(Settings::from_config(&c)), "mode");
+        }
+        #[cfg(not(feature = "sentinel"))]
+        {
+            let mut c = config(&["a:1"]);
+            c.mode = RedisMode::Sentinel;
+            assert_eq!(config_error_field(Settings::from_config(&c)), "mode");
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let mut c = config(&["a:1"]);
+            c.tls.enabled = true;
+            assert_eq!(config_error_field(Settings::from_config(&c)), "tls.enabled");
+        }
     }
 }

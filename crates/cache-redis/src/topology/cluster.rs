@@ -39,11 +39,13 @@ impl ClusterTopology {
             .map(|e| settings.connection_info(e))
             .collect::<RedisResult<Vec<_>>>()
             .map_err(|e| map_connect_error(&description, e))?;
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut builder = ClusterClientBuilder::new(seeds)
             .connection_timeout(settings.connect_timeout)
             .response_timeout(settings.command_timeout)
             .overall_response_timeout(Some(settings.command_timeout))
             .tcp_settings(tcp_settings());
+        #[cfg(feature = "tls")]
         if let Some(certs) = settings.certificates() {
             builder = builder.certs(certs);
         }

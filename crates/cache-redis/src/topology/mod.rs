@@ -8,20 +8,26 @@
 
 use std::time::Duration;
 
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
 use crate::RedisMode;
 use cache_core::Result;
 use redis::aio::{ConnectionLike, ConnectionManager};
+#[cfg(feature = "cluster")]
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::settings::{Endpoint, Settings};
 
+#[cfg(feature = "cluster")]
 mod cluster;
 mod pool;
+#[cfg(feature = "sentinel")]
 mod sentinel;
 
+#[cfg(feature = "cluster")]
 pub(crate) use cluster::ClusterTopology;
 pub(crate) use pool::ManagerPool;
+#[cfg(feature = "sentinel")]
 pub(crate) use sentinel::SentinelTopology;
 
 /// One handle to send commands through.
@@ -30,6 +36,7 @@ pub(crate) enum Conn {
     /// A standalone server or a sentinel-resolved master.
     Manager(ConnectionManager),
     /// A cluster: redis-rs routes each command by slot and follows MOVED/ASK.
+    #[cfg(feature = "cluster")]
     Cluster(ClusterConnection),
 }
 
@@ -37,6 +44,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Manager(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -49,6 +57,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Manager(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -56,6 +65,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Manager(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.get_db(),
         }
     }
@@ -66,8 +76,10 @@ pub(crate) enum Topology {
     /// One server (or an endpoint that behaves as one: a replication group's primary endpoint).
     Standalone(Box<ManagerPool>),
     /// The master named by sentinels, followed across failovers.
+    #[cfg(feature = "sentinel")]
     Sentinel(SentinelTopology),
     /// A Redis/Valkey Cluster.
+    #[cfg(feature = "cluster")]
     Cluster(Box<ClusterTopology>),
 }
 
@@ -75,9 +87,11 @@ impl Topology {
     /// Opens the connections `settings` describe; fails fast, naming the endpoint.
     pub(crate) async fn connect(settings: &Settings) -> Result<Topology> {
         match settings.mode {
+            #[cfg(feature = "cluster")]
             RedisMode::Cluster => ClusterTopology::connect(settings)
                 .await
                 .map(|cluster| Topology::Cluster(Box::new(cluster))),
+            #[cfg(feature = "sentinel")]
             RedisMode::Sentinel => SentinelTopology::connect(settings)
                 .await
                 .map(Topology::Sentinel),
@@ -102,7 +116,9 @@ impl Topology {
     pub(crate) fn next_slot(&self) -> usize {
         match self {
             Topology::Standalone(pool) => pool.next_slot(),
+            #[cfg(feature = "sentinel")]
             Topology::Sentinel(s) => s.current().next_slot(),
+            #[cfg(feature = "cluster")]
             Topology::Cluster(_) => 0,
         }
     }
@@ -112,7 +128,9 @@ impl Topology {
     pub(crate) fn conn_at(&self, slot: usize) -> Conn {
         match self {
             Topology::Standalone(pool) => Conn::Manager(pool.at(slot)),
+            #[cfg(feature = "sentinel")]
             Topology::Sentinel(s) => Conn::Manager(s.current().at(slot)),
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => Conn::Cluster(c.conn()),
         }
     }
@@ -121,7 +139,9 @@ impl Topology {
     pub(crate) fn endpoint(&self) -> String {
         match self {
             Topology::Standalone(pool) => pool.endpoint().to_owned(),
+            #[cfg(feature = "sentinel")]
             Topology::Sentinel(s) => s.current().endpoint().to_owned(),
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => c.describe().to_owned(),
         }
     }
@@ -130,15 +150,19 @@ impl Topology {
     /// the failure suggests a failover. With `wait`, returns once that is done
     /// (the caller is about to retry); otherwise it happens in the background.
     pub(crate) async fn after_error(&self, err: &RedisError, wait: bool) {
+        #[cfg(feature = "sentinel")]
         if let Topology::Sentinel(s) = self {
             s.after_error(err, wait).await;
         }
+        #[cfg(not(feature = "sentinel"))]
+        let _ = (err, wait);
     }
 
     /// The primaries, in a stable order (sorted by address): the nodes a
     /// keyspace-wide SCAN must visit.
     pub(crate) async fn primaries(&self) -> RedisResult<Vec<Endpoint>> {
         match self {
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => c.primaries().await,
             // One keyspace: the node is implied, its name is not used for routing.
             _ => Ok(vec![Endpoint {
@@ -151,8 +175,10 @@ impl Topology {
     /// Sends `cmd` to the primary `node` (one of [`Topology::primaries`]).
     pub(crate) async fn query_node(&self, node: &Endpoint, cmd: Cmd) -> RedisResult<Value> {
         match self {
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => c.query_node(node, cmd).await,
             _ => {
+                let _ = node; // one keyspace: the only node
                 let mut conn = self.conn();
                 cmd.query_async(&mut conn).await
             }
@@ -176,10 +202,12 @@ impl Topology {
             Topology::Standalone(pool) => {
                 vec![(pool.endpoint().to_owned(), pool.client().clone())]
             }
+            #[cfg(feature = "sentinel")]
             Topology::Sentinel(s) => {
                 let pool = s.current();
                 vec![(pool.endpoint().to_owned(), pool.client().clone())]
             }
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => c.pubsub_clients().await,
         }
     }
@@ -189,6 +217,7 @@ impl Topology {
     /// cluster subscribes, so the count covers them all.
     pub(crate) async fn publish(&self, cmd: &Cmd) -> RedisResult<u64> {
         let reply = match self {
+            #[cfg(feature = "cluster")]
             Topology::Cluster(c) => match c.home().await {
                 Ok(home) => c.query_node(&home, cmd.clone()).await.inspect_err(|_| {
                     // The home may have failed over: look it up again next time.

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use cache_core::{CacheError, Result};
 use parking_lot::{Mutex, RwLock};
+#[cfg(feature = "tls")]
+use redis::TlsMode;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{ErrorKind, RedisError, ServerErrorKind, TlsMode};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use super::ManagerPool;
 use crate::errors::{is_connection_error, map_connect_error};
@@ -155,6 +157,7 @@ fn sentinel_client(settings: &Settings) -> redis::RedisResult<SentinelClient> {
     if let Some(password) = &settings.password {
         builder = builder.set_client_to_redis_password(password);
     }
+    #[cfg(feature = "tls")]
     if settings.tls.is_some() {
         builder = builder
             .set_client_to_redis_tls_mode(TlsMode::Secure)
