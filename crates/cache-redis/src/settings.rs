@@ -590,6 +590,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "cluster")]
     #[test]
     fn standalone_takes_one_address() {
         assert_eq!(
@@ -622,6 +623,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn bad_base64_ca_is_a_config_error_that_hides_the_value() {
         let mut c = config(&["a:1"]);
@@ -632,6 +634,7 @@ mod tests {
         assert_eq!(config_error_field(Err(err)), "tls.ca_cert_base64");
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn base64_that_is_not_a_certificate_is_refused() {
         let mut c = config(&["a:1"]);
@@ -652,6 +655,7 @@ mod tests {
         assert_eq!(config_error_field(Settings::from_config(&c)), "tls.enabled");
     }
 
+    #[cfg(feature = "tls")]
     #[test]
     fn a_server_name_other_than_the_host_is_refused() {
         let mut c = config(&["10.0.0.1:6379"]);
