@@ -34,6 +34,25 @@
 //! | [`tenant`] | tenant ids, their escaping, and namespace templates |
 //! | [`setup`] | [`CacheSetup`]: everything from YAML + environment in one call; [`build_cache`] |
 //! | [`deps`] | [`ModuleDeps`], [`RequestContext`], the [`GetCache`] closure |
+//! | [`config`] | the root [`Config`](config::Config): YAML + environment, composing the backends' sections |
+//! | [`prelude`] | the traits and types an application uses, from every crate of the framework |
+//!
+//! ## One dependency for an application
+//! An application depends on `cache-manager` alone: [`config`] re-exports every
+//! section of the configuration and [`prelude`] the contract, both backends and
+//! the patterns. Libraries that only speak the contract depend on `cache-core`.
+//!
+//! ```
+//! use cache_manager::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), CacheError> {
+//! let cache = MemoryCache::new();
+//! cache.set_as("n", &7u32, std::time::Duration::from_secs(5)).await?;
+//! assert_eq!(cache.get_as::<u32>("n").await?, Some(7));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Tenant isolation on a shared backend rests on [`cache_patterns::Namespaced`]
 //! and the escaping in [`tenant`]; see the ADR `docs/adr/0006-tenant-manager.md`.
@@ -47,6 +66,22 @@ mod recency;
 pub mod resolver;
 pub mod setup;
 pub mod tenant;
+
+/// The traits and types an application uses, from every crate of the framework.
+pub mod prelude {
+    pub use cache_core::{
+        Bytes, Cache, CacheError, ErrorKind, RateLimitRule, ScanCursor, TypedCacheExt,
+    };
+    pub use cache_memory::MemoryCache;
+    pub use cache_patterns::{
+        CacheAside, Counter, DistributedLock, Idempotency, InvalidationBus, Namespaced, NearCache,
+        RateLimiter, ReadThrough,
+    };
+    pub use cache_redis::RedisCache;
+
+    pub use crate::config::Config;
+    pub use crate::{CacheSetup, ModuleDeps, RequestContext, TenantCache, TenantManager};
+}
 
 pub use deps::{GetCache, ModuleDeps, RequestContext, RequestContextBuilder};
 pub use lease::TenantCache;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use cache_core::config::{duration, null_as_default};
 use cache_memory::MemoryConfig;
-#[cfg(feature = "redis")]
 use cache_redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +40,7 @@ pub struct CacheConfig {
     /// The in-memory backend.
     #[serde(deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
-    /// The Redis/Valkey backend (feature `redis`).
-    #[cfg(feature = "redis")]
+    /// The Redis/Valkey backend.
     #[serde(deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
     /// The per-tenant manager.
@@ -58,7 +56,6 @@ impl Default for CacheConfig {
             key_prefix: String::new(),
             fallback_to_memory: false,
             memory: MemoryConfig::default(),
-            #[cfg(feature = "redis")]
             redis: RedisConfig::default(),
             tenants: TenantsConfig::default(),
         }
@@ -118,8 +115,7 @@ pub struct TenantOverride {
     /// Its in-memory settings.
     #[serde(default, deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
-    /// Its Redis settings (feature `redis`).
-    #[cfg(feature = "redis")]
+    /// Its Redis settings.
     #[serde(default, deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
 }

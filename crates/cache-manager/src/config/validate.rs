@@ -40,13 +40,7 @@ impl CacheConfig {
             return Ok(());
         }
         check_prefix(&format!("{path}.key_prefix"), &self.key_prefix)?;
-        backend_sections(
-            path,
-            self.backend,
-            &self.memory,
-            #[cfg(feature = "redis")]
-            &self.redis,
-        )?;
+        backend_sections(path, self.backend, &self.memory, &self.redis)?;
         self.tenants.validate_at(&format!("{path}.tenants"))
     }
 }
@@ -85,13 +79,7 @@ impl TenantsConfig {
 
 impl TenantOverride {
     fn validate_at(&self, path: &str) -> Result<(), ConfigError> {
-        backend_sections(
-            path,
-            self.backend,
-            &self.memory,
-            #[cfg(feature = "redis")]
-            &self.redis,
-        )
+        backend_sections(path, self.backend, &self.memory, &self.redis)
     }
 }
 
@@ -102,22 +90,16 @@ fn backend_sections(
     path: &str,
     backend: BackendKind,
     memory: &cache_memory::MemoryConfig,
-    #[cfg(feature = "redis")] redis: &cache_redis::RedisConfig,
+    redis: &cache_redis::RedisConfig,
 ) -> Result<(), ConfigError> {
     memory
         .validate()
         .map_err(|e| e.within(&format!("{path}.memory")))?;
     match backend {
-        #[cfg(feature = "redis")]
         BackendKind::Redis => redis
             .validate()
             .map_err(|e| e.within(&format!("{path}.redis"))),
-        #[cfg(not(feature = "redis"))]
-        BackendKind::Redis => Err(ConfigError::new(
-            format!("{path}.type"),
-            "is `redis`, but this build has no Redis backend (cache-manager's feature `redis` is off)",
-        )),
-        _ => Ok(()),
+        BackendKind::Memory => Ok(()),
     }
 }
 
