@@ -1,18 +1,16 @@
-//! The patterns of `cache_core` on a real Redis, next to the in-memory
-//! backend where the behaviour must be the same on both.
+//! The near cache and its invalidation bus across several connections to a
+//! real Redis. The scenarios that must behave the same on every backend
+//! (cache-aside, rate limits, idempotency, counters, locks under concurrency)
+//! are the pattern suite of `cache-testing`, run on Redis by cache-redis's
+//! `conformance_standalone` and on memory by cache-patterns' `pattern_suite`.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_core::Cache;
 use cache_memory::MemoryCache;
-use cache_patterns::aside::CacheAside;
-use cache_patterns::counter::Counter;
-use cache_patterns::idempotency::{Claim, Idempotency};
 use cache_patterns::invalidation::NearCache;
-use cache_patterns::ratelimit::RateLimiter;
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, cli_binary};
@@ -30,14 +28,6 @@ async fn redis(server: &RedisServer) -> Arc<dyn Cache> {
     )
 }
 
-/// Both backends, named for assertion messages.
-async fn backends(server: &RedisServer) -> Vec<(&'static str, Arc<dyn Cache>)> {
-    vec![
-        ("memory", Arc::new(MemoryCache::new()) as Arc<dyn Cache>),
-        ("redis", redis(server).await),
-    ]
-}
-
 async fn eventually<F, Fut>(what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
@@ -50,121 +40,6 @@ where
             "timed out waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_thousand_concurrent_get_or_load_run_the_loader_once_on_both_backends() {
-    const CALLERS: usize = 1000;
-    let server = RedisServer::start();
-    for (backend, cache) in backends(&server).await {
-        let aside = CacheAside::new(cache);
-        let started = Arc::new(AtomicUsize::new(0));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..CALLERS {
-            let (aside, started, loads) = (aside.clone(), started.clone(), loads.clone());
-            tasks.push(tokio::spawn(async move {
-                started.fetch_add(1, Ordering::SeqCst);
-                let everyone = started.clone();
-                aside
-                    .get_or_load("hot:key", TTL, move || async move {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        // Stay in flight until every caller has called.
-                        let deadline = tokio::time::Instant::now() + DEADLINE;
-                        while everyone.load(Ordering::SeqCst) < CALLERS
-                            && tokio::time::Instant::now() < deadline
-                        {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                        Ok::<_, std::io::Error>("loaded once".to_owned())
-                    })
-                    .await
-            }));
-        }
-        for task in tasks {
-            assert_eq!(task.await.unwrap().unwrap(), "loaded once", "{backend}");
-        }
-        assert_eq!(loads.load(Ordering::SeqCst), 1, "{backend}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rate_limiter_never_admits_more_than_the_limit_on_both_backends() {
-    let server = RedisServer::start();
-    for (backend, cache) in backends(&server).await {
-        for limiter in [
-            RateLimiter::sliding(cache.clone(), 25, TTL),
-            RateLimiter::fixed(cache.clone(), 25, TTL),
-        ] {
-            let key = format!("{:?}", limiter.rule().algorithm);
-            let mut tasks = Vec::new();
-            for _ in 0..100 {
-                let (limiter, key) = (limiter.clone(), key.clone());
-                tasks.push(tokio::spawn(
-                    async move { limiter.check(&key).await.unwrap() },
-                ));
-            }
-            let mut admitted = 0;
-            for task in tasks {
-                admitted += usize::from(task.await.unwrap().allowed);
-            }
-            assert_eq!(admitted, 25, "{backend} {key}");
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn exactly_one_concurrent_idempotency_claim_is_first_on_both_backends() {
-    let server = RedisServer::start();
-    for (backend, cache) in backends(&server).await {
-        let requests = Idempotency::new(cache);
-        let mut tasks = Vec::new();
-        for _ in 0..50 {
-            let requests = requests.clone();
-            tasks.push(tokio::spawn(async move {
-                requests.claim::<String>("req-42", None).await.unwrap()
-            }));
-        }
-        let mut tickets = Vec::new();
-        for task in tasks {
-            if let Claim::First(ticket) = task.await.unwrap() {
-                tickets.push(ticket);
-            }
-        }
-        assert_eq!(tickets.len(), 1, "{backend}");
-        let ticket = tickets.pop().unwrap();
-        assert!(
-            requests.complete(ticket, "created").await.unwrap(),
-            "{backend}"
-        );
-        assert_eq!(
-            requests.claim::<String>("req-42", None).await.unwrap(),
-            Claim::Completed("created".to_owned()),
-            "{backend}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn counters_are_atomic_on_both_backends() {
-    let server = RedisServer::start();
-    for (backend, cache) in backends(&server).await {
-        let counter = Counter::new(cache, "views:reel:9", TTL);
-        let mut tasks = Vec::new();
-        for _ in 0..10 {
-            let counter = counter.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..50 {
-                    counter.incr().await.unwrap();
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        assert_eq!(counter.get().await.unwrap(), 500, "{backend}");
-        assert_eq!(counter.decr_by(100).await.unwrap(), 400, "{backend}");
     }
 }
 

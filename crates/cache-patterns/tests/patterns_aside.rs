@@ -66,39 +66,6 @@ async fn a_hit_returns_the_cached_value_without_loading() {
     assert_eq!((aside.stats().hits, aside.stats().loads), (1, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_thousand_concurrent_misses_run_the_loader_once() {
-    const CALLERS: usize = 1000;
-    let aside = CacheAside::new(memory());
-    let started = Arc::new(AtomicUsize::new(0));
-    let loads = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..CALLERS {
-        let (aside, started, loads) = (aside.clone(), started.clone(), loads.clone());
-        tasks.push(tokio::spawn(async move {
-            started.fetch_add(1, Ordering::SeqCst);
-            let loader_started = started.clone();
-            aside
-                .get_or_load("hot", TTL, move || async move {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    // Stay in flight until every caller has called.
-                    eventually("every caller started", || {
-                        let n = loader_started.load(Ordering::SeqCst);
-                        async move { n == CALLERS }
-                    })
-                    .await;
-                    LoadResult::Ok(user(7, "hot"))
-                })
-                .await
-        }));
-    }
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), user(7, "hot"));
-    }
-    assert_eq!(loads.load(Ordering::SeqCst), 1);
-    assert_eq!(aside.stats().loads, 1);
-}
-
 #[tokio::test]
 async fn a_caller_that_gives_up_does_not_fail_the_others() {
     let aside = CacheAside::new(memory());

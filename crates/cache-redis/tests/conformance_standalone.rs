@@ -48,3 +48,12 @@ impl CacheFactory for Standalone {
 cache_testing::conformance_tests!(Standalone {
     server: shared_server()
 });
+
+/// The pattern suite (cache-aside, rate limits, idempotency, counters, locks
+/// under concurrency) on the same server.
+mod patterns {
+    use super::*;
+    cache_testing::pattern_tests!(Standalone {
+        server: shared_server()
+    });
+}

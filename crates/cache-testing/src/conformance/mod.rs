@@ -39,6 +39,7 @@ use futures::stream::{self, StreamExt};
 mod atomic;
 mod basic;
 mod batch;
+pub mod patterns;
 mod service;
 mod support;
 
