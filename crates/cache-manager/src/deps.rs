@@ -27,10 +27,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cache_core::{Cache, CacheError, Result};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+
+use cache_patterns::CacheAside;
 
 use crate::manager::TenantManager;
 
@@ -95,12 +98,36 @@ impl RequestContextBuilder {
 pub struct ModuleDeps {
     /// The cache of a request's tenant. Modules without a cache ignore it.
     pub get_cache: GetCache,
+    /// The TTL a module uses when it has none of its own.
+    default_ttl: Duration,
 }
 
 impl ModuleDeps {
-    /// Dependencies with this cache lookup.
+    /// Dependencies with this cache lookup, and the default TTL of
+    /// [`MemoryConfig`](cache_memory::MemoryConfig) (5 minutes).
     pub fn new(get_cache: GetCache) -> Self {
-        ModuleDeps { get_cache }
+        ModuleDeps {
+            get_cache,
+            default_ttl: cache_memory::MemoryConfig::default().default_ttl,
+        }
+    }
+
+    /// The same dependencies with another default TTL ([`CacheSetup`](crate::CacheSetup)
+    /// sets `cache.memory.default_ttl`).
+    pub fn with_default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// The TTL a module uses when it has none of its own: `cache.memory.default_ttl`.
+    pub fn default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
+    /// Cache-aside on the cache for `ctx`, with [`ModuleDeps::default_ttl`]
+    /// as its default TTL (the one [`ReadThrough`](cache_patterns::ReadThrough) uses).
+    pub async fn aside(&self, ctx: &RequestContext) -> Result<CacheAside> {
+        Ok(CacheAside::new(self.cache(ctx).await?).ttl(self.default_ttl))
     }
 
     /// Every request gets `cache`, whatever its tenant: for tests (a fake from

@@ -55,6 +55,7 @@ use crate::tenant::{NamespaceTemplate, TenantId};
 pub struct CacheSetup {
     manager: Option<TenantManager>,
     get_cache: GetCache,
+    default_ttl: std::time::Duration,
 }
 
 impl CacheSetup {
@@ -89,6 +90,7 @@ impl CacheSetup {
             return Ok(CacheSetup {
                 manager: None,
                 get_cache: deps::disabled(),
+                default_ttl: cache.memory.default_ttl,
             });
         }
         let template = NamespaceTemplate::parse(&cache.tenants.namespace)?;
@@ -121,6 +123,7 @@ impl CacheSetup {
         Ok(CacheSetup {
             get_cache: deps::from_manager(manager.clone()),
             manager: Some(manager),
+            default_ttl: cache.memory.default_ttl,
         })
     }
 
@@ -140,9 +143,10 @@ impl CacheSetup {
         self.get_cache.clone()
     }
 
-    /// [`ModuleDeps`] around [`CacheSetup::get_cache`].
+    /// [`ModuleDeps`] around [`CacheSetup::get_cache`], with
+    /// `cache.memory.default_ttl` as the modules' default TTL.
     pub fn module_deps(&self) -> ModuleDeps {
-        ModuleDeps::new(self.get_cache())
+        ModuleDeps::new(self.get_cache()).with_default_ttl(self.default_ttl)
     }
 
     /// Closes the manager, every tenant cache and the shared backend.

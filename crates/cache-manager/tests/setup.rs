@@ -268,3 +268,19 @@ async fn build_cache_builds_the_configured_backend() {
     cache.set("k", b"v", TTL).await.unwrap();
     assert_eq!(&cache.get("k").await.unwrap().unwrap()[..], b"v");
 }
+
+#[tokio::test]
+async fn the_memory_default_ttl_reaches_the_modules() {
+    let config = cache_manager::config::Config::from_yaml_str_with_env(
+        "cache:\n  memory:\n    default_ttl: 7m\n",
+        &|_| None,
+    )
+    .unwrap();
+    let setup = CacheSetup::from_config(&config).await.unwrap();
+    let deps = setup.module_deps();
+    assert_eq!(deps.default_ttl(), Duration::from_secs(420));
+    let ctx = cache_manager::RequestContext::for_tenant("acme");
+    let aside = deps.aside(&ctx).await.unwrap();
+    assert_eq!(aside.default_ttl(), Duration::from_secs(420));
+    setup.close().await.unwrap();
+}
