@@ -46,6 +46,7 @@ mod support;
 pub use atomic::*;
 pub use basic::*;
 pub use batch::*;
+pub use patterns::*;
 pub use service::*;
 pub use support::{CheckError, CheckResult, Namespace};
 
@@ -165,15 +166,15 @@ macro_rules! __conformance_checks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_registry {
-    (() $($name:ident => $check:ident,)*) => {
+    (($list:ident) $($name:ident => $check:ident,)*) => {
         /// Every check of the suite, in a stable order.
-        pub static CHECKS: &[Check] = &[
+        pub static $list: &[Check] = &[
             $(Check { name: stringify!($name), run: |f| Box::pin($check(f)) },)*
         ];
     };
 }
 
-__conformance_checks!(__conformance_registry!());
+__conformance_checks!(__conformance_registry!(CHECKS));
 
 /// Expands to one `#[tokio::test]` (multi-threaded, 4 workers) per check,
 /// named for the behaviour, each running it against a fresh instance from
@@ -287,7 +288,17 @@ pub async fn run_all(factory: &dyn CacheFactory) -> Report {
 
 /// Runs the checks whose name `select` accepts (a few at a time).
 pub async fn run_checks(factory: &dyn CacheFactory, select: impl Fn(&str) -> bool) -> Report {
-    let selected: Vec<(usize, &Check)> = CHECKS
+    run_list(CHECKS, factory, select).await
+}
+
+/// Runs the checks of `checks` (e.g. [`CHECKS`] or [`PATTERN_CHECKS`]) whose
+/// name `select` accepts, a few at a time.
+pub async fn run_list(
+    checks: &'static [Check],
+    factory: &dyn CacheFactory,
+    select: impl Fn(&str) -> bool,
+) -> Report {
+    let selected: Vec<(usize, &Check)> = checks
         .iter()
         .enumerate()
         .filter(|(_, c)| select(c.name))

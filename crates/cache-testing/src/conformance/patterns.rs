@@ -28,11 +28,9 @@ use cache_patterns::counter::Counter;
 use cache_patterns::idempotency::{Claim, Idempotency};
 use cache_patterns::lock::DistributedLock;
 use cache_patterns::ratelimit::RateLimiter;
-use futures::FutureExt;
-use futures::stream::{self, StreamExt};
 
 use super::support::{CheckResult, LONG_TTL, Outcome, ensure, fail, join_all, with_fixture};
-use super::{CHECK_TIMEOUT, Check, CheckFailure, Report};
+use super::{Check, Report};
 use crate::conformance::CacheFactory;
 
 /// Concurrent callers in each scenario.
@@ -258,18 +256,7 @@ macro_rules! __pattern_checks {
     };
 }
 
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __pattern_registry {
-    (() $($name:ident => $check:ident,)*) => {
-        /// Every scenario of the pattern suite, in a stable order.
-        pub static PATTERN_CHECKS: &[Check] = &[
-            $(Check { name: stringify!($name), run: |f| Box::pin($check(f)) },)*
-        ];
-    };
-}
-
-__pattern_checks!(__pattern_registry!());
+__pattern_checks!(__conformance_registry!(PATTERN_CHECKS));
 
 /// Expands to one `#[tokio::test]` (multi-threaded, 4 workers) per pattern
 /// scenario, each against a fresh instance from `$factory`.
@@ -285,53 +272,11 @@ __pattern_checks!(__pattern_registry!());
 #[macro_export]
 macro_rules! pattern_tests {
     ($factory:expr $(,)?) => {
-        $crate::__pattern_checks!(__pattern_test_fns!($factory));
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __pattern_test_fns {
-    (($factory:expr) $($name:ident => $check:ident,)*) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let factory = $factory;
-                $crate::conformance::run_one(
-                    stringify!($name),
-                    $crate::conformance::patterns::$check(&factory),
-                )
-                .await;
-            }
-        )*
+        $crate::__pattern_checks!(__conformance_test_fns!($factory));
     };
 }
 
 /// Runs every scenario of [`PATTERN_CHECKS`] against `factory`.
 pub async fn run_patterns(factory: &dyn CacheFactory) -> Report {
-    let mut report = Report::default();
-    let outcomes: Vec<(&'static str, Result<(), String>)> = stream::iter(PATTERN_CHECKS)
-        .map(|check| async move {
-            let run = std::panic::AssertUnwindSafe((check.run)(factory)).catch_unwind();
-            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, run).await {
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(e))) => Err(e.message().to_owned()),
-                Ok(Err(_)) => Err("panicked".to_owned()),
-                Err(_) => Err(format!("did not finish within {CHECK_TIMEOUT:?}")),
-            };
-            (check.name, outcome)
-        })
-        .buffered(1)
-        .collect()
-        .await;
-    for (name, outcome) in outcomes {
-        match outcome {
-            Ok(()) => report.passed.push(name),
-            Err(message) => report.failed.push(CheckFailure {
-                check: name,
-                message,
-            }),
-        }
-    }
-    report
+    super::run_list(PATTERN_CHECKS, factory, |_| true).await
 }
