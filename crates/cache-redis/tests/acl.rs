@@ -16,7 +16,7 @@ use cache_core::{Cache, ErrorKind, RateLimitRule, ScanCursor, SubscriptionEvent}
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, RespValue};
-use harness_support::chain;
+use harness_support::{chain, connect_error};
 
 const TTL: Duration = Duration::from_secs(60);
 const APP_PASSWORD: &str = "app-pw-7f3a9c";
@@ -45,16 +45,6 @@ async fn connect(config: &RedisConfig) -> RedisCache {
     RedisCache::connect(config)
         .await
         .unwrap_or_else(|e| panic!("connect: {}", chain(&e)))
-}
-
-/// The connect attempt's error, bounded so that a hang fails the test.
-async fn connect_error(config: &RedisConfig) -> cache_core::CacheError {
-    let bound = config.connect_timeout * 5;
-    match tokio::time::timeout(bound, RedisCache::connect(config)).await {
-        Ok(Ok(_)) => panic!("connected although it should not have"),
-        Ok(Err(e)) => e,
-        Err(_) => panic!("connect did not give up within {bound:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

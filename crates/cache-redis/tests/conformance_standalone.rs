@@ -5,7 +5,9 @@
 //! its own random namespace); it is stopped when the last of them ends, so no
 //! server outlives the test binary.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
+
+mod harness_support;
 
 use async_trait::async_trait;
 use cache_core::Cache;
@@ -13,20 +15,7 @@ use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::conformance::CacheFactory;
 use cache_testing::server::RedisServer;
-
-/// The server of the tests running now, started by the first of them.
-fn shared_server() -> Arc<RedisServer> {
-    static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
-    let mut slot = SERVER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(server) = slot.upgrade() {
-        return server;
-    }
-    let server = Arc::new(RedisServer::start());
-    *slot = Arc::downgrade(&server);
-    server
-}
+use harness_support::shared_server;
 
 /// A fresh `RedisCache` per check, all on one server.
 struct Standalone {

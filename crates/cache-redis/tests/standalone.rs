@@ -3,8 +3,10 @@
 //! authentication failures, database isolation, the command timeout, and
 //! validation before I/O.
 
+mod harness_support;
+
 use std::error::Error as _;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache_core::config::Secret;
@@ -12,27 +14,12 @@ use cache_core::{Cache, CacheError, ErrorKind};
 use cache_redis::RedisConfig;
 use cache_redis::{ConnectOptions, RedisCache};
 use cache_testing::server::{RedisServer, RespValue};
+use harness_support::shared_server;
 
 const TTL: Duration = Duration::from_secs(60);
 
 /// Generous for a loaded 2-core machine; only ever an upper bound.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The server of the tests running now, started by the first of them and
-/// stopped when the last one ends. Tests that disturb a server (pause it,
-/// stop it, require a password) start their own.
-fn shared_server() -> Arc<RedisServer> {
-    static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
-    let mut slot = SERVER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(server) = slot.upgrade() {
-        return server;
-    }
-    let server = Arc::new(RedisServer::start());
-    *slot = Arc::downgrade(&server);
-    server
-}
 
 fn config_for(server: &RedisServer) -> RedisConfig {
     let mut config = RedisConfig::default();

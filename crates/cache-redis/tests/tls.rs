@@ -19,7 +19,7 @@ use cache_core::{Cache, ErrorKind};
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::{TlsMaterial, TlsRedisServer};
-use harness_support::chain;
+use harness_support::{chain, connect_error};
 
 /// The binary's shared TLS server, started off the async workers.
 fn shared_server() -> &'static TlsRedisServer {
@@ -72,16 +72,6 @@ mod conformance_with_ca_as_file {
     }
 
     cache_testing::conformance_tests!(make_cache);
-}
-
-/// The connect attempt's error, bounded so that a hang fails the test.
-async fn connect_error(config: &RedisConfig) -> cache_core::CacheError {
-    let bound = config.connect_timeout * 5;
-    match tokio::time::timeout(bound, RedisCache::connect(config)).await {
-        Ok(Ok(_)) => panic!("connected although it should not have"),
-        Ok(Err(e)) => e,
-        Err(_) => panic!("connect did not give up within {bound:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

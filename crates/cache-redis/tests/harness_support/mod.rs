@@ -4,15 +4,34 @@
 
 use std::error::Error;
 use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use cache_core::CacheError;
 use cache_redis::RedisConfig;
+use cache_testing::server::RedisServer;
 use tokio::time::Instant;
 
 /// How long a test waits for a deployment to recover after a crash or a
 /// failover. Generous: failover timing varies on a loaded 2-core machine.
 pub(crate) const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The standalone server of the tests running now, started by the first of
+/// them and stopped when the last one ends (each test works in its own keys).
+/// Tests that disturb a server (pause it, stop it, require a password) start
+/// their own.
+pub(crate) fn shared_server() -> Arc<RedisServer> {
+    static SERVER: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+    let mut slot = SERVER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let server = Arc::new(RedisServer::start());
+    *slot = Arc::downgrade(&server);
+    server
+}
 
 /// A config for `addrs` with short timeouts, so that failures show quickly.
 pub(crate) fn config(addrs: Vec<String>) -> RedisConfig {
@@ -21,6 +40,16 @@ pub(crate) fn config(addrs: Vec<String>) -> RedisConfig {
     config.connect_timeout = Duration::from_secs(2);
     config.command_timeout = Duration::from_secs(2);
     config
+}
+
+/// The connect attempt's error, bounded so that a hang fails the test.
+pub(crate) async fn connect_error(config: &RedisConfig) -> CacheError {
+    let bound = config.connect_timeout * 5;
+    match tokio::time::timeout(bound, cache_redis::RedisCache::connect(config)).await {
+        Ok(Ok(_)) => panic!("connected although it should not have"),
+        Ok(Err(e)) => e,
+        Err(_) => panic!("connect did not give up within {bound:?}"),
+    }
 }
 
 /// The error and every cause, joined with `: ` (what an operator reads).

@@ -26,6 +26,27 @@ impl fmt::Debug for ExitReaper {
     }
 }
 
+/// The deployment in `cell`, started by the first caller with `start`; its
+/// processes (`pids`) are killed when the test binary exits. What every
+/// `shared()` of the harness is made of.
+///
+/// # Panics
+/// When `start` panics (the next caller tries again), or `sh` cannot run.
+pub(crate) fn shared_until_exit<T>(
+    cell: &'static std::sync::OnceLock<(T, ExitReaper)>,
+    start: impl FnOnce() -> T,
+    pids: impl FnOnce(&T) -> Vec<u32>,
+) -> &'static T {
+    &cell
+        .get_or_init(|| {
+            let deployment = start();
+            let reaper = ExitReaper::spawn(&pids(&deployment))
+                .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
+            (deployment, reaper)
+        })
+        .0
+}
+
 impl ExitReaper {
     /// Starts a watchdog that kills `pids` when this process exits.
     ///

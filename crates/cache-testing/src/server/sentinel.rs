@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::admin::{info_section, try_command};
+use super::reaper::shared_until_exit;
 use super::{ExitReaper, RedisServer, RespValue};
 
 /// How long the deployment gets to come up. Generous for a loaded machine.
@@ -200,14 +201,7 @@ impl RedisSentinel {
     /// the next caller.
     pub fn shared() -> &'static RedisSentinel {
         static SHARED: OnceLock<(RedisSentinel, ExitReaper)> = OnceLock::new();
-        &SHARED
-            .get_or_init(|| {
-                let deployment = RedisSentinel::start();
-                let reaper = ExitReaper::spawn(&deployment.pids())
-                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
-                (deployment, reaper)
-            })
-            .0
+        shared_until_exit(&SHARED, RedisSentinel::start, RedisSentinel::pids)
     }
 
     /// The process ids of the running data nodes and sentinels.

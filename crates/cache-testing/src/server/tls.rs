@@ -35,6 +35,7 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
+use super::reaper::shared_until_exit;
 use super::{ExitReaper, ReadyCheck, RedisServer, RedisServerBuilder};
 
 /// The names the server certificate is valid for.
@@ -269,15 +270,9 @@ impl TlsRedisServer {
     /// the next caller.
     pub fn shared() -> &'static TlsRedisServer {
         static SHARED: OnceLock<(TlsRedisServer, ExitReaper)> = OnceLock::new();
-        &SHARED
-            .get_or_init(|| {
-                let tls = TlsRedisServer::start();
-                let pids: Vec<u32> = tls.server.pid().into_iter().collect();
-                let reaper = ExitReaper::spawn(&pids)
-                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
-                (tls, reaper)
-            })
-            .0
+        shared_until_exit(&SHARED, TlsRedisServer::start, |tls| {
+            tls.server.pid().into_iter().collect()
+        })
     }
 
     /// `127.0.0.1:<tls port>`.

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::admin::{info_section, run_with_deadline, scan_node};
+use super::reaper::shared_until_exit;
 use super::{ExitReaper, RedisServer, RespValue, log_tail};
 
 mod slots;
@@ -199,14 +200,7 @@ impl RedisCluster {
     /// the next caller.
     pub fn shared() -> &'static RedisCluster {
         static SHARED: OnceLock<(RedisCluster, ExitReaper)> = OnceLock::new();
-        &SHARED
-            .get_or_init(|| {
-                let cluster = RedisCluster::start();
-                let reaper = ExitReaper::spawn(&cluster.pids())
-                    .unwrap_or_else(|e| panic!("cannot start the exit watchdog: {e}"));
-                (cluster, reaper)
-            })
-            .0
+        shared_until_exit(&SHARED, RedisCluster::start, RedisCluster::pids)
     }
 
     /// The process ids of the running nodes.
