@@ -115,6 +115,22 @@ impl Default for Settings {
     }
 }
 
+impl MemoryConfig {
+    /// Checks every rule, with the same code [`MemoryCache::from_config`](crate::MemoryCache::from_config)
+    /// runs, so what validates here builds there. Fields are named relative to
+    /// this section (`max_bytes`); see [`ConfigError::within`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = cache_core::ttl::ttl_millis(self.default_ttl) {
+            let reason = match e {
+                cache_core::CacheError::InvalidTtl { reason, .. } => reason.to_owned(),
+                other => other.to_string(),
+            };
+            return Err(ConfigError::new("default_ttl", reason));
+        }
+        Settings::from_config(self).map(drop)
+    }
+}
+
 /// Builds a [`MemoryCache`]; start with [`MemoryCache::builder`]. Unset values
 /// are the defaults of [`MemoryConfig`].
 ///

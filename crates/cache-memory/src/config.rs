@@ -3,11 +3,8 @@
 
 use std::time::Duration;
 
-use cache_core::ConfigError;
 use cache_core::config::duration;
 use serde::{Deserialize, Serialize};
-
-use crate::builder::Settings;
 
 /// The largest `max_value_bytes`: 512 MiB, Redis's own limit for one string
 /// (`proto-max-bulk-len`), so a value that fits one backend fits the other.
@@ -52,21 +49,5 @@ impl Default for MemoryConfig {
             default_ttl: Duration::from_secs(300),
             max_value_bytes: 4 * 1024 * 1024,
         }
-    }
-}
-
-impl MemoryConfig {
-    /// Checks every rule, with the same code [`MemoryCache::from_config`](crate::MemoryCache::from_config)
-    /// runs, so what validates here builds there. Fields are named relative to
-    /// this section (`max_bytes`); see [`ConfigError::within`].
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Err(e) = cache_core::ttl::ttl_millis(self.default_ttl) {
-            let reason = match e {
-                cache_core::CacheError::InvalidTtl { reason, .. } => reason.to_owned(),
-                other => other.to_string(),
-            };
-            return Err(ConfigError::new("default_ttl", reason));
-        }
-        Settings::from_config(self).map(drop)
     }
 }

@@ -105,24 +105,3 @@ pub struct TlsConfig {
     /// start-up: write the certificate's name in `addrs` instead.
     pub server_name: Option<String>,
 }
-
-impl RedisConfig {
-    /// Checks every rule (addresses, mode, credentials, TLS and the CA
-    /// material, pool, timeouts, retries, value size) without any I/O but
-    /// reading `tls.ca_cert_path`. Fields are named relative to this section
-    /// (`addrs[1]`, `tls.ca_cert_base64`); the manager places them with
-    /// [`ConfigError::within`](cache_core::ConfigError::within).
-    ///
-    /// ```
-    /// use cache_redis::RedisConfig;
-    /// let mut config = RedisConfig::default();
-    /// assert_eq!(config.validate().unwrap_err().field, "addrs");
-    /// config.addrs = vec!["cache.internal:6379".into()];
-    /// assert!(config.validate().is_ok());
-    /// config.pool_size = 5000;
-    /// assert_eq!(config.validate().unwrap_err().field, "pool_size");
-    /// ```
-    pub fn validate(&self) -> Result<(), cache_core::ConfigError> {
-        crate::settings::Settings::from_config(self).map(drop)
-    }
-}

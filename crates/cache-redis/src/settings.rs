@@ -286,6 +286,27 @@ impl Settings {
     }
 }
 
+impl RedisConfig {
+    /// Checks every rule (addresses, mode, credentials, TLS and the CA
+    /// material, pool, timeouts, retries, value size) without any I/O but
+    /// reading `tls.ca_cert_path`. Fields are named relative to this section
+    /// (`addrs[1]`, `tls.ca_cert_base64`); the manager places them with
+    /// [`ConfigError::within`](cache_core::ConfigError::within).
+    ///
+    /// ```
+    /// use cache_redis::RedisConfig;
+    /// let mut config = RedisConfig::default();
+    /// assert_eq!(config.validate().unwrap_err().field, "addrs");
+    /// config.addrs = vec!["cache.internal:6379".into()];
+    /// assert!(config.validate().is_ok());
+    /// config.pool_size = 5000;
+    /// assert_eq!(config.validate().unwrap_err().field, "pool_size");
+    /// ```
+    pub fn validate(&self) -> Result<(), cache_core::ConfigError> {
+        Settings::from_config(self).map(drop)
+    }
+}
+
 /// TCP keep-alive finds a dead peer (a NAT that dropped the flow, a node that
 /// vanished) on idle connections; Nagle only adds latency to small commands.
 pub(crate) fn tcp_settings() -> redis::io::tcp::TcpSettings {
