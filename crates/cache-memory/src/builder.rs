@@ -4,6 +4,7 @@
 use cache_core::error::{ConfigError, Result};
 use cache_core::key::MAX_KEY_BYTES;
 
+use crate::clock::Clock;
 use crate::config::{MAX_VALUE_BYTES_LIMIT, MemoryConfig};
 
 use super::MemoryCache;
@@ -150,6 +151,7 @@ pub struct MemoryCacheBuilder {
     max_bytes: Option<u64>,
     max_value_bytes: usize,
     channel_capacity: usize,
+    clock: Clock,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -160,6 +162,7 @@ impl Default for MemoryCacheBuilder {
             max_bytes: defaults.max_bytes,
             max_value_bytes: defaults.max_value_bytes,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            clock: Clock::system(),
         }
     }
 }
@@ -201,6 +204,22 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// The clock that expiry, remaining TTLs and rate-limit windows read
+    /// (default [`Clock::system`], the real monotonic clock). With the
+    /// `test-util` feature, pass a [`ManualClock`](crate::ManualClock) (or a
+    /// reference to one) to expire entries by advancing it, without sleeping.
+    ///
+    /// ```
+    /// use cache_memory::{Clock, MemoryCache};
+    /// let cache = MemoryCache::builder().clock(Clock::system()).build()?;
+    /// # drop(cache);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
     /// The cache, or a config error naming the first invalid value.
     pub fn build(self) -> Result<MemoryCache> {
         let settings = Settings::new(
@@ -210,7 +229,7 @@ impl MemoryCacheBuilder {
             self.channel_capacity,
         )
         .map_err(cache_core::CacheError::from)?;
-        Ok(MemoryCache::with_settings(settings))
+        Ok(MemoryCache::with_settings(settings, self.clock))
     }
 }
 

@@ -15,9 +15,10 @@ use parking_lot::Mutex;
 pub(crate) struct Entry {
     /// The payload.
     pub(crate) value: Stored,
-    /// The first instant at which the entry is gone. Checked on every read:
-    /// moka removes expired entries lazily, the contract says "gone from the
-    /// first millisecond its TTL has passed".
+    /// The first instant, on the cache's clock, at which the entry is gone.
+    /// Checked on every read: moka removes expired entries lazily (and, off
+    /// the system clock, not at all), the contract says "gone from the first
+    /// millisecond its TTL has passed".
     pub(crate) expires_at: Instant,
 }
 
@@ -151,7 +152,8 @@ impl Weighing {
 
 /// moka's per-entry expiry: the instant stored in the entry, whether it was
 /// created or replaced. Operations that keep a TTL (`incr_by` on an existing
-/// counter) store the old instant again.
+/// counter) store the old instant again. Given to moka only on the system
+/// clock, the one moka's own `created_at` and `updated_at` are read from.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct EntryExpiry;
 

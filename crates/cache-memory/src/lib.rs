@@ -8,6 +8,7 @@
 //! bounds, expiry, atomicity and what is per process.
 
 mod builder;
+mod clock;
 mod config;
 mod entry;
 mod pubsub;
@@ -29,6 +30,9 @@ use cache_core::error::{Operation, Result};
 use cache_core::stats::CacheStats;
 
 pub use builder::{DEFAULT_CHANNEL_CAPACITY, MemoryCacheBuilder};
+pub use clock::Clock;
+#[cfg(feature = "test-util")]
+pub use clock::ManualClock;
 pub use config::{MAX_VALUE_BYTES_LIMIT, MemoryConfig};
 
 use builder::Settings;
@@ -75,8 +79,13 @@ use store::Store;
 /// [`CacheError::ValueTooLarge`](cache_core::CacheError::ValueTooLarge).
 ///
 /// # Expiry
-/// Every entry carries the instant it expires; reads check it, so an expired
-/// value is never returned even before moka removes it.
+/// Every entry carries the instant it expires, on the cache's [`Clock`]
+/// ([`MemoryCacheBuilder::clock`], the real monotonic clock by default);
+/// reads check it, so an expired value is never returned even before moka
+/// removes it, and nothing else decides when an entry is gone. Rate-limit
+/// windows and [`MemoryCache::remaining_ttl`] read the same clock. With the
+/// `test-util` feature a `ManualClock` makes all of it deterministic: time
+/// moves only when a test advances it.
 ///
 /// # Atomicity
 /// Every write of a key happens under that key's stripe lock, so conditional
@@ -102,7 +111,7 @@ impl MemoryCache {
     /// A cache with the defaults of [`MemoryConfig`] (100,000 entries,
     /// 256 MiB, values up to 4 MiB).
     pub fn new() -> Self {
-        MemoryCache::with_settings(Settings::default())
+        MemoryCache::with_settings(Settings::default(), Clock::system())
     }
 
     /// A builder, starting from the defaults of [`MemoryConfig`].
@@ -115,19 +124,68 @@ impl MemoryCache {
     /// relative to the section, e.g. `max_entries`.
     pub fn from_config(config: &MemoryConfig) -> Result<MemoryCache> {
         config.validate()?;
-        Ok(MemoryCache::with_settings(Settings::from_config(config)?))
+        Ok(MemoryCache::with_settings(
+            Settings::from_config(config)?,
+            Clock::system(),
+        ))
     }
 
-    pub(crate) fn with_settings(settings: Settings) -> Self {
+    pub(crate) fn with_settings(settings: Settings, clock: Clock) -> Self {
         tracing::debug!(
             max_entries = settings.max_entries,
             max_bytes = settings.weighing.map(|w| w.max_bytes),
             max_value_bytes = settings.max_value_bytes,
+            ?clock,
             "in-memory cache built"
         );
         MemoryCache {
-            store: Arc::new(Store::new(settings)),
+            store: Arc::new(Store::new(settings, clock)),
         }
+    }
+
+    /// How long `key` still lives on the cache's clock, or `None` when it
+    /// holds nothing live (or is not a valid key, or the cache is closed).
+    /// For tests and diagnostics, like Redis's `PTTL`: it is not part of the
+    /// [`Cache`] contract. TTLs are whole milliseconds, so right after a write
+    /// this is the TTL given, rounded up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::Cache;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new();
+    /// cache.set("k", b"v", Duration::from_secs(60)).await?;
+    /// let left = cache.remaining_ttl("k").unwrap();
+    /// assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(50));
+    /// assert_eq!(cache.remaining_ttl("absent"), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn remaining_ttl(&self, key: &str) -> Option<Duration> {
+        self.store.remaining_ttl(key)
+    }
+
+    /// Every live key, sorted. For tests and diagnostics: it visits every
+    /// entry, so it costs time in proportion to the cache's size (page through
+    /// [`Cache::scan_keys`] in production code). Empty once the cache is closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::Cache;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new();
+    /// cache.set("b", b"2", Duration::from_secs(60)).await?;
+    /// cache.set("a", b"1", Duration::from_secs(60)).await?;
+    /// assert_eq!(cache.keys(), ["a", "b"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn keys(&self) -> Vec<String> {
+        self.store.keys()
     }
 }
 
@@ -141,6 +199,7 @@ impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let settings = &self.store.settings;
         f.debug_struct("MemoryCache")
+            .field("clock", &self.store.clock)
             .field("max_entries", &settings.max_entries)
             .field("max_bytes", &settings.weighing.map(|w| w.max_bytes))
             .field("max_value_bytes", &settings.max_value_bytes)

@@ -174,18 +174,26 @@ pub(crate) struct ScanSessions {
 }
 
 impl ScanSessions {
-    /// The session that continues `pattern` after `after`, if one is parked.
-    pub(crate) fn take(&self, pattern: &str, after: &str) -> Option<Session> {
+    /// The session that continues `pattern` after `after`, if one is parked
+    /// and has not outlived [`SESSION_LIFETIME`] at `now` (the cache's clock).
+    pub(crate) fn take(&self, pattern: &str, after: &str, now: Instant) -> Option<Session> {
         let mut parked = self.parked.lock();
-        parked.retain(|s| s.parked_at.elapsed() < SESSION_LIFETIME);
+        parked.retain(|s| now.saturating_duration_since(s.parked_at) < SESSION_LIFETIME);
         let at = parked
             .iter()
             .position(|s| s.pattern == pattern && s.after == after)?;
         parked.remove(at)
     }
 
-    /// Parks the rest of an iteration.
-    pub(crate) fn park(&self, pattern: &str, after: &str, keys: VecDeque<Arc<String>>, more: bool) {
+    /// Parks the rest of an iteration, at `now` on the cache's clock.
+    pub(crate) fn park(
+        &self,
+        pattern: &str,
+        after: &str,
+        keys: VecDeque<Arc<String>>,
+        more: bool,
+        now: Instant,
+    ) {
         let mut parked = self.parked.lock();
         if parked.len() >= MAX_SESSIONS {
             parked.pop_front();
@@ -195,7 +203,7 @@ impl ScanSessions {
             after: after.to_owned(),
             keys,
             more,
-            parked_at: Instant::now(),
+            parked_at: now,
         });
     }
 
@@ -258,18 +266,32 @@ mod tests {
         assert!(more);
     }
 
+    fn park_one(sessions: &ScanSessions, at: Instant) {
+        let keys = VecDeque::from([Arc::new("p2".to_owned())]);
+        sessions.park("p*", "p1", keys, false, at);
+    }
+
     #[test]
     fn sessions_are_found_by_pattern_and_cursor_once() {
-        let sessions = ScanSessions::default();
-        sessions.park(
-            "p*",
-            "p1",
-            VecDeque::from([Arc::new("p2".to_owned())]),
-            false,
+        let (sessions, now) = (ScanSessions::default(), Instant::now());
+        park_one(&sessions, now);
+        assert!(sessions.take("q*", "p1", now).is_none());
+        assert!(sessions.take("p*", "p0", now).is_none());
+        assert_eq!(sessions.take("p*", "p1", now).unwrap().keys.len(), 1);
+        assert!(sessions.take("p*", "p1", now).is_none());
+    }
+
+    #[test]
+    fn a_session_lasts_its_lifetime_on_the_given_clock() {
+        let (sessions, parked_at) = (ScanSessions::default(), Instant::now());
+        park_one(&sessions, parked_at);
+        let almost = parked_at + SESSION_LIFETIME - Duration::from_millis(1);
+        assert!(sessions.take("p*", "p1", almost).is_some());
+        park_one(&sessions, parked_at);
+        assert!(
+            sessions
+                .take("p*", "p1", parked_at + SESSION_LIFETIME)
+                .is_none()
         );
-        assert!(sessions.take("q*", "p1").is_none());
-        assert!(sessions.take("p*", "p0").is_none());
-        assert_eq!(sessions.take("p*", "p1").unwrap().keys.len(), 1);
-        assert!(sessions.take("p*", "p1").is_none());
     }
 }

@@ -10,7 +10,17 @@
 //! whole entries, so a reader sees the entry before or after a write, never a
 //! mix. moka's own removals (eviction, expiry) need no lock: an eviction is
 //! allowed at any moment, and expiry is decided from the instant stored in the
-//! entry, which every reader and writer checks itself.
+//! entry, which every reader and writer checks itself against the cache's
+//! [`Clock`].
+//!
+//! # Whose time
+//! Only the cache's [`Clock`] decides expiry. moka keeps time of its own (the
+//! real monotonic clock): on the system clock the two agree, and moka's timers
+//! free expired entries. On any other clock (a test's manual clock) moka is
+//! given no expiry at all, since on its own time it would drop entries that
+//! are still live on the cache's clock. Entries past their deadline then read
+//! as absent, are dropped when [`Store::size`] counts the entries, and are
+//! otherwise evicted as least recently used.
 //!
 //! moka's `and_compute_with` would serialize conditional operations too, but
 //! not against plain `insert`/`remove` (a `set` racing a `compare_and_set`
@@ -30,6 +40,7 @@ use cache_core::key::{validate_key, validate_value_size};
 use cache_core::ttl::normalize_ttl;
 
 use super::builder::Settings;
+use super::clock::Clock;
 use super::entry::{Entry, EntryExpiry, Stored, parse_counter};
 use super::pubsub::PubSub;
 use super::{rate, scan};
@@ -54,6 +65,8 @@ pub(crate) struct Store {
     pub(crate) map: moka::sync::Cache<String, Entry>,
     stripes: Box<[Stripe]>,
     pub(crate) settings: Settings,
+    /// The only time that decides expiry and rate-limit windows.
+    pub(crate) clock: Clock,
     closed: AtomicBool,
     pub(crate) stats: StatsShards,
     pub(crate) pubsub: Arc<PubSub>,
@@ -61,15 +74,21 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// A store with `settings` (already validated).
-    pub(crate) fn new(settings: Settings) -> Self {
+    /// A store with `settings` (already validated) on `clock`.
+    pub(crate) fn new(settings: Settings, clock: Clock) -> Self {
         let builder = moka::sync::Cache::builder()
             // LRU, not moka's default TinyLFU: TinyLFU may refuse to admit a
             // new key when the cache is full, so a `set` (or a lock taken with
             // `compare_and_set`) could vanish at once. LRU always admits and
             // evicts the least recently used entry instead.
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(EntryExpiry);
+            .eviction_policy(EvictionPolicy::lru());
+        // moka's timers run on the real clock: let them expire entries only
+        // when that is the cache's clock too (see "Whose time" above).
+        let builder = if clock.is_system() {
+            builder.expire_after(EntryExpiry)
+        } else {
+            builder
+        };
         let map = match settings.weighing {
             Some(weighing) => builder
                 .max_capacity(weighing.capacity())
@@ -82,6 +101,7 @@ impl Store {
             map,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             settings,
+            clock,
             closed: AtomicBool::new(false),
             stats: StatsShards::new(),
             pubsub,
@@ -163,7 +183,7 @@ impl Store {
     pub(crate) fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.ensure_open(Operation::Get)?;
         validate_key(key)?;
-        match self.live(key, Instant::now()) {
+        match self.live(key, self.clock.now()) {
             Some(Entry {
                 value: Stored::Bytes(value),
                 ..
@@ -180,7 +200,7 @@ impl Store {
         self.check_value(key, value)?;
         // Allocate outside the lock to keep the critical section short.
         let owned_key = key.to_owned();
-        let entry = Entry::bytes(Bytes::copy_from_slice(value), Instant::now() + ttl);
+        let entry = Entry::bytes(Bytes::copy_from_slice(value), self.clock.now() + ttl);
         let _guard = self.lock(key, Operation::Set)?;
         self.map.insert(owned_key, entry);
         Ok(())
@@ -196,7 +216,7 @@ impl Store {
     fn remove(&self, key: &str, op: Operation) -> Result<bool> {
         let _guard = self.lock(key, op)?;
         let removed = self.map.remove(key);
-        Ok(removed.is_some_and(|entry| entry.is_live(Instant::now())))
+        Ok(removed.is_some_and(|entry| entry.is_live(self.clock.now())))
     }
 
     pub(crate) fn get_or_set(
@@ -210,7 +230,7 @@ impl Store {
         let ttl = normalize_ttl(ttl)?;
         self.check_value(key, value)?;
         let _guard = self.lock(key, Operation::GetOrSet)?;
-        let now = Instant::now();
+        let now = self.clock.now();
         match self.live(key, now) {
             Some(Entry {
                 value: Stored::Bytes(existing),
@@ -238,7 +258,7 @@ impl Store {
         let ttl = normalize_ttl(ttl)?;
         self.check_value(key, new)?;
         let _guard = self.lock(key, Operation::CompareAndSet)?;
-        let now = Instant::now();
+        let now = self.clock.now();
         let current = self.live(key, now);
         let holds = match (expected, &current) {
             (None, None) => true,
@@ -263,7 +283,7 @@ impl Store {
         validate_key(key)?;
         let _guard = self.lock(key, Operation::CompareAndDelete)?;
         let holds = matches!(
-            self.live(key, Instant::now()),
+            self.live(key, self.clock.now()),
             Some(Entry { value: Stored::Bytes(value), .. }) if value.as_ref() == expected
         );
         if holds {
@@ -277,7 +297,7 @@ impl Store {
         for key in keys {
             validate_key(key)?;
         }
-        let now = Instant::now();
+        let now = self.clock.now();
         // Like Redis MGET: a key that holds something other than bytes is a miss.
         Ok(keys
             .iter()
@@ -298,7 +318,7 @@ impl Store {
             validate_key(key)?;
             self.check_value(key, value)?;
         }
-        let expires_at = Instant::now() + ttl;
+        let expires_at = self.clock.now() + ttl;
         for (key, value) in entries {
             let entry = Entry::bytes(Bytes::copy_from_slice(value), expires_at);
             let _guard = self.lock(key, Operation::SetMany)?;
@@ -324,7 +344,7 @@ impl Store {
         validate_key(key)?;
         let ttl = normalize_ttl(ttl)?;
         let _guard = self.lock(key, Operation::IncrBy)?;
-        let now = Instant::now();
+        let now = self.clock.now();
         let (current, expires_at) = match self.live(key, now) {
             None => (0, now + ttl),
             Some(Entry {
@@ -353,7 +373,7 @@ impl Store {
         validate_key(key)?;
         rule.validate()?;
         let _guard = self.lock(key, Operation::RateLimit)?;
-        let now = Instant::now();
+        let now = self.clock.now();
         let current = self.live(key, now);
         let room = self
             .settings
@@ -381,14 +401,14 @@ impl Store {
         };
         let parked = after
             .as_deref()
-            .and_then(|after| self.scans.take(pattern, after));
+            .and_then(|after| self.scans.take(pattern, after, self.clock.now()));
         let (mut found, more, found_earlier) = match parked {
             Some(session) => (session.keys, session.more, true),
             None => {
                 let matcher = scan::Matcher::new(pattern);
                 let limit = count.max(scan::PREFETCH_KEYS);
                 let mut pass = scan::Pass::new(&matcher, after.as_deref(), limit);
-                let now = Instant::now();
+                let now = self.clock.now();
                 for (key, entry) in self.map.iter() {
                     if entry.is_live(now) {
                         pass.offer(key);
@@ -403,9 +423,7 @@ impl Store {
         while keys.len() < count
             && let Some(key) = found.pop_front()
         {
-            // A parked key may have gone since; `contains_key` does not count
-            // as a use for the LRU order, so listing does not keep keys alive.
-            if !found_earlier || self.map.contains_key(key.as_str()) {
+            if !found_earlier || self.still_there(&key) {
                 keys.push(key.as_str().to_owned());
             }
             last = Some(key);
@@ -413,7 +431,8 @@ impl Store {
         let next = match last {
             Some(last) if more || !found.is_empty() => {
                 if !found.is_empty() {
-                    self.scans.park(pattern, &last, found, more);
+                    self.scans
+                        .park(pattern, &last, found, more, self.clock.now());
                 }
                 Some(scan::encode_cursor(&last))
             }
@@ -422,10 +441,23 @@ impl Store {
         Ok(KeyPage::new(keys, next))
     }
 
+    /// Whether a key found by an earlier scan pass still holds a live entry.
+    /// On the system clock `contains_key` answers that (moka expires entries
+    /// on the same time) without counting as a use for the LRU order, so
+    /// listing does not keep keys alive. On another clock moka does not know
+    /// the deadline, so the entry itself is read and checked.
+    fn still_there(&self, key: &str) -> bool {
+        if self.clock.is_system() {
+            self.map.contains_key(key)
+        } else {
+            self.live(key, self.clock.now()).is_some()
+        }
+    }
+
     pub(crate) fn delete_pattern(&self, pattern: &str) -> Result<u64> {
         self.ensure_open(Operation::DeletePattern)?;
         let matcher = scan::Matcher::new(pattern);
-        let now = Instant::now();
+        let now = self.clock.now();
         let matching: Vec<Arc<String>> = self
             .map
             .iter()
@@ -477,9 +509,53 @@ impl Store {
         self.map.run_pending_tasks();
     }
 
+    /// How long `key` still lives, `None` when it holds nothing live.
+    pub(crate) fn remaining_ttl(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        self.live(key, now).map(|entry| entry.expires_at - now)
+    }
+
+    /// Every live key, sorted.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut keys: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(_, entry)| entry.is_live(now))
+            .map(|(key, _)| key.as_str().to_owned())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Removes the entries past their deadline on a clock other than the
+    /// system one, where moka does not expire them by itself.
+    fn purge_expired(&self) {
+        let now = self.clock.now();
+        let expired: Vec<Arc<String>> = self
+            .map
+            .iter()
+            .filter(|(_, entry)| !entry.is_live(now))
+            .map(|(key, _)| key)
+            .collect();
+        for key in expired {
+            // Under the stripe lock, and checked again: a write may have
+            // stored a live entry since the pass above.
+            let _guard = self.stripes[stripe_of(&key)].0.lock();
+            if self.map.get(key.as_str()).is_some_and(|e| !e.is_live(now)) {
+                self.map.invalidate(key.as_str());
+            }
+        }
+    }
+
     /// Entries held and their key and value bytes (`None` without a byte
-    /// bound), after letting moka catch up on its pending bookkeeping.
+    /// bound), after letting moka catch up on its pending bookkeeping (and,
+    /// off the system clock, dropping expired entries first), so that both
+    /// count live entries only.
     pub(crate) fn size(&self) -> (u64, Option<u64>) {
+        if !self.clock.is_system() {
+            self.purge_expired();
+        }
         self.map.run_pending_tasks();
         let entries = self.map.entry_count();
         let bytes = self

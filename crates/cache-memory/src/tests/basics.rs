@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{SHORT_TTL, TTL, cache};
+use super::{MS, SHORT_TTL, TTL, cache, is_gone, manual};
 use crate::MemoryCache;
 use cache_core::key::MAX_KEY_BYTES;
 use cache_core::ttl::MAX_TTL;
@@ -30,13 +30,12 @@ async fn set_replaces_the_value() {
 
 #[tokio::test]
 async fn set_replaces_the_ttl() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k", b"one", TTL).await.unwrap();
     c.set("k", b"two", SHORT_TTL).await.unwrap();
-    eventually!(
-        "the shorter TTL expires the value",
-        c.get("k").await.is_ok_and(|v| v.is_none())
-    );
+    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL));
+    clock.advance(SHORT_TTL);
+    assert!(is_gone(&c, "k").await, "the shorter TTL expires the value");
 }
 
 #[tokio::test]
@@ -66,35 +65,47 @@ async fn delete_reports_whether_a_value_was_there() {
 
 #[tokio::test]
 async fn deleting_an_expired_value_reports_nothing_deleted() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k", b"v", SHORT_TTL).await.unwrap();
-    eventually!(
-        "the value expires",
-        c.get("k").await.is_ok_and(|v| v.is_none())
-    );
+    clock.advance(SHORT_TTL);
+    // moka still holds the entry (it has no expiry off the system clock).
     assert!(!c.delete("k").await.unwrap());
 }
 
 #[tokio::test]
-async fn values_expire_after_their_ttl() {
-    let c = cache();
+async fn values_live_until_the_last_instant_of_their_ttl() {
+    let (c, clock) = manual();
     c.set("k", b"v", SHORT_TTL).await.unwrap();
     c.set("long", b"v", TTL).await.unwrap();
-    eventually!(
-        "the value expires",
-        c.get("k").await.is_ok_and(|v| v.is_none())
+    clock.advance(SHORT_TTL - Duration::from_nanos(1));
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "v");
+    clock.advance(Duration::from_nanos(1));
+    assert!(
+        is_gone(&c, "k").await,
+        "gone from the first instant past it"
     );
     assert_eq!(c.get("long").await.unwrap().unwrap(), "v");
 }
 
 #[tokio::test]
-async fn a_sub_millisecond_ttl_is_accepted_not_zero() {
+async fn values_expire_on_the_real_clock_too() {
+    // The default clock: moka's timers and the read check agree.
     let c = cache();
+    c.set("k", b"v", SHORT_TTL).await.unwrap();
+    c.set("long", b"v", TTL).await.unwrap();
+    eventually!("the value expires", is_gone(&c, "k").await);
+    assert_eq!(c.get("long").await.unwrap().unwrap(), "v");
+}
+
+#[tokio::test]
+async fn a_sub_millisecond_ttl_is_rounded_up_to_one_millisecond() {
+    let (c, clock) = manual();
     c.set("k", b"v", Duration::from_nanos(1)).await.unwrap();
-    eventually!(
-        "the 1 ms value expires",
-        c.get("k").await.is_ok_and(|v| v.is_none())
-    );
+    assert_eq!(c.remaining_ttl("k"), Some(MS));
+    clock.advance(MS - Duration::from_nanos(1));
+    assert_eq!(c.get("k").await.unwrap().unwrap(), "v");
+    clock.advance(Duration::from_nanos(1));
+    assert!(is_gone(&c, "k").await, "the 1 ms value expires");
 }
 
 #[tokio::test]

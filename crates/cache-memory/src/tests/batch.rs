@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{SHORT_TTL, TTL, cache};
+use super::{MS, SHORT_TTL, TTL, cache, manual};
 use crate::MemoryCache;
 use cache_core::{Cache, ErrorKind};
 
@@ -23,27 +23,27 @@ async fn get_many_of_no_keys_is_empty() {
 
 #[tokio::test]
 async fn get_many_skips_expired_values() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("a", b"1", SHORT_TTL).await.unwrap();
-    eventually!(
-        "the value expires",
-        c.get("a").await.is_ok_and(|v| v.is_none())
-    );
-    assert_eq!(c.get_many(&["a"]).await.unwrap(), [None]);
+    c.set("b", b"2", TTL).await.unwrap();
+    clock.advance(SHORT_TTL);
+    let values = c.get_many(&["a", "b"]).await.unwrap();
+    assert_eq!(values, [None, Some(bytes::Bytes::from_static(b"2"))]);
 }
 
 #[tokio::test]
 async fn set_many_stores_every_entry_with_the_ttl() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set_many(&[("a", b"1"), ("b", b"2")], SHORT_TTL)
         .await
         .unwrap();
     assert_eq!(c.get("a").await.unwrap().unwrap(), "1");
     assert_eq!(c.get("b").await.unwrap().unwrap(), "2");
-    eventually!(
-        "both expire",
-        c.get_many(&["a", "b"]).await.unwrap() == [None, None]
-    );
+    clock.advance(SHORT_TTL - MS);
+    assert_eq!(c.remaining_ttl("a"), Some(MS));
+    assert_eq!(c.remaining_ttl("b"), Some(MS));
+    clock.advance(MS);
+    assert_eq!(c.get_many(&["a", "b"]).await.unwrap(), [None, None]);
 }
 
 #[tokio::test]

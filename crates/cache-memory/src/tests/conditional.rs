@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{SHORT_TTL, TTL, cache};
+use super::{MS, SHORT_TTL, TTL, cache, is_gone, manual};
 use cache_core::{Cache, CacheError, ErrorKind, RateLimitRule};
 
 #[tokio::test]
@@ -24,26 +24,28 @@ async fn get_or_set_returns_the_existing_value_without_storing() {
 
 #[tokio::test]
 async fn get_or_set_leaves_the_existing_ttl_alone() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k", b"old", SHORT_TTL).await.unwrap();
+    clock.advance(MS);
     let (_, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
     assert!(!stored);
-    eventually!(
-        "the existing value expires on its own TTL",
-        c.get("k").await.is_ok_and(|v| v.is_none())
+    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL - MS));
+    clock.advance(SHORT_TTL - MS);
+    assert!(
+        is_gone(&c, "k").await,
+        "the existing value expires on its own TTL"
     );
 }
 
 #[tokio::test]
 async fn get_or_set_stores_again_after_expiry() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k", b"old", SHORT_TTL).await.unwrap();
-    eventually!(
-        "the old value expires",
-        c.get("k").await.is_ok_and(|v| v.is_none())
-    );
-    assert!(c.get_or_set("k", b"new", TTL).await.unwrap().1);
+    clock.advance(SHORT_TTL);
+    let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    assert_eq!((value.as_ref(), stored), (&b"new"[..], true));
     assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
+    assert_eq!(c.remaining_ttl("k"), Some(TTL));
 }
 
 #[tokio::test]
@@ -89,16 +91,18 @@ async fn compare_and_set_replaces_a_matching_value() {
 
 #[tokio::test]
 async fn compare_and_set_gives_the_new_value_its_ttl() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k", b"old", TTL).await.unwrap();
     assert!(
         c.compare_and_set("k", Some(b"old"), b"new", SHORT_TTL)
             .await
             .unwrap()
     );
-    eventually!(
-        "the new value expires on the new TTL",
-        c.get("k").await.is_ok_and(|v| v.is_none())
+    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL));
+    clock.advance(SHORT_TTL);
+    assert!(
+        is_gone(&c, "k").await,
+        "the new value expires on the new TTL"
     );
 }
 
@@ -116,15 +120,21 @@ async fn compare_and_set_leaves_a_different_value_alone() {
 
 #[tokio::test]
 async fn compare_and_set_with_none_takes_an_expired_key() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("lock", b"holder-1", SHORT_TTL).await.unwrap();
-    eventually!(
-        "the first holder's lock expires",
-        c.compare_and_set("lock", None, b"holder-2", TTL)
-            .await
-            .unwrap()
+    clock.advance(SHORT_TTL - MS);
+    let taken = c.compare_and_set("lock", None, b"holder-2", TTL);
+    assert!(
+        !taken.await.unwrap(),
+        "still held a millisecond before expiry"
     );
+    clock.advance(MS);
+    let taken = c.compare_and_set("lock", None, b"holder-2", TTL);
+    assert!(taken.await.unwrap(), "the first holder's lock expired");
     assert_eq!(c.get("lock").await.unwrap().unwrap(), "holder-2");
+    // The stale holder cannot release the new lock.
+    assert!(!c.compare_and_delete("lock", b"holder-1").await.unwrap());
+    assert!(c.compare_and_delete("lock", b"holder-2").await.unwrap());
 }
 
 #[tokio::test]
@@ -171,27 +181,30 @@ async fn incr_by_continues_a_counter_written_with_set() {
 
 #[tokio::test]
 async fn incr_by_gives_an_absent_counter_the_ttl() {
-    let c = cache();
+    let (c, clock) = manual();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
-    eventually!(
-        "the counter expires",
-        c.get("n").await.is_ok_and(|v| v.is_none())
-    );
+    assert_eq!(c.remaining_ttl("n"), Some(SHORT_TTL));
+    clock.advance(SHORT_TTL);
+    assert!(is_gone(&c, "n").await, "the counter expires");
     assert_eq!(
         c.incr_by("n", 1, TTL).await.unwrap(),
         1,
         "starts over at zero"
     );
+    assert_eq!(c.remaining_ttl("n"), Some(TTL), "with the new TTL");
 }
 
 #[tokio::test]
 async fn incr_by_keeps_the_ttl_of_an_existing_counter() {
-    let c = cache();
+    let (c, clock) = manual();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
+    clock.advance(SHORT_TTL / 2);
     assert_eq!(c.incr_by("n", 1, TTL).await.unwrap(), 2);
-    eventually!(
-        "the counter expires on its first TTL",
-        c.get("n").await.is_ok_and(|v| v.is_none())
+    assert_eq!(c.remaining_ttl("n"), Some(SHORT_TTL / 2));
+    clock.advance(SHORT_TTL / 2);
+    assert!(
+        is_gone(&c, "n").await,
+        "the counter expires on its first TTL"
     );
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::MemoryCache;
+use super::{ManualClock, MemoryCache};
 
 /// A TTL long enough that nothing expires during a test.
 const TTL: Duration = Duration::from_secs(3600);
@@ -10,12 +10,18 @@ const TTL: Duration = Duration::from_secs(3600);
 /// A TTL short enough to watch expire.
 const SHORT_TTL: Duration = Duration::from_millis(50);
 
+/// One millisecond: the contract's precision, by which a manual clock steps
+/// onto a deadline.
+const MS: Duration = Duration::from_millis(1);
+
 /// How long a polled condition may take on a loaded machine before the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Polls the condition `$check` (an expression, `.await` allowed) until it
 /// holds, failing the test after a generous deadline. Timing is never
-/// asserted, only that the condition comes true.
+/// asserted, only that the condition comes true. Only for what moka does in
+/// its own time (eviction, housekeeping) and for background tasks: expiry is
+/// tested on a [`ManualClock`], exactly and without waiting.
 macro_rules! eventually {
     ($what:expr, $check:expr) => {{
         let deadline = std::time::Instant::now() + super::DEADLINE;
@@ -32,6 +38,7 @@ macro_rules! eventually {
 
 mod basics;
 mod batch;
+mod clock;
 mod concurrency;
 mod conditional;
 mod lifecycle;
@@ -42,4 +49,17 @@ mod scan;
 /// A cache with the default limits.
 fn cache() -> MemoryCache {
     MemoryCache::new()
+}
+
+/// A cache with the default limits on a manual clock, and the clock.
+fn manual() -> (MemoryCache, ManualClock) {
+    let clock = ManualClock::new();
+    let cache = MemoryCache::builder().clock(&clock).build().unwrap();
+    (cache, clock)
+}
+
+/// Whether `key` reads as a miss.
+async fn is_gone(cache: &MemoryCache, key: &str) -> bool {
+    use cache_core::Cache;
+    cache.get(key).await.unwrap().is_none()
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::cache;
+use super::{MS, cache, manual};
 use cache_core::{Cache, ErrorKind, RateLimitRule};
 
 const WINDOW: Duration = Duration::from_secs(3600);
@@ -67,24 +67,56 @@ async fn keys_are_limited_independently() {
 
 #[tokio::test]
 async fn a_sliding_window_admits_again_once_the_window_has_passed() {
-    let c = cache();
-    let rule = RateLimitRule::sliding(1, Duration::from_millis(50));
+    let (c, clock) = manual();
+    let rule = RateLimitRule::sliding(2, WINDOW);
     assert!(c.rate_limit("k", &rule).await.unwrap().allowed);
-    eventually!(
-        "the window slides past the first request",
-        c.rate_limit("k", &rule).await.unwrap().allowed
+    clock.advance(WINDOW / 4);
+    assert!(c.rate_limit("k", &rule).await.unwrap().allowed);
+    let denied = c.rate_limit("k", &rule).await.unwrap();
+    assert!(!denied.allowed);
+    assert_eq!(
+        denied.retry_after,
+        WINDOW * 3 / 4,
+        "until the oldest leaves"
     );
+    clock.advance(WINDOW * 3 / 4 - MS);
+    assert!(!c.rate_limit("k", &rule).await.unwrap().allowed);
+    clock.advance(MS);
+    let again = c.rate_limit("k", &rule).await.unwrap();
+    assert!(again.allowed, "the window slid past the first request");
+    assert_eq!(again.remaining, 0, "the second request still counts");
 }
 
 #[tokio::test]
 async fn a_fixed_window_admits_again_in_the_next_window() {
-    let c = cache();
-    let rule = RateLimitRule::fixed(1, Duration::from_millis(50));
+    let (c, clock) = manual();
+    let rule = RateLimitRule::fixed(1, WINDOW);
+    clock.advance(WINDOW / 3);
     assert!(c.rate_limit("k", &rule).await.unwrap().allowed);
-    eventually!(
-        "the next window starts",
-        c.rate_limit("k", &rule).await.unwrap().allowed
+    clock.advance(WINDOW - MS);
+    let denied = c.rate_limit("k", &rule).await.unwrap();
+    assert_eq!(
+        denied.retry_after, MS,
+        "the window started at its first request"
     );
+    clock.advance(MS);
+    assert!(
+        c.rate_limit("k", &rule).await.unwrap().allowed,
+        "the next window"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_entry_expires_a_window_after_the_newest_admission() {
+    let (c, clock) = manual();
+    let rule = RateLimitRule::sliding(5, WINDOW);
+    c.rate_limit("k", &rule).await.unwrap();
+    clock.advance(WINDOW / 2);
+    c.rate_limit("k", &rule).await.unwrap();
+    assert_eq!(c.remaining_ttl("k"), Some(WINDOW));
+    clock.advance(WINDOW);
+    assert_eq!(c.remaining_ttl("k"), None);
+    assert_eq!(c.keys(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{SHORT_TTL, TTL, cache};
+use super::{SHORT_TTL, TTL, cache, manual};
 use crate::MemoryCache;
 use cache_core::pattern::escape;
 use cache_core::{Cache, ErrorKind, ScanCursor};
@@ -79,14 +79,42 @@ async fn scan_of_an_empty_cache_is_one_empty_page() {
 
 #[tokio::test]
 async fn scan_skips_expired_keys() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("gone", b"v", SHORT_TTL).await.unwrap();
     c.set("kept", b"v", TTL).await.unwrap();
-    eventually!(
-        "the short-lived key expires",
-        c.get("gone").await.is_ok_and(|v| v.is_none())
-    );
+    clock.advance(SHORT_TTL);
     assert_eq!(scan_all(&c, "*", 10).await, ["kept"]);
+}
+
+#[tokio::test]
+async fn a_key_that_expires_between_pages_is_not_listed() {
+    let (c, clock) = manual();
+    for (key, ttl) in [("a", TTL), ("b", SHORT_TTL), ("c", TTL)] {
+        c.set(key, b"v", ttl).await.unwrap();
+    }
+    // One pass finds all three and parks "b" and "c" for the next pages.
+    let first = c.scan_keys("*", &ScanCursor::start(), 1).await.unwrap();
+    assert_eq!(first.keys, ["a"]);
+    clock.advance(SHORT_TTL);
+    let rest = c.scan_keys("*", &first.next.unwrap(), 10).await.unwrap();
+    assert_eq!((rest.keys, rest.next), (vec!["c".to_owned()], None));
+}
+
+#[tokio::test]
+async fn a_key_named_zero_does_not_restart_the_scan() {
+    let c = cache();
+    for key in ["0", "1", "2"] {
+        c.set(key, b"v", TTL).await.unwrap();
+    }
+    let first = c.scan_keys("*", &ScanCursor::start(), 1).await.unwrap();
+    assert_eq!(first.keys, ["0"]);
+    let next = first.next.expect("more keys follow");
+    assert!(!next.is_start(), "the cursor after \"0\" is not the start");
+    let rest = c.scan_keys("*", &next, 5).await.unwrap();
+    assert_eq!(
+        (rest.keys, rest.next),
+        (vec!["1".to_owned(), "2".to_owned()], None)
+    );
 }
 
 #[tokio::test]
@@ -192,12 +220,9 @@ async fn delete_pattern_with_no_match_deletes_nothing() {
 
 #[tokio::test]
 async fn delete_pattern_does_not_count_expired_keys() {
-    let c = cache();
+    let (c, clock) = manual();
     c.set("k:gone", b"v", SHORT_TTL).await.unwrap();
     c.set("k:kept", b"v", TTL).await.unwrap();
-    eventually!(
-        "the short-lived key expires",
-        c.get("k:gone").await.is_ok_and(|v| v.is_none())
-    );
+    clock.advance(SHORT_TTL);
     assert_eq!(c.delete_pattern("k:*").await.unwrap(), 1);
 }
