@@ -8,7 +8,8 @@
 //! The application builds everything from configuration in one call
 //! ([`CacheSetup`]) and hands the module its [`ModuleDeps`]; the module only
 //! ever sees `deps.get_cache`, so its tests inject a fake through the same
-//! closure (`ModuleDeps::with_cache(Arc::new(FakeCache::new()))`).
+//! closure (`ModuleDeps::with_cache(Arc::new(MemoryCache::new()))`, on a
+//! manual clock from `cache_testing::fake_cache()` where time matters).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

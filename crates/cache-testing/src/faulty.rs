@@ -5,10 +5,10 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use cache_core::{Cache, Operation};
-//! use cache_testing::{fakes::FakeCache, faulty::FaultyCache};
+//! use cache_testing::{fakes::MemoryCache, faulty::FaultyCache};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let cache = FaultyCache::new(Arc::new(FakeCache::new()));
+//! let cache = FaultyCache::new(Arc::new(MemoryCache::new()));
 //! cache.fail_next(2);
 //! assert!(cache.set("k", b"v", Duration::from_secs(1)).await.unwrap_err().is_transient());
 //! assert!(cache.get("k").await.is_err());

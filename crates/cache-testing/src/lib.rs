@@ -27,16 +27,20 @@
 //! // crates/my-backend/tests/conformance.rs
 //! use std::sync::Arc;
 //! use cache_core::Cache;
-//! use cache_testing::fakes::FakeCache; // your backend here
+//! use cache_memory::MemoryCache; // your backend here
 //!
-//! cache_testing::conformance_tests!(|| async { Arc::new(FakeCache::new()) as Arc<dyn Cache> });
+//! cache_testing::conformance_tests!(|| async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> });
 //! ```
+//!
+//! A backend on a test clock hands the checks its clock
+//! ([`OnManualClock`](conformance::OnManualClock)), so that those about
+//! expiry advance it instead of waiting.
 //!
 //! ## What is in it
 //! | module | what | for testing |
 //! | --- | --- | --- |
 //! | [`conformance`] | [`run_all`](conformance::run_all), [`conformance_tests!`], one `check_*` function per behaviour of the contract | a backend |
-//! | [`fakes`] | [`FakeCache`]: the whole contract in memory, on a [`ManualClock`] or tokio's (pausable) clock | a caller, deterministically in time |
+//! | [`fakes`] | [`fake_cache`]: the in-memory backend, [`MemoryCache`](cache_memory::MemoryCache), on a [`ManualClock`] (or on tokio's pausable clock) | a caller, deterministically in time |
 //! | [`faulty`] | [`FaultyCache`]: fails the next N calls or every call of an operation, adds latency, counts faults | a caller's error handling and timeouts |
 //! | [`recording`] | [`RecordingCache`]: records every call (operation, keys, TTL, outcome) | what a caller did |
 //! | [`mock`] | [`MockCache`]: a `mockall` mock of the trait | exact calls, scripted answers |
@@ -67,7 +71,7 @@ pub mod mock;
 pub mod recording;
 pub mod server;
 
-pub use fakes::{FakeCache, ManualClock};
+pub use fakes::{ManualClock, fake_cache};
 pub use faulty::FaultyCache;
 pub use mock::MockCache;
 pub use recording::RecordingCache;

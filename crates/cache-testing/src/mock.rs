@@ -1,7 +1,7 @@
 //! [`MockCache`]: a `mockall` mock of the [`Cache`] trait, for tests that
 //! assert exact calls (a key, a TTL, a call count) or script odd answers.
 //!
-//! Prefer [`FakeCache`](crate::fakes::FakeCache) when behaviour matters more
+//! Prefer the [in-memory fake](crate::fakes) when behaviour matters more
 //! than the exact calls: a mock knows nothing of the contract.
 //!
 //! ```

@@ -5,10 +5,10 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use cache_core::{Cache, ErrorKind, Operation};
-//! use cache_testing::{fakes::FakeCache, recording::RecordingCache};
+//! use cache_testing::{fakes::MemoryCache, recording::RecordingCache};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let cache = RecordingCache::new(Arc::new(FakeCache::new()));
+//! let cache = RecordingCache::new(Arc::new(MemoryCache::new()));
 //! let _ = cache.get("user:1").await;
 //! cache.set("user:1", b"alice", Duration::from_secs(60)).await.unwrap();
 //!

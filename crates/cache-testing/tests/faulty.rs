@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, CacheError, ErrorKind, Operation};
-use cache_testing::fakes::FakeCache;
+use cache_memory::MemoryCache;
 use cache_testing::faulty::{FAULT_ADDR, FaultyCache};
 
 const TTL: Duration = Duration::from_secs(60);
 
-fn faulty() -> FaultyCache<FakeCache> {
-    FaultyCache::new(Arc::new(FakeCache::new()))
+fn faulty() -> FaultyCache<MemoryCache> {
+    FaultyCache::new(Arc::new(MemoryCache::new()))
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn latency_lets_callers_exercise_their_timeouts() {
 
 #[tokio::test]
 async fn wraps_a_shared_dyn_cache() {
-    let shared: Arc<dyn Cache> = Arc::new(FakeCache::new());
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
     let cache: Arc<dyn Cache> = Arc::new(FaultyCache::new(shared.clone()));
     cache.set("k", b"v", TTL).await.unwrap();
     assert_eq!(shared.get("k").await.unwrap().unwrap().as_ref(), b"v");

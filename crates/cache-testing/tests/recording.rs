@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, ErrorKind, Operation, RateLimitRule, ScanCursor};
-use cache_testing::fakes::FakeCache;
+use cache_memory::MemoryCache;
 use cache_testing::recording::RecordingCache;
 
 const TTL: Duration = Duration::from_secs(60);
 
-fn recording() -> RecordingCache<FakeCache> {
-    RecordingCache::new(Arc::new(FakeCache::new()))
+fn recording() -> RecordingCache<MemoryCache> {
+    RecordingCache::new(Arc::new(MemoryCache::new()))
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The conformance suite fails backends that break the contract, and says why.
 //!
-//! Each test plants one bug in an otherwise correct cache (`FakeCache`) and
-//! checks that the check for that behaviour fails with a useful message.
+//! Each test plants one bug in an otherwise correct cache (`MemoryCache`, on a
+//! manual clock unless the test is about waiting on real time) and checks
+//! that the check for that behaviour fails with a useful message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,14 +12,15 @@ use cache_core::{
     Bytes, Cache, CacheStats, KeyPage, RateDecision, RateLimitRule, Result, ScanCursor,
     Subscription,
 };
-use cache_testing::conformance::{self, CacheFactory, Report};
-use cache_testing::fakes::FakeCache;
+use cache_memory::{ManualClock, MemoryCache};
+use cache_testing::conformance::{self, CacheFactory, OnManualClock, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bug {
     DeleteAlwaysReportsTrue,
     GetOrSetIsReadThenWrite,
     SetIgnoresTtl,
+    SetHalvesTtl,
     ZeroTtlBecomesOneMillisecond,
     ScanRepeatsTheFirstPage,
     CloseDoesNothing,
@@ -28,7 +30,7 @@ enum Bug {
 
 #[derive(Debug)]
 struct Buggy {
-    inner: FakeCache,
+    inner: MemoryCache,
     bug: Bug,
 }
 
@@ -40,6 +42,7 @@ impl Cache for Buggy {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         let ttl = match self.bug {
             Bug::SetIgnoresTtl => Duration::from_secs(3600),
+            Bug::SetHalvesTtl => ttl / 2,
             Bug::ZeroTtlBecomesOneMillisecond if ttl.is_zero() => Duration::from_millis(1),
             _ => ttl,
         };
@@ -131,18 +134,29 @@ impl Cache for Buggy {
     }
 }
 
+/// Caches with `bug` on a manual clock each.
 fn factory(bug: Bug) -> impl CacheFactory {
+    OnManualClock::new(move |clock: ManualClock| async move {
+        let inner = MemoryCache::builder().clock(clock).build().unwrap();
+        Arc::new(Buggy { inner, bug }) as Arc<dyn Cache>
+    })
+}
+
+/// Caches with `bug` on real time.
+fn real_time_factory(bug: Bug) -> impl CacheFactory {
     move || async move {
-        Arc::new(Buggy {
-            inner: FakeCache::new(),
-            bug,
-        }) as Arc<dyn Cache>
+        let inner = MemoryCache::new();
+        Arc::new(Buggy { inner, bug }) as Arc<dyn Cache>
     }
 }
 
 /// Runs only `check` against a cache with `bug` and returns its failure message.
 async fn failure_of(bug: Bug, check: &str) -> String {
-    let report = conformance::run_checks(&factory(bug), |name| name == check).await;
+    failure_from(&factory(bug), bug, check).await
+}
+
+async fn failure_from(factory: &dyn CacheFactory, bug: Bug, check: &str) -> String {
+    let report = conformance::run_checks(factory, |name| name == check).await;
     assert_eq!(
         report.passed.len() + report.failed.len(),
         1,
@@ -171,9 +185,32 @@ async fn a_get_or_set_made_of_two_steps_is_caught() {
 }
 
 #[tokio::test]
-async fn entries_that_never_expire_are_caught() {
-    let started = tokio::time::Instant::now();
+async fn entries_that_never_expire_are_caught_at_once_on_a_manual_clock() {
     let msg = failure_of(Bug::SetIgnoresTtl, "entries_expire_after_their_ttl").await;
+    assert!(
+        msg.contains("to expire") && msg.contains("once the manual clock advanced by 150ms"),
+        "{msg}"
+    );
+    assert!(msg.contains("still holds"), "{msg}");
+}
+
+#[tokio::test]
+async fn entries_that_expire_early_are_caught_on_a_manual_clock() {
+    let msg = failure_of(Bug::SetHalvesTtl, "entries_expire_after_their_ttl").await;
+    assert!(msg.contains("to live until its TTL"), "{msg}");
+    assert!(msg.contains("advanced by 149ms"), "{msg}");
+}
+
+#[tokio::test]
+async fn entries_that_never_expire_are_caught_on_real_time() {
+    let started = tokio::time::Instant::now();
+    let check = "entries_expire_after_their_ttl";
+    let msg = failure_from(
+        &real_time_factory(Bug::SetIgnoresTtl),
+        Bug::SetIgnoresTtl,
+        check,
+    )
+    .await;
     assert!(
         msg.contains("to expire") && msg.contains("still holds"),
         "{msg}"

@@ -56,8 +56,9 @@ pub async fn check_get_or_set_keeps_the_existing_ttl(factory: &dyn CacheFactory)
             return Ok(());
         }
         wait_until_gone(
-            c,
+            &fx,
             &key,
+            SHORT_TTL,
             "the original short TTL, which get_or_set must not extend",
         )
         .await
@@ -226,7 +227,13 @@ pub async fn check_compare_and_set_applies_the_new_ttl(factory: &dyn CacheFactor
             done,
             "compare_and_set with the matching value: expected true, got false"
         );
-        wait_until_gone(c, &key, "the short TTL given by compare_and_set").await
+        wait_until_gone(
+            &fx,
+            &key,
+            SHORT_TTL,
+            "the short TTL given by compare_and_set",
+        )
+        .await
     })
     .await
 }
@@ -377,7 +384,7 @@ pub async fn check_stale_lock_holder_cannot_release_the_new_lock(
             .await
             .must("A locks")?;
         ensure!(took, "first holder: expected to take the free lock");
-        wait_until_gone(c, &key, "holder A's lock TTL").await?;
+        wait_until_gone(&fx, &key, SHORT_TTL, "holder A's lock TTL").await?;
         let took = c
             .compare_and_set(&key, None, b"token-B", LONG_TTL)
             .await
@@ -441,8 +448,9 @@ pub async fn check_incr_by_ttl_applies_to_new_counters_only(
         match c.incr_by(&key, 1, LONG_TTL).await.must("second incr_by")? {
             2 => {
                 wait_until_gone(
-                    c,
+                    &fx,
                     &key,
+                    SHORT_TTL,
                     "the first increment's short TTL, kept by the second",
                 )
                 .await

@@ -85,7 +85,13 @@ pub async fn check_set_replaces_value_and_ttl(factory: &dyn CacheFactory) -> Che
             .await
             .must("set short over long")?;
         expect_value(cache, &lengthened, b"new", "after the second set").await?;
-        wait_until_gone(cache, &shortened, "a short TTL set over a long one").await?;
+        wait_until_gone(
+            &fx,
+            &shortened,
+            SHORT_TTL,
+            "a short TTL set over a long one",
+        )
+        .await?;
         expect_value(
             cache,
             &lengthened,
@@ -112,7 +118,7 @@ pub async fn check_entries_expire_after_their_ttl(factory: &dyn CacheFactory) ->
             .set(&ephemeral, b"goes", SHORT_TTL)
             .await
             .must("set short")?;
-        wait_until_gone(cache, &ephemeral, "150 ms TTL").await?;
+        wait_until_gone(&fx, &ephemeral, SHORT_TTL, "150 ms TTL").await?;
         expect_value(cache, &durable, b"stays", "after a shorter TTL ran out").await
     })
     .await
@@ -126,7 +132,8 @@ pub async fn check_sub_millisecond_ttl_is_rounded_up(factory: &dyn CacheFactory)
             .set(&key, b"v", Duration::from_micros(1))
             .await
             .must("set with a 1 µs TTL")?;
-        wait_until_gone(&*fx.cache, &key, "1 µs TTL, rounded up to 1 ms").await
+        let rounded = Duration::from_millis(1);
+        wait_until_gone(&fx, &key, rounded, "1 µs TTL, rounded up to 1 ms").await
     })
     .await
 }

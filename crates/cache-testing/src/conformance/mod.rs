@@ -13,16 +13,27 @@
 //! ```
 //! use std::sync::Arc;
 //! use cache_core::Cache;
-//! use cache_testing::fakes::FakeCache;
+//! use cache_memory::MemoryCache;
+//! use cache_testing::conformance::{self, OnManualClock};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let report = cache_testing::conformance::run_all(&|| async {
-//!     Arc::new(FakeCache::new()) as Arc<dyn Cache>
-//! })
+//! // On a manual clock: the expiry checks advance it instead of waiting.
+//! let report = conformance::run_all(&OnManualClock::new(|clock| async move {
+//!     Arc::new(MemoryCache::builder().clock(clock).build().unwrap()) as Arc<dyn Cache>
+//! }))
 //! .await;
 //! assert!(report.is_ok(), "{report}");
 //! # }
 //! ```
+//!
+//! # Time
+//! On real time, a check about expiry polls until the entry is gone (up to
+//! ten seconds). A factory whose instances run on a [`ManualClock`] says so
+//! through [`CacheFactory::instance`] (see [`OnManualClock`]); those checks
+//! are then exact and take no time: the entry must still be there a
+//! millisecond before its TTL has passed and gone once it has, and retries
+//! that wait for a rate-limit window advance the clock in 10 ms steps
+//! instead of sleeping.
 
 use std::fmt;
 use std::future::Future;
@@ -32,6 +43,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cache_core::Cache;
+use cache_memory::ManualClock;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
@@ -65,8 +77,9 @@ const PARALLEL_CHECKS: usize = 4;
 /// ```
 /// # use std::sync::Arc;
 /// # use cache_core::Cache;
-/// # use cache_testing::{conformance::CacheFactory, fakes::FakeCache};
-/// let factory = || async { Arc::new(FakeCache::new()) as Arc<dyn Cache> };
+/// # use cache_memory::MemoryCache;
+/// # use cache_testing::conformance::CacheFactory;
+/// let factory = || async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> };
 /// let _: &dyn CacheFactory = &factory;
 /// ```
 #[async_trait]
@@ -74,6 +87,92 @@ pub trait CacheFactory: Send + Sync {
     /// A new cache instance: fresh stats, not closed. It may talk to a server
     /// other instances share.
     async fn make(&self) -> Arc<dyn Cache>;
+
+    /// A new instance for one check, with its clock if the checks may move
+    /// it. By default [`make`](Self::make) on real time; [`OnManualClock`]
+    /// gives each instance a [`ManualClock`] of its own.
+    async fn instance(&self) -> Instance {
+        Instance::new(self.make().await)
+    }
+}
+
+/// A fresh cache for one check and, if it runs on a test clock, that clock
+/// (see [`CacheFactory::instance`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Instance {
+    /// The cache under test.
+    pub cache: Arc<dyn Cache>,
+    /// The clock the cache reads, if the checks move it instead of waiting.
+    /// Nothing else may advance it during the check.
+    pub clock: Option<ManualClock>,
+}
+
+impl Instance {
+    /// An instance on real time: checks about expiry wait for it.
+    pub fn new(cache: Arc<dyn Cache>) -> Self {
+        Instance { cache, clock: None }
+    }
+
+    /// An instance whose time is `clock`: checks about expiry advance it.
+    pub fn on_manual_clock(cache: Arc<dyn Cache>, clock: ManualClock) -> Self {
+        Instance {
+            cache,
+            clock: Some(clock),
+        }
+    }
+}
+
+/// A factory whose every instance runs on a new [`ManualClock`] of its own,
+/// given to `make`; the checks advance it instead of waiting for TTLs.
+///
+/// ```no_run
+/// // tests/conformance_fake.rs
+/// use std::sync::Arc;
+/// use cache_core::Cache;
+/// use cache_memory::MemoryCache;
+/// use cache_testing::conformance::OnManualClock;
+///
+/// cache_testing::conformance_tests!(OnManualClock::new(|clock| async move {
+///     Arc::new(MemoryCache::builder().clock(clock).build().unwrap()) as Arc<dyn Cache>
+/// }));
+/// ```
+pub struct OnManualClock<F> {
+    make: F,
+}
+
+impl<F, Fut> OnManualClock<F>
+where
+    F: Fn(ManualClock) -> Fut + Send + Sync,
+    Fut: Future<Output = Arc<dyn Cache>> + Send,
+{
+    /// A factory calling `make` with each instance's clock.
+    pub fn new(make: F) -> Self {
+        OnManualClock { make }
+    }
+}
+
+impl<F> fmt::Debug for OnManualClock<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnManualClock").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<F, Fut> CacheFactory for OnManualClock<F>
+where
+    F: Fn(ManualClock) -> Fut + Send + Sync,
+    Fut: Future<Output = Arc<dyn Cache>> + Send,
+{
+    async fn make(&self) -> Arc<dyn Cache> {
+        self.instance().await.cache
+    }
+
+    async fn instance(&self) -> Instance {
+        let clock = ManualClock::new();
+        let cache = (self.make)(clock.clone()).await;
+        Instance::on_manual_clock(cache, clock)
+    }
 }
 
 #[async_trait]
@@ -188,9 +287,9 @@ __conformance_checks!(__conformance_registry!(CHECKS));
 /// // tests/conformance_mine.rs
 /// use std::sync::Arc;
 /// use cache_core::Cache;
-/// use cache_testing::fakes::FakeCache;
+/// use cache_memory::MemoryCache;
 ///
-/// cache_testing::conformance_tests!(|| async { Arc::new(FakeCache::new()) as Arc<dyn Cache> });
+/// cache_testing::conformance_tests!(|| async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> });
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {

@@ -100,6 +100,7 @@ pub async fn check_rate_limit_denied_requests_do_not_count(
             // Retries every ~10 ms, far more often than the window: if denied
             // requests counted, a sliding window would never admit again.
             eventually(
+                &fx,
                 &format!(
                     "{:?} limit 2 per 300 ms: expected a retrying client to be admitted again",
                     rule.algorithm

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use cache_core::pattern::escape;
 use cache_core::{Cache, CacheError, ErrorKind, Result as CacheResult};
+use cache_memory::ManualClock;
 
 use super::CacheFactory;
 
@@ -178,11 +179,16 @@ pub(crate) const EXPIRY_DEADLINE: Duration = Duration::from_secs(10);
 /// Concurrent tasks in the atomicity checks.
 pub(crate) const RACERS: usize = 128;
 
-/// One check's cache instance and key namespace.
+/// How often polling probes, on real time or on a manual clock.
+const POLL: Duration = Duration::from_millis(10);
+
+/// One check's cache instance, key namespace, and the instance's clock when
+/// the check may advance it instead of waiting.
 #[derive(Debug, Clone)]
 pub(crate) struct Fixture {
     pub(crate) cache: Arc<dyn Cache>,
     pub(crate) ns: Namespace,
+    pub(crate) clock: Option<ManualClock>,
 }
 
 /// Runs `body` with a fresh cache and namespace, then removes the
@@ -192,9 +198,11 @@ where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
+    let instance = factory.instance().await;
     let fixture = Fixture {
-        cache: factory.make().await,
+        cache: instance.cache,
         ns: Namespace::new(),
+        clock: instance.clock,
     };
     let result = body(fixture.clone()).await;
     let _ = fixture.cache.delete_pattern(&fixture.ns.pattern("*")).await;
@@ -202,28 +210,77 @@ where
     result
 }
 
-/// Polls `probe` every 10 ms until it returns `true`; fails with `what` when
-/// `deadline` passes first. A probe error ends the wait at once.
-pub(crate) async fn eventually<F, Fut>(what: &str, deadline: Duration, mut probe: F) -> CheckResult
+/// Polls `probe` every 10 ms of the fixture's time until it returns `true`;
+/// fails with `what` when `deadline` passes first. On a manual clock each
+/// step advances the clock by 10 ms instead of sleeping, and the deadline is
+/// in that time. A probe error ends the wait at once.
+pub(crate) async fn eventually<F, Fut>(
+    fx: &Fixture,
+    what: &str,
+    deadline: Duration,
+    mut probe: F,
+) -> CheckResult
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<bool, CheckError>>,
 {
     let until = Instant::now() + deadline;
+    let mut advanced = Duration::ZERO;
     loop {
         if probe().await? {
             return Ok(());
         }
-        if Instant::now() >= until {
-            fail!("{what} (waited {deadline:?})");
+        match &fx.clock {
+            Some(clock) if advanced < deadline => {
+                clock.advance(POLL);
+                advanced += POLL;
+            }
+            Some(_) => fail!("{what} (advanced the manual clock by {deadline:?})"),
+            None if Instant::now() >= until => fail!("{what} (waited {deadline:?})"),
+            None => tokio::time::sleep(POLL).await,
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-/// Waits until `key` reads as not found; `why` says which TTL should have
-/// ended it.
-pub(crate) async fn wait_until_gone(cache: &dyn Cache, key: &str, why: &str) -> CheckResult {
+/// Waits until `key`, written with `ttl` (whole milliseconds) and not
+/// touched since, reads as not found; `why` says which TTL should have ended
+/// it. On a manual clock this is exact: the key must still be there one
+/// millisecond before `ttl` has passed, and gone once it has.
+pub(crate) async fn wait_until_gone(
+    fx: &Fixture,
+    key: &str,
+    ttl: Duration,
+    why: &str,
+) -> CheckResult {
+    let cache = &*fx.cache;
+    if let Some(clock) = &fx.clock {
+        let almost = ttl.saturating_sub(Duration::from_millis(1));
+        clock.advance(almost);
+        match cache.get(key).await {
+            Ok(Some(_)) => {}
+            Ok(None) => fail!(
+                "expected {key:?} to live until its TTL ({why}) had passed; it was gone once the \
+                 manual clock advanced by {almost:?}"
+            ),
+            Err(e) => fail!(
+                "get({key:?}) before its TTL: expected a value, got {:?} error: {e}",
+                e.kind()
+            ),
+        }
+        clock.advance(ttl - almost);
+        return match cache.get(key).await {
+            Ok(None) => Ok(()),
+            Ok(Some(v)) => fail!(
+                "expected {key:?} to expire ({why}) once the manual clock advanced by {ttl:?}; \
+                 it still holds {}",
+                show(&v)
+            ),
+            Err(e) => fail!(
+                "get({key:?}) after its TTL: expected a miss, got {:?} error: {e}",
+                e.kind()
+            ),
+        };
+    }
     let until = Instant::now() + EXPIRY_DEADLINE;
     loop {
         match cache.get(key).await {
@@ -237,7 +294,7 @@ pub(crate) async fn wait_until_gone(cache: &dyn Cache, key: &str, why: &str) -> 
                 "expected {key:?} to expire ({why}) within {EXPIRY_DEADLINE:?}; it still holds {}",
                 show(&v)
             ),
-            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Ok(_) => tokio::time::sleep(POLL).await,
         }
     }
 }
