@@ -206,8 +206,8 @@ impl MemoryCacheBuilder {
 
     /// The clock that expiry, remaining TTLs and rate-limit windows read
     /// (default [`Clock::system`], the real monotonic clock). With the
-    /// `test-util` feature, pass a [`ManualClock`](crate::ManualClock) (or a
-    /// reference to one) to expire entries by advancing it, without sleeping.
+    /// `test-util` feature, pass a `ManualClock` (or a reference to one) to
+    /// expire entries by advancing it, without sleeping.
     ///
     /// ```
     /// use cache_memory::{Clock, MemoryCache};

@@ -26,8 +26,8 @@ use std::time::Duration;
 /// clone; clones read the same time.
 ///
 /// The default is [`Clock::system`], the real monotonic clock. With the
-/// `test-util` feature, a [`ManualClock`] (through `From`) or
-/// [`Clock::tokio`] can stand in for it.
+/// `test-util` feature, a `ManualClock` (through `From`) or `Clock::tokio()`
+/// can stand in for it.
 ///
 /// ```
 /// use cache_memory::{Clock, MemoryCache};
