@@ -49,12 +49,13 @@ use crate::error::{CacheError, CodecError, Result};
 /// # Errors
 /// Besides the errors of the underlying [`Cache`] call, a value that cannot be
 /// encoded within the default limits, or a stored value that cannot be decoded
-/// as `T`, is [`CacheError::Codec`]. Nothing is written when encoding fails.
+/// as `T`, is an [`ErrorKind::Codec`](crate::ErrorKind::Codec) error naming
+/// the key. Nothing is written when encoding fails.
 pub trait TypedCacheExt: Cache {
     /// The value at `key`, decoded as `T`; `None` on a miss.
     ///
     /// A stored value that is not a valid `T` (written by another type,
-    /// another version, or not CBOR at all) is [`CacheError::Codec`] and is
+    /// another version, or not CBOR at all) is [`ErrorKind::Codec`](crate::ErrorKind::Codec) and is
     /// left in place.
     fn get_as<T: DeserializeOwned>(
         &self,
@@ -136,7 +137,7 @@ pub trait TypedCacheExt: Cache {
     /// The values of `keys`, in order, decoded as `T`, `None` for each miss.
     ///
     /// One [`Cache::get_many`] call. If any stored value cannot be decoded as
-    /// `T`, the whole call fails with [`CacheError::Codec`] (a silent `None`
+    /// `T`, the whole call fails with [`ErrorKind::Codec`](crate::ErrorKind::Codec) (a silent `None`
     /// would hide a poisoned entry).
     ///
     /// ```
@@ -219,7 +220,7 @@ impl<C: Cache + ?Sized> TypedCacheExt for C {
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     codec::from_slice(bytes).map_err(|error: CodecError| {
         tracing::debug!(key, %error, "stored value cannot be decoded");
-        CacheError::Codec(error)
+        CacheError::from(error).with_key(key)
     })
 }
 
@@ -256,10 +257,10 @@ mod tests {
     }
 
     fn unsupported<T>(op: Operation) -> Result<T> {
-        Err(CacheError::Unsupported {
+        Err(CacheError::unsupported(
             op,
-            reason: "not needed by the typed layer tests",
-        })
+            "not needed by the typed layer tests",
+        ))
     }
 
     #[async_trait]
@@ -412,9 +413,10 @@ mod tests {
         cache.put_raw("s:1", b"\xFF\x00 not cbor");
         let err = cache.get_as::<Session>("s:1").await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::Malformed(_))),
+            matches!(err.codec_error(), Some(CodecError::Malformed(_))),
             "{err:?}"
         );
+        assert_eq!(err.key(), Some("s:1"));
         assert_eq!(cache.raw("s:1").unwrap(), &b"\xFF\x00 not cbor"[..]);
     }
 
@@ -424,7 +426,7 @@ mod tests {
         cache.set_as("s:1", &"just a string", TTL).await.unwrap();
         let err = cache.get_as::<Session>("s:1").await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::Decode(_))),
+            matches!(err.codec_error(), Some(CodecError::Decode(_))),
             "{err:?}"
         );
     }
@@ -435,7 +437,7 @@ mod tests {
         let too_many = vec![0u32; codec::DEFAULT_MAX_ELEMENTS + 1];
         let err = cache.set_as("big", &too_many, TTL).await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::TooManyElements { .. })),
+            matches!(err.codec_error(), Some(CodecError::TooManyElements { .. })),
             "{err:?}"
         );
         assert_eq!(cache.raw("big"), None);
@@ -523,7 +525,8 @@ mod tests {
         cache.set_as("a", &1u32, TTL).await.unwrap();
         cache.set_as("b", &"text", TTL).await.unwrap();
         let err = cache.get_many_as::<u32>(&["a", "b"]).await.unwrap_err();
-        assert!(matches!(err, CacheError::Codec(_)), "{err:?}");
+        assert_eq!(err.kind(), crate::ErrorKind::Codec, "{err:?}");
+        assert_eq!(err.key(), Some("b"), "names the undecodable entry");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

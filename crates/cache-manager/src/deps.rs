@@ -114,7 +114,7 @@ impl ModuleDeps {
         Self::new(from_manager(manager))
     }
 
-    /// Caching is off: every lookup fails with [`CacheError::Disabled`].
+    /// Caching is off: every lookup fails with [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled).
     pub fn disabled() -> Self {
         Self::new(disabled())
     }
@@ -140,7 +140,7 @@ pub fn fixed(cache: Arc<dyn Cache>) -> GetCache {
 }
 
 /// A lookup that asks `manager` for the request's tenant. A context without a
-/// tenant is [`CacheError::InvalidKey`].
+/// tenant is an [`ErrorKind::InvalidKey`](cache_core::ErrorKind::InvalidKey).
 pub fn from_manager(manager: TenantManager) -> GetCache {
     Arc::new(move |ctx: &RequestContext| {
         let manager = manager.clone();
@@ -158,8 +158,8 @@ pub fn from_manager(manager: TenantManager) -> GetCache {
     })
 }
 
-/// A lookup that always fails with [`CacheError::Disabled`]: the explicit
+/// A lookup that always fails with [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled): the explicit
 /// answer when `cache.enabled` is `false`.
 pub fn disabled() -> GetCache {
-    Arc::new(|_ctx: &RequestContext| async { Err(CacheError::Disabled) }.boxed())
+    Arc::new(|_ctx: &RequestContext| async { Err(CacheError::disabled()) }.boxed())
 }

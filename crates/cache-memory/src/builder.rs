@@ -171,7 +171,7 @@ impl MemoryCacheBuilder {
     }
 
     /// The largest value accepted (at least 1); larger writes fail with
-    /// [`CacheError::ValueTooLarge`](cache_core::CacheError::ValueTooLarge).
+    /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
     pub fn max_value_bytes(mut self, max_value_bytes: usize) -> Self {
         self.max_value_bytes = max_value_bytes;
         self

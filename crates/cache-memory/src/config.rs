@@ -61,10 +61,7 @@ impl MemoryConfig {
     /// this section (`max_bytes`); see [`ConfigError::within`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Err(e) = cache_core::ttl::ttl_millis(self.default_ttl) {
-            let reason = match e {
-                cache_core::CacheError::InvalidTtl { reason, .. } => reason.to_owned(),
-                other => other.to_string(),
-            };
+            let reason = e.reason().map_or_else(|| e.to_string(), str::to_owned);
             return Err(ConfigError::new("default_ttl", reason));
         }
         Settings::from_config(self).map(drop)

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use rand::Rng as _;
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError};
+
+use crate::errors::{is_connection_error, is_server_between_roles};
 
 /// Whether running an operation twice has the same effect as running it once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,32 +77,22 @@ impl RetryPolicy {
     }
 }
 
-/// A failure that may pass by itself: the connection broke or could not be
-/// made, a timeout, or the server is between roles (failover, loading).
+/// A failure that may pass by itself: what the contract calls transient
+/// (see [`crate::errors::kind_of`]): a timeout, the connection broke or could
+/// not be made, or the server is between roles (failover, loading, busy).
+/// A refusal (`NOPERM`, `NOAUTH`, `WRONGPASS`) is not.
 pub(crate) fn is_transient(err: &RedisError) -> bool {
-    err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_dropped()
-        || err.is_connection_refusal()
-        || proves_not_executed(err)
+    err.is_timeout() || is_connection_error(err) || is_server_between_roles(err)
 }
 
 /// A failure that proves the command never ran: the connection could not even
 /// be made, or the server refused the command before executing it because of
 /// its role or state (READONLY on a demoted master, LOADING, MASTERDOWN,
-/// TRYAGAIN, CLUSTERDOWN).
+/// TRYAGAIN, CLUSTERDOWN, BUSY).
 pub(crate) fn proves_not_executed(err: &RedisError) -> bool {
     err.is_connection_refusal()
-        || matches!(
-            err.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::ReadOnly
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-            ) | ErrorKind::ClusterConnectionNotFound
-        )
+        || err.kind() == ErrorKind::ClusterConnectionNotFound
+        || is_server_between_roles(err)
 }
 
 #[cfg(test)]
@@ -173,5 +165,33 @@ mod tests {
         assert!(!p.should_retry(0, Idempotency::NotIdempotent, &wrongtype));
         let noperm = server("NOPERM this user has no permissions to run the 'get' command");
         assert!(!p.should_retry(0, Idempotency::Idempotent, &noperm));
+        assert!(!p.should_retry(0, Idempotency::NotIdempotent, &noperm));
+        let noauth = server("NOAUTH Authentication required.");
+        assert!(!p.should_retry(0, Idempotency::Idempotent, &noauth));
+    }
+
+    #[test]
+    fn retrying_agrees_with_the_contract_s_transient_kinds() {
+        let cases = [
+            refused(),
+            reset(),
+            std::io::Error::from(std::io::ErrorKind::TimedOut).into(),
+            server("LOADING loading"),
+            server("TRYAGAIN resharding"),
+            server("BUSY running a script"),
+            server("NOPERM no"),
+            server("WRONGPASS no"),
+            server("WRONGTYPE no"),
+            server("ERR user_script:1: boom"),
+            server("ERR unknown"),
+        ];
+        for err in cases {
+            let kind = crate::errors::kind_of(cache_core::Operation::Get, &err);
+            assert_eq!(
+                is_transient(&err),
+                kind.is_transient(),
+                "{err:?} as {kind:?}"
+            );
+        }
     }
 }

@@ -62,7 +62,7 @@ pub use guard::LockGuard;
 
 use self::local::LocalWaiters;
 use cache_core::cache::Cache;
-use cache_core::error::{CacheError, Result, cut_key};
+use cache_core::error::{CacheError, Result};
 use cache_core::ttl::{MAX_TTL, normalize_ttl};
 
 /// Exponential backoff with jitter, shared by the patterns that wait.
@@ -359,7 +359,7 @@ impl DistributedLock {
     /// is cancelled or panics: the guard releases on drop).
     ///
     /// A lock still busy after the wait is
-    /// [`CacheError::CasFailed`] (`is_cas_failed()`): the "only if absent"
+    /// [`ErrorKind::CasFailed`](cache_core::ErrorKind::CasFailed) (`is_cas_failed()`): the "only if absent"
     /// precondition of the acquisition did not hold.
     pub async fn with_lock<F, Fut, R>(&self, key: &str, ttl: Duration, f: F) -> Result<R>
     where
@@ -367,9 +367,7 @@ impl DistributedLock {
         Fut: Future<Output = R>,
     {
         let Some(guard) = self.acquire(key, ttl, self.wait).await? else {
-            return Err(CacheError::CasFailed {
-                key: cut_key(&self.lock_key(key)),
-            });
+            return Err(CacheError::cas_failed(&self.lock_key(key)));
         };
         let info = LockInfo {
             key: guard.key.clone(),

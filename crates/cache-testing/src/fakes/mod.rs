@@ -129,7 +129,7 @@ impl FakeCache {
     fn open(&self, op: Operation) -> Result<parking_lot::MutexGuard<'_, Store>> {
         let store = self.store.lock();
         if store.closed {
-            return Err(CacheError::Closed { op });
+            return Err(CacheError::closed(op));
         }
         Ok(store)
     }
@@ -243,16 +243,13 @@ impl FakeCache {
             Some(entry) => match parse_counter(&entry.value) {
                 Some(n) => (n, entry.expires_at),
                 None => {
-                    return Err(CacheError::WrongType {
-                        key: key.to_owned(),
-                        expected: "a decimal i64 counter",
-                    });
+                    return Err(CacheError::wrong_type(key, "a decimal i64 counter"));
                 }
             },
             None => (0, expires_at),
         };
         let next = current.checked_add(delta).ok_or_else(|| {
-            CacheError::operation(
+            CacheError::overflow(
                 Operation::IncrBy,
                 Some(key),
                 std::io::Error::new(
