@@ -49,4 +49,4 @@ pub use cache::{
 };
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
-pub use typed::TypedCacheExt;
+pub use typed::{TypedCache, TypedCacheExt};
