@@ -140,14 +140,14 @@ pub fn fixed(cache: Arc<dyn Cache>) -> GetCache {
 }
 
 /// A lookup that asks `manager` for the request's tenant. A context without a
-/// tenant is an [`ErrorKind::InvalidKey`](cache_core::ErrorKind::InvalidKey).
+/// tenant is an [`ErrorKind::InvalidTenantId`](cache_core::ErrorKind::InvalidTenantId).
 pub fn from_manager(manager: TenantManager) -> GetCache {
     Arc::new(move |ctx: &RequestContext| {
         let manager = manager.clone();
         let tenant = ctx.tenant().map(str::to_owned);
         async move {
             let Some(tenant) = tenant else {
-                return Err(CacheError::invalid_key(
+                return Err(CacheError::invalid_tenant_id(
                     "",
                     "the request context carries no tenant id",
                 ));

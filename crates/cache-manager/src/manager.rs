@@ -230,7 +230,7 @@ impl TenantManager {
     ///
     /// # Errors
     /// An empty or over-long tenant id is an
-    /// [`ErrorKind::InvalidKey`](cache_core::ErrorKind::InvalidKey) (see
+    /// [`ErrorKind::InvalidTenantId`](cache_core::ErrorKind::InvalidTenantId) (see
     /// [`crate::tenant`]); after [`TenantManager::close`],
     /// [`ErrorKind::Closed`](cache_core::ErrorKind::Closed);
     /// otherwise whatever the resolver reports.
