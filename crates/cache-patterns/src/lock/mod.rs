@@ -89,7 +89,8 @@ pub struct LockStats {
     /// Releases that found the lock no longer held by this holder (its TTL had
     /// run out): the protected section may have overlapped with another holder.
     pub lost: u64,
-    /// Successful extensions (by hand or by the watchdog).
+    /// Successful extensions (by hand or by the watchdog). The check that
+    /// fencing makes right after acquiring is not one.
     pub extended: u64,
 }
 
@@ -259,8 +260,9 @@ impl DistributedLock {
             let fence = guard.cache.incr_by(&fence_key, 1, MAX_TTL).await?;
             // Still holding after the increment means no one acquired between
             // our acquisition and our number, so numbers follow acquisition
-            // order among the holders that get this far.
-            if !guard.extend(ttl).await? {
+            // order among the holders that get this far. A check, not an
+            // extension: it is not counted in `LockStats::extended`.
+            if !guard.reset_ttl_if_held(ttl).await? {
                 guard.released = true;
                 LockCounters::bump(&self.counters.contended);
                 return Ok(None);
