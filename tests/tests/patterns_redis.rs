@@ -1,16 +1,19 @@
 //! The near cache and its invalidation bus across several connections to a
-//! real Redis. The scenarios that must behave the same on every backend
+//! real Redis, and fail-open patterns facing an ACL refusal. The scenarios that must behave the same on every backend
 //! (cache-aside, rate limits, idempotency, counters, locks under concurrency)
 //! are the pattern suite of `cache-testing`, run on Redis by cache-redis's
 //! `conformance_standalone` and on memory by cache-patterns' `pattern_suite`.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_core::Cache;
 use cache_memory::MemoryCache;
+use cache_patterns::aside::CacheAside;
 use cache_patterns::invalidation::NearCache;
+use cache_patterns::ratelimit::RateLimiter;
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, cli_binary};
@@ -105,4 +108,65 @@ async fn a_lost_redis_subscription_drops_all_local_state() {
     assert!(killed.status.success(), "{killed:?}");
     eventually("all local state is dropped", || reads(&a, "k", "new")).await;
     assert!(a.bus().stats().resets >= 1);
+}
+
+/// An ACL user confined to `app:` keys, as in production setups that share
+/// one server between applications.
+async fn confined_to_app_prefix(server: &RedisServer) -> Arc<dyn Cache> {
+    let mut config = RedisConfig::default();
+    config.addrs = vec![server.addr()];
+    config.username = Some("app".to_owned());
+    config.password = Some(cache_core::config::Secret::new("app-pw-2c81"));
+    config.max_retries = 0;
+    Arc::new(
+        RedisCache::connect(&config)
+            .await
+            .expect("connect as the confined user"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_patterns_never_bypass_an_acl_refusal() {
+    let server = RedisServer::builder()
+        .config_file(
+            "user default on nopass ~* &* +@all\n\
+             user app on >app-pw-2c81 ~app:* &app:* +@all -@dangerous\n",
+        )
+        .start();
+    let cache = confined_to_app_prefix(&server).await;
+
+    // Cache-aside fails open by default, yet a NOPERM is not an outage.
+    let aside = CacheAside::new(cache.clone());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let counted = loads.clone();
+    let err = aside
+        .get_or_load("other:user:1", TTL, move || async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(1u32)
+        })
+        .await
+        .unwrap_err();
+    let cause = err.cache_error().expect("the cache's error");
+    assert_eq!(
+        cause.kind(),
+        cache_core::ErrorKind::PermissionDenied,
+        "{err}"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 0, "the loader ran instead");
+    // Inside the prefix the same aside works.
+    let got: u32 = aside
+        .get_or_load("app:user:1", TTL, || async {
+            Ok::<_, std::io::Error>(7u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, 7);
+
+    // A fail-open limiter admits through an outage, not through a refusal.
+    let limiter = RateLimiter::sliding(cache.clone(), 1, Duration::from_secs(60))
+        .prefix("other:rl:")
+        .fail_open(true);
+    let err = limiter.check("client-1").await.unwrap_err();
+    assert!(err.is_refused() && !err.is_transient(), "{err:?}");
+    assert_eq!(limiter.stats().allowed, 0);
 }

@@ -28,7 +28,7 @@ use crate::stats::CacheStats;
 /// # Errors
 /// A miss is not an error: `get` returns `Ok(None)` and `get_many` a `None`
 /// per missing key, as in redis-rs and moka (ADR 0008). After [`Cache::close`] every call fails with
-/// [`CacheError::Closed`](crate::CacheError::Closed).
+/// [`ErrorKind::Closed`](crate::ErrorKind::Closed).
 #[async_trait]
 pub trait Cache: Send + Sync + fmt::Debug {
     /// The value at `key`, `None` on a miss (never set, deleted or expired).
@@ -85,7 +85,7 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// TTL (so a counter is a fixed window that starts at its first
     /// increment). Counters are stored as decimal ASCII (`get` returns e.g.
     /// `b"42"`), the Redis convention. A value that is not a decimal `i64`
-    /// gives [`CacheError::WrongType`](crate::CacheError::WrongType); overflow
+    /// gives [`ErrorKind::WrongType`](crate::ErrorKind::WrongType); overflow
     /// is an error too, never a wrap.
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64>;
 

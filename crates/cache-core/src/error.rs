@@ -1,15 +1,18 @@
 //! The error type of the contract.
 //!
-//! One `#[non_exhaustive]` enum, [`CacheError`], for every layer that speaks the
-//! [`Cache`](crate::Cache) contract. Callers ask for the kind with methods
-//! ([`CacheError::is_transient`], [`CacheError::kind`]) instead of matching
-//! strings. A miss is not an error: [`Cache::get`](crate::Cache::get) returns
-//! `Ok(None)`.
+//! One error type, [`CacheError`], for every layer that speaks the
+//! [`Cache`](crate::Cache) contract: a struct holding one [`ErrorKind`] (the
+//! `#[non_exhaustive]` list of what can go wrong) and the context that
+//! explains it (operation, key, address, cause). Callers ask with methods
+//! ([`CacheError::kind`], [`CacheError::is_transient`],
+//! [`CacheError::is_refused`]) instead of matching strings. A miss is not an
+//! error: [`Cache::get`](crate::Cache::get) returns `Ok(None)`.
 //!
-//! No variant ever carries a secret: connection errors name the address, never
+//! No error ever carries a secret: connection errors name the address, never
 //! the password, and config errors name the field, never its value when the
-//! field is secret.
+//! field is secret. Keys are cut by [`cut_key`] before they are stored.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -126,160 +129,429 @@ impl fmt::Display for Operation {
     }
 }
 
-/// The kind of a [`CacheError`], for callers that branch on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What went wrong, for callers that branch on it: the one list of kinds.
+///
+/// [`CacheError`] is a struct that carries its kind (see
+/// [`CacheError::kind`]); nothing else restates this list. The kinds group
+/// into:
+///
+/// - **answers and caller mistakes**: [`CasFailed`](Self::CasFailed),
+///   [`Closed`](Self::Closed), [`InvalidTtl`](Self::InvalidTtl),
+///   [`InvalidKey`](Self::InvalidKey),
+///   [`InvalidTenantId`](Self::InvalidTenantId),
+///   [`ValueTooLarge`](Self::ValueTooLarge), [`WrongType`](Self::WrongType),
+///   [`Codec`](Self::Codec), [`Config`](Self::Config),
+///   [`Disabled`](Self::Disabled), [`Unsupported`](Self::Unsupported);
+/// - **the backend could not serve, for now** ([`is_transient`](Self::is_transient)):
+///   [`Connection`](Self::Connection), [`Timeout`](Self::Timeout),
+///   [`Unavailable`](Self::Unavailable);
+/// - **the backend refused** (never transient: no retry or fallback fixes
+///   it): [`PermissionDenied`](Self::PermissionDenied) and
+///   [`Unauthenticated`](Self::Unauthenticated)
+///   ([`is_refusal`](Self::is_refusal)), [`Script`](Self::Script),
+///   [`Overflow`](Self::Overflow);
+/// - [`Operation`](Self::Operation): any other failure the backend reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// See [`CacheError::CasFailed`].
+    /// A compare-and-set precondition did not hold (an answer, not a failure).
     CasFailed,
-    /// See [`CacheError::Closed`].
+    /// The cache was closed; every call after [`Cache::close`](crate::Cache::close) fails this way.
     Closed,
-    /// See [`CacheError::InvalidTtl`].
+    /// A TTL outside the documented range (see [`crate::ttl`]).
     InvalidTtl,
-    /// See [`CacheError::InvalidKey`].
+    /// A key outside the documented rules (see [`crate::key`]).
     InvalidKey,
-    /// See [`CacheError::ValueTooLarge`].
+    /// A tenant id outside the rules of the tenant manager (empty, too long, missing).
+    InvalidTenantId,
+    /// A value over the backend's size limit. Nothing was written.
     ValueTooLarge,
-    /// See [`CacheError::WrongType`].
+    /// The stored value has the wrong shape for the operation (e.g. `incr_by` on a non-integer).
     WrongType,
-    /// See [`CacheError::Codec`].
+    /// A value could not be encoded or decoded ([`CacheError::codec_error`] says why).
     Codec,
-    /// See [`CacheError::Config`].
+    /// The configuration is invalid ([`CacheError::config_error`] names the field).
     Config,
-    /// See [`CacheError::Connection`].
+    /// The backend could not be reached, or the connection broke. Transient.
     Connection,
-    /// See [`CacheError::Timeout`].
+    /// The operation did not finish in time. Transient.
     Timeout,
-    /// See [`CacheError::Operation`].
+    /// The backend is reachable but cannot serve for now: it is loading its
+    /// data, failing over or between roles (`LOADING`, `TRYAGAIN`,
+    /// `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`), or busy running a script
+    /// (`BUSY`). The command was not run. Transient.
+    Unavailable,
+    /// The backend refused the command or key for this user (`NOPERM`: an
+    /// ACL). A configuration problem: never transient, never to be bypassed.
+    PermissionDenied,
+    /// The backend does not accept this client's credentials: none were
+    /// given (`NOAUTH`) or they are wrong or disabled (`WRONGPASS`). Never
+    /// transient.
+    Unauthenticated,
+    /// A server-side script failed (a Lua runtime or compile error, a script
+    /// killed). Not transient.
+    Script,
+    /// A counter would leave the `i64` range; nothing was changed. Not transient.
+    Overflow,
+    /// Any other failure the backend reported for the operation. Not transient.
     Operation,
-    /// See [`CacheError::Disabled`].
+    /// The configuration turned the cache off (`enabled: false`); asking for one is an error.
     Disabled,
-    /// See [`CacheError::Unsupported`].
+    /// The backend cannot do this operation.
     Unsupported,
 }
 
-/// Every failure of the contract.
+impl ErrorKind {
+    /// The kind's name in snake case, as used in logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::CasFailed => "cas_failed",
+            ErrorKind::Closed => "closed",
+            ErrorKind::InvalidTtl => "invalid_ttl",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::InvalidTenantId => "invalid_tenant_id",
+            ErrorKind::ValueTooLarge => "value_too_large",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::Codec => "codec",
+            ErrorKind::Config => "config",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Script => "script",
+            ErrorKind::Overflow => "overflow",
+            ErrorKind::Operation => "operation",
+            ErrorKind::Disabled => "disabled",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+
+    /// A failure that may pass by itself: the backend is unreachable or too
+    /// slow ([`Connection`](Self::Connection), [`Timeout`](Self::Timeout)) or
+    /// between roles ([`Unavailable`](Self::Unavailable)). Fail-open callers
+    /// degrade on these and only these; a refusal is never among them.
+    pub const fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Unavailable
+        )
+    }
+
+    /// The backend refused this client: [`PermissionDenied`](Self::PermissionDenied)
+    /// or [`Unauthenticated`](Self::Unauthenticated). A misconfiguration
+    /// (ACL, credentials) that must reach the caller, not be absorbed.
+    pub const fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::PermissionDenied | ErrorKind::Unauthenticated
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every failure of the contract: an [`ErrorKind`] with the context that
+/// explains it (the operation, the key, the address, a cause).
+///
+/// Ask with methods: [`kind`](Self::kind) (match on it),
+/// [`is_transient`](Self::is_transient), [`is_refused`](Self::is_refused),
+/// [`is_closed`](Self::is_closed), [`is_cas_failed`](Self::is_cas_failed),
+/// and the accessors of the context. Build with the constructors
+/// ([`CacheError::closed`], [`CacheError::invalid_key`],
+/// [`CacheError::operation`]...) or, for any kind, [`CacheError::new`] and the
+/// `with_*` methods. Every key an error stores goes through [`cut_key`].
 ///
 /// `Display` describes this error only; the cause, where there is one, is
-/// [`std::error::Error::source`] (print the chain with `{:#}` through `anyhow`, or walk it).
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum CacheError {
-    /// A compare-and-set precondition did not hold.
-    #[error("compare-and-set failed for key {}", quote_key(key))]
-    CasFailed {
-        /// The key that was compared.
-        key: String,
-    },
-    /// The cache was closed; every call after [`Cache::close`](crate::Cache::close) fails this way.
-    #[error("cache is closed (operation {op})")]
-    Closed {
-        /// The operation that was refused.
-        op: Operation,
-    },
-    /// A TTL outside the documented range (see [`crate::ttl`]).
-    #[error("invalid TTL {ttl:?}: {reason}")]
-    InvalidTtl {
-        /// The TTL that was given.
-        ttl: Duration,
-        /// Why it was refused.
-        reason: &'static str,
-    },
-    /// A key outside the documented rules (see [`crate::key`]).
-    #[error("invalid key {}: {reason}", quote_key(key))]
-    InvalidKey {
-        /// The key, cut to a readable length.
-        key: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// A value over the backend's size limit. Nothing was written.
-    #[error(
-        "value of {size} bytes for key {} exceeds the limit of {max} bytes",
-        quote_key(key)
-    )]
-    ValueTooLarge {
-        /// The key the value was meant for.
-        key: String,
-        /// The value's size in bytes.
+/// [`std::error::Error::source`] (print the chain with `{:#}` through
+/// `anyhow`, or walk it). `Clone` is cheap enough to hand one failure to many
+/// waiters (the cause is shared).
+///
+/// ```
+/// use cache_core::{CacheError, ErrorKind, Operation};
+///
+/// let err = CacheError::operation(Operation::Get, Some("user:1"), std::io::Error::other("boom"));
+/// assert_eq!(err.kind(), ErrorKind::Operation);
+/// assert_eq!(err.key(), Some("user:1"));
+/// assert_eq!(err.to_string(), "get of key \"user:1\" failed");
+/// match err.kind() {
+///     ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Unavailable => unreachable!(),
+///     _ => assert!(!err.is_transient()),
+/// }
+/// ```
+#[derive(Clone)]
+pub struct CacheError(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
+    kind: ErrorKind,
+    op: Option<Operation>,
+    /// Always cut by [`cut_key`].
+    key: Option<String>,
+    addr: Option<String>,
+    detail: Detail,
+    source: Option<BoxError>,
+}
+
+/// What some kinds say beyond operation, key and address.
+#[derive(Debug, Clone)]
+enum Detail {
+    None,
+    /// Why an input was refused.
+    Reason(Cow<'static, str>),
+    /// What the operation needed ([`ErrorKind::WrongType`]).
+    Expected(&'static str),
+    /// The refused TTL ([`ErrorKind::InvalidTtl`]).
+    Ttl(Duration, &'static str),
+    /// The value's size and the limit ([`ErrorKind::ValueTooLarge`]).
+    Size {
         size: usize,
-        /// The limit in bytes.
         max: usize,
     },
-    /// The stored value has the wrong shape for the operation (e.g. `incr_by` on a non-integer).
-    #[error("value at key {} is not {expected}", quote_key(key))]
-    WrongType {
-        /// The key.
-        key: String,
-        /// What the operation needed.
-        expected: &'static str,
-    },
-    /// A value could not be encoded or decoded.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// The configuration is invalid; the error names the field.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The backend could not be reached. Names the address, never credentials.
-    #[error("cannot connect to {addr}")]
-    Connection {
-        /// The address (host:port or a description of the endpoint set).
-        addr: String,
-        /// The cause.
-        #[source]
-        source: BoxError,
-    },
-    /// The operation did not finish in time.
-    #[error("{op}{} timed out after {after:?}", key_suffix(key))]
-    Timeout {
-        /// The operation.
-        op: Operation,
-        /// The key, where the operation has one.
-        key: Option<String>,
-        /// The deadline that passed.
-        after: Duration,
-    },
-    /// The backend failed the operation.
-    #[error("{op}{} failed", key_suffix(key))]
-    Operation {
-        /// The operation.
-        op: Operation,
-        /// The key, where the operation has one.
-        key: Option<String>,
-        /// The cause.
-        #[source]
-        source: BoxError,
-    },
-    /// The configuration turned the cache off (`enabled: false`); asking for one is an error.
-    #[error("the cache is disabled by configuration (cache.enabled = false)")]
-    Disabled,
-    /// The backend cannot do this operation.
-    #[error("{op} is not supported by this backend: {reason}")]
-    Unsupported {
-        /// The operation.
-        op: Operation,
-        /// Why.
-        reason: &'static str,
-    },
+    /// The deadline that passed ([`ErrorKind::Timeout`]).
+    After(Duration),
+    /// The refused tenant id, cut, and why ([`ErrorKind::InvalidTenantId`]).
+    Tenant(String, Cow<'static, str>),
+    Codec(CodecError),
+    Config(ConfigError),
 }
 
 impl CacheError {
+    /// An error of `kind` in `op`, without further context; add it with the
+    /// `with_*` methods. The constructors below are shorter for the kinds
+    /// that carry details.
+    ///
+    /// ```
+    /// use cache_core::{CacheError, ErrorKind, Operation};
+    /// let err = CacheError::new(ErrorKind::PermissionDenied, Operation::Set)
+    ///     .with_key("other:k")
+    ///     .with_source(std::io::Error::other("NOPERM"));
+    /// assert!(err.is_refused() && !err.is_transient());
+    /// assert_eq!(err.to_string(), "set of key \"other:k\" was refused: permission denied");
+    /// ```
+    pub fn new(kind: ErrorKind, op: Operation) -> Self {
+        CacheError::bare(kind, Some(op), Detail::None)
+    }
+
+    fn bare(kind: ErrorKind, op: Option<Operation>, detail: Detail) -> Self {
+        CacheError(Box::new(Inner {
+            kind,
+            op,
+            key: None,
+            addr: None,
+            detail,
+            source: None,
+        }))
+    }
+
+    /// This error about `key` (cut by [`cut_key`]), replacing any key it named.
+    #[must_use]
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.0.key = Some(cut_key(key));
+        self
+    }
+
+    /// This error about the endpoint `addr` (host:port, or a description of
+    /// the endpoint set). Never put credentials in it.
+    #[must_use]
+    pub fn with_addr(mut self, addr: impl Into<String>) -> Self {
+        self.0.addr = Some(addr.into());
+        self
+    }
+
+    /// This error with `source` as its cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.0.source = Some(Arc::new(source));
+        self
+    }
+
+    /// A failed compare-and-set precondition on `key`.
+    pub fn cas_failed(key: &str) -> Self {
+        CacheError::bare(ErrorKind::CasFailed, None, Detail::None).with_key(key)
+    }
+
+    /// `op` was refused because the cache is closed.
+    pub fn closed(op: Operation) -> Self {
+        CacheError::bare(ErrorKind::Closed, Some(op), Detail::None)
+    }
+
+    /// A TTL outside the documented range, and why.
+    pub fn invalid_ttl(ttl: Duration, reason: &'static str) -> Self {
+        CacheError::bare(ErrorKind::InvalidTtl, None, Detail::Ttl(ttl, reason))
+    }
+
+    /// A key outside the documented rules, and why.
+    pub fn invalid_key(key: &str, reason: impl Into<Cow<'static, str>>) -> Self {
+        CacheError::bare(ErrorKind::InvalidKey, None, Detail::Reason(reason.into())).with_key(key)
+    }
+
+    /// A tenant id outside the tenant manager's rules, and why. The id is cut
+    /// like a key.
+    pub fn invalid_tenant_id(id: &str, reason: impl Into<Cow<'static, str>>) -> Self {
+        let detail = Detail::Tenant(cut_key(id), reason.into());
+        CacheError::bare(ErrorKind::InvalidTenantId, None, detail)
+    }
+
+    /// A value of `size` bytes for `key` over the limit of `max` bytes.
+    pub fn value_too_large(key: &str, size: usize, max: usize) -> Self {
+        CacheError::bare(ErrorKind::ValueTooLarge, None, Detail::Size { size, max }).with_key(key)
+    }
+
+    /// The value at `key` is not what the operation needed (`expected`, e.g.
+    /// "a decimal i64 counter").
+    pub fn wrong_type(key: &str, expected: &'static str) -> Self {
+        CacheError::bare(ErrorKind::WrongType, None, Detail::Expected(expected)).with_key(key)
+    }
+
+    /// The backend at `addr` could not be reached, because of `source`.
+    pub fn connection(
+        addr: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        CacheError::bare(ErrorKind::Connection, None, Detail::None)
+            .with_addr(addr)
+            .with_source(source)
+    }
+
+    /// `op` (on `key`, where it has one) did not finish within `after`.
+    pub fn timeout(op: Operation, key: Option<&str>, after: Duration) -> Self {
+        CacheError::bare(ErrorKind::Timeout, Some(op), Detail::After(after)).with_opt_key(key)
+    }
+
+    /// The backend failed `op` (on `key`) for another reason: `source`.
+    pub fn operation(
+        op: Operation,
+        key: Option<&str>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        CacheError::new(ErrorKind::Operation, op)
+            .with_opt_key(key)
+            .with_source(source)
+    }
+
+    /// `op` on the counter `key` would leave the `i64` range (`source` says
+    /// by how much); nothing was changed.
+    pub fn overflow(
+        op: Operation,
+        key: Option<&str>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        CacheError::new(ErrorKind::Overflow, op)
+            .with_opt_key(key)
+            .with_source(source)
+    }
+
+    /// The configuration turned the cache off.
+    pub fn disabled() -> Self {
+        CacheError::bare(ErrorKind::Disabled, None, Detail::None)
+    }
+
+    /// The backend cannot do `op`, and why.
+    pub fn unsupported(op: Operation, reason: &'static str) -> Self {
+        CacheError::bare(
+            ErrorKind::Unsupported,
+            Some(op),
+            Detail::Reason(reason.into()),
+        )
+    }
+
+    fn with_opt_key(self, key: Option<&str>) -> Self {
+        match key {
+            Some(key) => self.with_key(key),
+            None => self,
+        }
+    }
+
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            CacheError::CasFailed { .. } => ErrorKind::CasFailed,
-            CacheError::Closed { .. } => ErrorKind::Closed,
-            CacheError::InvalidTtl { .. } => ErrorKind::InvalidTtl,
-            CacheError::InvalidKey { .. } => ErrorKind::InvalidKey,
-            CacheError::ValueTooLarge { .. } => ErrorKind::ValueTooLarge,
-            CacheError::WrongType { .. } => ErrorKind::WrongType,
-            CacheError::Codec(_) => ErrorKind::Codec,
-            CacheError::Config(_) => ErrorKind::Config,
-            CacheError::Connection { .. } => ErrorKind::Connection,
-            CacheError::Timeout { .. } => ErrorKind::Timeout,
-            CacheError::Operation { .. } => ErrorKind::Operation,
-            CacheError::Disabled => ErrorKind::Disabled,
-            CacheError::Unsupported { .. } => ErrorKind::Unsupported,
+        self.0.kind
+    }
+
+    /// The operation that failed, where known.
+    pub fn op(&self) -> Option<Operation> {
+        self.0.op
+    }
+
+    /// The key the error is about, cut by [`cut_key`].
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// The endpoint the error is about (never with credentials).
+    pub fn addr(&self) -> Option<&str> {
+        self.0.addr.as_deref()
+    }
+
+    /// Why an input was refused ([`ErrorKind::InvalidKey`],
+    /// [`ErrorKind::InvalidTenantId`], [`ErrorKind::InvalidTtl`],
+    /// [`ErrorKind::Unsupported`]), or what the operation needed
+    /// ([`ErrorKind::WrongType`]).
+    pub fn reason(&self) -> Option<&str> {
+        match &self.0.detail {
+            Detail::Reason(reason) | Detail::Tenant(_, reason) => Some(reason),
+            Detail::Expected(reason) | Detail::Ttl(_, reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The refused TTL of an [`ErrorKind::InvalidTtl`].
+    pub fn ttl(&self) -> Option<Duration> {
+        match self.0.detail {
+            Detail::Ttl(ttl, _) => Some(ttl),
+            _ => None,
+        }
+    }
+
+    /// The refused tenant id of an [`ErrorKind::InvalidTenantId`], cut.
+    pub fn tenant_id(&self) -> Option<&str> {
+        match &self.0.detail {
+            Detail::Tenant(id, _) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The size in bytes of the value of an [`ErrorKind::ValueTooLarge`].
+    pub fn value_size(&self) -> Option<usize> {
+        match self.0.detail {
+            Detail::Size { size, .. } => Some(size),
+            _ => None,
+        }
+    }
+
+    /// The limit in bytes that an [`ErrorKind::ValueTooLarge`] exceeded.
+    pub fn size_limit(&self) -> Option<usize> {
+        match self.0.detail {
+            Detail::Size { max, .. } => Some(max),
+            _ => None,
+        }
+    }
+
+    /// The deadline that passed, for an [`ErrorKind::Timeout`].
+    pub fn timed_out_after(&self) -> Option<Duration> {
+        match self.0.detail {
+            Detail::After(after) => Some(after),
+            _ => None,
+        }
+    }
+
+    /// The codec's failure, for an [`ErrorKind::Codec`].
+    pub fn codec_error(&self) -> Option<&CodecError> {
+        match &self.0.detail {
+            Detail::Codec(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The invalid field, for an [`ErrorKind::Config`].
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        match &self.0.detail {
+            Detail::Config(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -293,51 +565,147 @@ impl CacheError {
         self.kind() == ErrorKind::Closed
     }
 
-    /// The backend is unreachable or too slow: the failures that fail-open
-    /// callers degrade on and that may pass by themselves.
+    /// The backend is unreachable, too slow or between roles: the failures
+    /// that fail-open callers degrade on and that may pass by themselves
+    /// (see [`ErrorKind::is_transient`]). A refusal is never transient.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Operation
-        )
+        self.kind().is_transient()
     }
 
-    /// Shorthand for a [`CacheError::InvalidKey`].
-    pub fn invalid_key(key: &str, reason: impl Into<String>) -> Self {
-        CacheError::InvalidKey {
-            key: cut_key(key),
-            reason: reason.into(),
+    /// The backend refused this client (ACL or credentials; see
+    /// [`ErrorKind::is_refusal`]): never absorbed by a fail-open path.
+    pub fn is_refused(&self) -> bool {
+        self.kind().is_refusal()
+    }
+
+    /// What the error is about, for messages: `get of key "k"`, `connecting
+    /// to host:1`, `get on host:1`.
+    fn subject(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &*self.0;
+        match (e.op, &e.addr) {
+            (Some(Operation::Connect), Some(addr)) => return write!(f, "connecting to {addr}"),
+            (Some(op), _) => write!(f, "{op}")?,
+            (None, _) => f.write_str("a call")?,
         }
-    }
-
-    /// Shorthand for a [`CacheError::Operation`] with a cause.
-    pub fn operation(
-        op: Operation,
-        key: Option<&str>,
-        source: impl StdError + Send + Sync + 'static,
-    ) -> Self {
-        CacheError::Operation {
-            op,
-            key: key.map(cut_key),
-            source: Arc::new(source),
+        if let Some(key) = &e.key {
+            write!(f, " of key {key:?}")?;
         }
+        if let Some(addr) = &e.addr {
+            write!(f, " on {addr}")?;
+        }
+        Ok(())
     }
+}
 
-    /// Shorthand for a [`CacheError::Connection`] with a cause.
-    pub fn connection(
-        addr: impl Into<String>,
-        source: impl StdError + Send + Sync + 'static,
-    ) -> Self {
-        CacheError::Connection {
-            addr: addr.into(),
-            source: Arc::new(source),
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &*self.0;
+        let key = e.key.as_deref().unwrap_or_default();
+        let op = e.op.map_or("operation", Operation::as_str);
+        match (&e.detail, e.kind) {
+            (Detail::Codec(codec), _) => match &e.key {
+                Some(key) => write!(f, "value at key {key:?}: {codec}"),
+                None => write!(f, "{codec}"),
+            },
+            (Detail::Config(config), _) => write!(f, "{config}"),
+            (_, ErrorKind::CasFailed) => write!(f, "compare-and-set failed for key {key:?}"),
+            (_, ErrorKind::Closed) => write!(f, "cache is closed (operation {op})"),
+            (Detail::Ttl(ttl, reason), _) => write!(f, "invalid TTL {ttl:?}: {reason}"),
+            (Detail::Tenant(id, reason), _) => write!(f, "invalid tenant id {id:?}: {reason}"),
+            (Detail::Reason(reason), ErrorKind::InvalidKey) => {
+                write!(f, "invalid key {key:?}: {reason}")
+            }
+            (Detail::Size { size, max }, _) => write!(
+                f,
+                "value of {size} bytes for key {key:?} exceeds the limit of {max} bytes"
+            ),
+            (Detail::Expected(expected), _) => write!(f, "value at key {key:?} is not {expected}"),
+            (_, ErrorKind::Connection) => match &e.addr {
+                Some(addr) => write!(f, "cannot connect to {addr}"),
+                None => write!(f, "cannot connect to the backend"),
+            },
+            (_, ErrorKind::Disabled) => {
+                f.write_str("the cache is disabled by configuration (cache.enabled = false)")
+            }
+            (Detail::Reason(reason), ErrorKind::Unsupported) => {
+                write!(f, "{op} is not supported by this backend: {reason}")
+            }
+            (detail, kind) => {
+                self.subject(f)?;
+                match (kind, detail) {
+                    (ErrorKind::Timeout, Detail::After(after)) => {
+                        write!(f, " timed out after {after:?}")
+                    }
+                    (ErrorKind::Timeout, _) => f.write_str(" timed out"),
+                    (ErrorKind::Unavailable, _) => {
+                        f.write_str(" failed: the server cannot serve it for now")
+                    }
+                    (ErrorKind::PermissionDenied, _) => {
+                        f.write_str(" was refused: permission denied")
+                    }
+                    (ErrorKind::Unauthenticated, _) => {
+                        f.write_str(" was refused: not authenticated")
+                    }
+                    (ErrorKind::Script, _) => f.write_str(" failed: a server-side script failed"),
+                    (ErrorKind::Overflow, _) => {
+                        f.write_str(" failed: the counter would leave the i64 range")
+                    }
+                    (ErrorKind::Operation, _) => f.write_str(" failed"),
+                    (kind, _) => write!(f, " failed ({kind})"),
+                }
+            }
         }
     }
 }
 
+impl fmt::Debug for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &*self.0;
+        let mut s = f.debug_struct("CacheError");
+        s.field("kind", &e.kind);
+        if let Some(op) = e.op {
+            s.field("op", &op);
+        }
+        if let Some(key) = &e.key {
+            s.field("key", key);
+        }
+        if let Some(addr) = &e.addr {
+            s.field("addr", addr);
+        }
+        if !matches!(e.detail, Detail::None) {
+            s.field("detail", &e.detail);
+        }
+        if let Some(source) = &e.source {
+            s.field("source", source);
+        }
+        s.finish()
+    }
+}
+
+impl StdError for CacheError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+impl From<CodecError> for CacheError {
+    fn from(error: CodecError) -> Self {
+        CacheError::bare(ErrorKind::Codec, None, Detail::Codec(error))
+    }
+}
+
+impl From<ConfigError> for CacheError {
+    fn from(error: ConfigError) -> Self {
+        CacheError::bare(ErrorKind::Config, None, Detail::Config(error))
+    }
+}
+
 /// A key cut to [`MAX_KEY_IN_MESSAGE`] characters, for error messages: the one
-/// helper every error that carries a key goes through, so a 512 KiB key never
-/// lands whole in a log line.
+/// helper every error that carries a key goes through (the constructors of
+/// [`CacheError`] call it), so a 512 KiB key never lands whole in a log line.
 ///
 /// ```
 /// let cut = cache_core::error::cut_key(&"k".repeat(10_000));
@@ -347,17 +715,6 @@ pub fn cut_key(key: &str) -> String {
     match key.char_indices().nth(MAX_KEY_IN_MESSAGE) {
         None => key.to_owned(),
         Some((at, _)) => format!("{}…", &key[..at]),
-    }
-}
-
-fn quote_key(key: &str) -> String {
-    format!("{key:?}")
-}
-
-fn key_suffix(key: &Option<String>) -> String {
-    match key {
-        Some(k) => format!(" of key {k:?}"),
-        None => String::new(),
     }
 }
 
@@ -445,6 +802,10 @@ impl ConfigError {
 mod tests {
     use super::*;
 
+    fn io(text: &str) -> std::io::Error {
+        std::io::Error::other(text.to_owned())
+    }
+
     #[test]
     fn operation_all_matches_index() {
         for (i, op) in Operation::ALL.iter().enumerate() {
@@ -453,28 +814,187 @@ mod tests {
     }
 
     #[test]
-    fn long_keys_are_cut_in_messages() {
+    fn long_keys_are_cut_by_every_constructor_that_takes_one() {
         let key = "k".repeat(10_000);
-        let msg = CacheError::invalid_key(&key, "too long").to_string();
-        assert!(msg.len() < 200, "{msg}");
-        assert!(msg.contains('…'));
+        let after = Duration::from_secs(1);
+        let errors = [
+            CacheError::invalid_key(&key, "too long"),
+            CacheError::invalid_tenant_id(&key, "too long"),
+            CacheError::cas_failed(&key),
+            CacheError::value_too_large(&key, 10, 1),
+            CacheError::wrong_type(&key, "a counter"),
+            CacheError::timeout(Operation::Get, Some(&key), after),
+            CacheError::operation(Operation::Get, Some(&key), io("boom")),
+            CacheError::overflow(Operation::IncrBy, Some(&key), io("boom")),
+            CacheError::new(ErrorKind::PermissionDenied, Operation::Get).with_key(&key),
+            CacheError::from(CodecError::Decode("x".into())).with_key(&key),
+        ];
+        for e in errors {
+            let msg = e.to_string();
+            assert!(msg.len() < 300, "{:?}: {msg}", e.kind());
+            assert!(msg.contains('…'), "{:?}: {msg}", e.kind());
+            if let Some(stored) = e.key().or(e.tenant_id()) {
+                assert_eq!(stored, cut_key(&key));
+            }
+        }
     }
 
     #[test]
-    fn kinds_are_reported() {
-        assert!(CacheError::Closed { op: Operation::Get }.is_closed());
-        let e = CacheError::operation(Operation::Get, Some("a"), std::io::Error::other("boom"));
-        assert!(e.is_transient());
+    fn only_connection_timeout_and_unavailable_are_transient() {
+        let transient = [
+            ErrorKind::Connection,
+            ErrorKind::Timeout,
+            ErrorKind::Unavailable,
+        ];
+        let others = [
+            ErrorKind::CasFailed,
+            ErrorKind::Closed,
+            ErrorKind::InvalidTtl,
+            ErrorKind::InvalidKey,
+            ErrorKind::InvalidTenantId,
+            ErrorKind::ValueTooLarge,
+            ErrorKind::WrongType,
+            ErrorKind::Codec,
+            ErrorKind::Config,
+            ErrorKind::PermissionDenied,
+            ErrorKind::Unauthenticated,
+            ErrorKind::Script,
+            ErrorKind::Overflow,
+            ErrorKind::Operation,
+            ErrorKind::Disabled,
+            ErrorKind::Unsupported,
+        ];
+        for kind in transient {
+            assert!(kind.is_transient() && !kind.is_refusal(), "{kind}");
+            assert!(
+                CacheError::new(kind, Operation::Get).is_transient(),
+                "{kind}"
+            );
+        }
+        for kind in others {
+            assert!(!kind.is_transient(), "{kind}");
+            assert!(
+                !CacheError::new(kind, Operation::Get).is_transient(),
+                "{kind}"
+            );
+        }
+        let refusals: Vec<_> = others.iter().filter(|k| k.is_refusal()).collect();
+        assert_eq!(
+            refusals,
+            [&ErrorKind::PermissionDenied, &ErrorKind::Unauthenticated]
+        );
+        let names: std::collections::HashSet<_> = transient
+            .iter()
+            .chain(&others)
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(names.len(), transient.len() + others.len());
+    }
+
+    #[test]
+    fn kinds_and_context_are_reported() {
+        assert!(CacheError::closed(Operation::Get).is_closed());
+        assert_eq!(
+            CacheError::closed(Operation::Get).op(),
+            Some(Operation::Get)
+        );
+        assert!(CacheError::cas_failed("k").is_cas_failed());
+        let e = CacheError::operation(Operation::Get, Some("a"), io("boom"));
+        assert_eq!(e.kind(), ErrorKind::Operation);
+        assert!(
+            !e.is_transient(),
+            "an unclassified failure is not transient"
+        );
         assert_eq!(e.to_string(), "get of key \"a\" failed");
         assert_eq!(e.source().unwrap().to_string(), "boom");
+        let e = CacheError::value_too_large("k", 10, 8);
+        assert_eq!((e.value_size(), e.size_limit()), (Some(10), Some(8)));
+        let e = CacheError::invalid_ttl(Duration::ZERO, "must be positive");
+        assert_eq!(
+            (e.ttl(), e.reason()),
+            (Some(Duration::ZERO), Some("must be positive"))
+        );
+        let e = CacheError::timeout(Operation::Set, Some("k"), Duration::from_millis(5));
+        assert_eq!(e.timed_out_after(), Some(Duration::from_millis(5)));
+        assert_eq!(e.to_string(), "set of key \"k\" timed out after 5ms");
+    }
+
+    #[test]
+    fn messages_say_what_happened() {
+        let cases = [
+            (
+                CacheError::new(ErrorKind::PermissionDenied, Operation::Set).with_key("x"),
+                "set of key \"x\" was refused: permission denied",
+            ),
+            (
+                CacheError::new(ErrorKind::Unauthenticated, Operation::Connect)
+                    .with_addr("10.0.0.1:6379"),
+                "connecting to 10.0.0.1:6379 was refused: not authenticated",
+            ),
+            (
+                CacheError::new(ErrorKind::Unavailable, Operation::Get).with_key("x"),
+                "get of key \"x\" failed: the server cannot serve it for now",
+            ),
+            (
+                CacheError::overflow(Operation::IncrBy, Some("n"), io("boom")),
+                "incr_by of key \"n\" failed: the counter would leave the i64 range",
+            ),
+            (
+                CacheError::new(ErrorKind::Script, Operation::CompareAndSet),
+                "compare_and_set failed: a server-side script failed",
+            ),
+            (
+                CacheError::connection("h:1", io("refused")),
+                "cannot connect to h:1",
+            ),
+            (
+                CacheError::invalid_tenant_id("", "a tenant id must not be empty"),
+                "invalid tenant id \"\": a tenant id must not be empty",
+            ),
+            (
+                CacheError::wrong_type("n", "a decimal i64 counter"),
+                "value at key \"n\" is not a decimal i64 counter",
+            ),
+            (
+                CacheError::unsupported(Operation::Publish, "no pub/sub"),
+                "publish is not supported by this backend: no pub/sub",
+            ),
+            (
+                CacheError::from(CodecError::Decode("missing field".into())).with_key("u:1"),
+                "value at key \"u:1\": cannot decode into the target type: missing field",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn codec_and_config_errors_are_kept_whole() {
+        let e: CacheError = CodecError::TooDeep { max: 3 }.into();
+        assert_eq!(e.kind(), ErrorKind::Codec);
+        assert_eq!(e.codec_error(), Some(&CodecError::TooDeep { max: 3 }));
+        assert!(e.source().is_none());
     }
 
     #[test]
     fn config_error_names_field() {
         let e: CacheError = ConfigError::new("cache.redis.addrs", "must not be empty").into();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.config_error().unwrap().field, "cache.redis.addrs");
         assert_eq!(
             e.to_string(),
             "invalid configuration at `cache.redis.addrs`: must not be empty"
+        );
+    }
+
+    #[test]
+    fn errors_are_small_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<CacheError>();
+        assert_eq!(
+            std::mem::size_of::<CacheError>(),
+            std::mem::size_of::<usize>()
         );
     }
 }

@@ -39,11 +39,7 @@ pub fn validate_key(key: &str) -> Result<()> {
 /// Checks a value's size against `max` bytes.
 pub fn validate_value_size(key: &str, value: &[u8], max: usize) -> Result<()> {
     if value.len() > max {
-        return Err(CacheError::ValueTooLarge {
-            key: crate::error::cut_key(key),
-            size: value.len(),
-            max,
-        });
+        return Err(CacheError::value_too_large(key, value.len(), max));
     }
     Ok(())
 }
@@ -68,13 +64,8 @@ mod tests {
     #[test]
     fn refuses_oversized_values() {
         assert!(validate_value_size("k", &[0; 10], 10).is_ok());
-        assert!(matches!(
-            validate_value_size("k", &[0; 11], 10),
-            Err(CacheError::ValueTooLarge {
-                size: 11,
-                max: 10,
-                ..
-            })
-        ));
+        let e = validate_value_size("k", &[0; 11], 10).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::ValueTooLarge);
+        assert_eq!((e.value_size(), e.size_limit()), (Some(11), Some(10)));
     }
 }

@@ -14,6 +14,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`cache`] | the [`Cache`] trait and the types its methods exchange |
+//! | [`backoff`] | exponential backoff with jitter, for everything that retries or waits |
 //! | [`error`] | [`CacheError`], [`ErrorKind`], [`Operation`] |
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
 //! | [`pattern`] | Redis-compatible globs and escaping |
@@ -28,6 +29,7 @@
 //! | `config` | no | `config::Secret`, `config::duration` (humantime) for the backends' serde configs |
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod cache;
 pub mod codec;
 #[cfg(feature = "config")]
@@ -47,4 +49,4 @@ pub use cache::{
 };
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
-pub use typed::TypedCacheExt;
+pub use typed::{TypedCache, TypedCacheExt};

@@ -268,9 +268,7 @@ mod tests {
                     .run(1, || async move {
                         let _ = started_tx.send(());
                         let _ = go_rx.await;
-                        Err(crate::CacheError::Closed {
-                            op: crate::Operation::Get,
-                        })
+                        Err(crate::CacheError::closed(crate::Operation::Get))
                     })
                     .await
             })

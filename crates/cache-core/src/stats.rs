@@ -188,7 +188,7 @@ mod tests {
         r.op(Operation::Get);
         r.hits(3);
         r.misses(1);
-        r.outcome::<()>(&Err(crate::CacheError::Closed { op: Operation::Get }));
+        r.outcome::<()>(&Err(crate::CacheError::closed(Operation::Get)));
         let s = r.snapshot();
         assert_eq!(s.ops(Operation::Get), 2);
         assert_eq!(s.ops(Operation::Set), 0);

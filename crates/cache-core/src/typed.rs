@@ -1,5 +1,6 @@
 //! Typed access to any [`Cache`]: values go through the CBOR [`codec`]
-//! (default [`CodecLimits`](crate::codec::CodecLimits)) on the way in and out.
+//! (default [`CodecLimits`], or yours through [`TypedCacheExt::with_limits`])
+//! on the way in and out.
 //!
 //! [`TypedCacheExt`] is implemented for every `C: Cache + ?Sized`, so it works
 //! on a concrete backend, on `dyn Cache` and, through deref, on
@@ -37,7 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
-use crate::codec;
+use crate::codec::{self, CodecLimits};
 use crate::error::{CacheError, CodecError, Result};
 
 /// Typed (CBOR) operations on top of the byte-level [`Cache`].
@@ -49,12 +50,40 @@ use crate::error::{CacheError, CodecError, Result};
 /// # Errors
 /// Besides the errors of the underlying [`Cache`] call, a value that cannot be
 /// encoded within the default limits, or a stored value that cannot be decoded
-/// as `T`, is [`CacheError::Codec`]. Nothing is written when encoding fails.
+/// as `T`, is an [`ErrorKind::Codec`](crate::ErrorKind::Codec) error naming
+/// the key. Nothing is written when encoding fails. For other limits, use
+/// [`with_limits`](Self::with_limits).
 pub trait TypedCacheExt: Cache {
+    /// A view of this cache whose typed operations apply `limits` instead of
+    /// the defaults, when encoding and when decoding (a `max_depth` beyond
+    /// [`codec::MAX_DEPTH`] is clamped to it).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use cache_memory::MemoryCache;
+    /// use cache_core::{ErrorKind, TypedCacheExt, codec::CodecLimits};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new();
+    /// let small = cache.with_limits(CodecLimits::default().with_max_elements(3));
+    /// cache.set_as("list", &[1, 2, 3, 4], Duration::from_secs(60)).await?;
+    /// let err = small.get_as::<Vec<u8>>("list").await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Codec);
+    /// assert_eq!(cache.get_as::<Vec<u8>>("list").await?, Some(vec![1, 2, 3, 4]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn with_limits(&self, limits: CodecLimits) -> TypedCache<'_, Self> {
+        TypedCache {
+            cache: self,
+            limits,
+        }
+    }
+
     /// The value at `key`, decoded as `T`; `None` on a miss.
     ///
     /// A stored value that is not a valid `T` (written by another type,
-    /// another version, or not CBOR at all) is [`CacheError::Codec`] and is
+    /// another version, or not CBOR at all) is [`ErrorKind::Codec`](crate::ErrorKind::Codec) and is
     /// left in place.
     fn get_as<T: DeserializeOwned>(
         &self,
@@ -136,7 +165,7 @@ pub trait TypedCacheExt: Cache {
     /// The values of `keys`, in order, decoded as `T`, `None` for each miss.
     ///
     /// One [`Cache::get_many`] call. If any stored value cannot be decoded as
-    /// `T`, the whole call fails with [`CacheError::Codec`] (a silent `None`
+    /// `T`, the whole call fails with [`ErrorKind::Codec`](crate::ErrorKind::Codec) (a silent `None`
     /// would hide a poisoned entry).
     ///
     /// ```
@@ -159,11 +188,11 @@ pub trait TypedCacheExt: Cache {
 }
 
 impl<C: Cache + ?Sized> TypedCacheExt for C {
-    async fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.get(key).await? {
-            Some(bytes) => decode(key, &bytes).map(Some),
-            None => Ok(None),
-        }
+    fn get_as<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<T>>> + Send {
+        self.with_limits(CodecLimits::default()).get_as(key)
     }
 
     fn set_as<T: Serialize + ?Sized>(
@@ -172,8 +201,8 @@ impl<C: Cache + ?Sized> TypedCacheExt for C {
         value: &T,
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
-        let encoded = codec::to_vec(value);
-        async move { self.set(key, &encoded?, ttl).await }
+        self.with_limits(CodecLimits::default())
+            .set_as(key, value, ttl)
     }
 
     fn get_or_set_as<T: Serialize + DeserializeOwned>(
@@ -182,11 +211,8 @@ impl<C: Cache + ?Sized> TypedCacheExt for C {
         value: &T,
         ttl: Duration,
     ) -> impl Future<Output = Result<(T, bool)>> + Send {
-        let encoded = codec::to_vec(value);
-        async move {
-            let (stored, fresh) = self.get_or_set(key, &encoded?, ttl).await?;
-            Ok((decode(key, &stored)?, fresh))
-        }
+        self.with_limits(CodecLimits::default())
+            .get_or_set_as(key, value, ttl)
     }
 
     fn compare_and_set_as<T: Serialize + ?Sized>(
@@ -196,31 +222,129 @@ impl<C: Cache + ?Sized> TypedCacheExt for C {
         new: &T,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send {
-        let expected = expected.map(codec::to_vec).transpose();
-        let new = codec::to_vec(new);
+        self.with_limits(CodecLimits::default())
+            .compare_and_set_as(key, expected, new, ttl)
+    }
+
+    fn get_many_as<T: DeserializeOwned>(
+        &self,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<Vec<Option<T>>>> + Send {
+        self.with_limits(CodecLimits::default()).get_many_as(keys)
+    }
+}
+
+/// The typed operations of [`TypedCacheExt`] with chosen [`CodecLimits`]:
+/// made by [`TypedCacheExt::with_limits`], cheap to copy, borrowing the cache.
+///
+/// Each method behaves like its namesake on [`TypedCacheExt`], with these
+/// limits instead of the defaults on both the encoding and the decoding side.
+pub struct TypedCache<'a, C: ?Sized> {
+    cache: &'a C,
+    limits: CodecLimits,
+}
+
+impl<C: ?Sized> Clone for TypedCache<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C: ?Sized> Copy for TypedCache<'_, C> {}
+
+impl<C: ?Sized> std::fmt::Debug for TypedCache<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedCache")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: Cache + ?Sized> TypedCache<'a, C> {
+    /// The limits this view applies.
+    pub fn limits(&self) -> &CodecLimits {
+        &self.limits
+    }
+
+    /// The cache this view reads and writes.
+    pub fn cache(&self) -> &'a C {
+        self.cache
+    }
+
+    /// See [`TypedCacheExt::get_as`].
+    pub async fn get_as<T: DeserializeOwned>(self, key: &str) -> Result<Option<T>> {
+        match self.cache.get(key).await? {
+            Some(bytes) => self.decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// See [`TypedCacheExt::set_as`].
+    pub fn set_as<T: Serialize + ?Sized>(
+        self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let encoded = self.encode(key, value);
+        async move { self.cache.set(key, &encoded?, ttl).await }
+    }
+
+    /// See [`TypedCacheExt::get_or_set_as`].
+    pub fn get_or_set_as<T: Serialize + DeserializeOwned>(
+        self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(T, bool)>> + Send {
+        let encoded = self.encode(key, value);
+        async move {
+            let (stored, fresh) = self.cache.get_or_set(key, &encoded?, ttl).await?;
+            Ok((self.decode(key, &stored)?, fresh))
+        }
+    }
+
+    /// See [`TypedCacheExt::compare_and_set_as`].
+    pub fn compare_and_set_as<T: Serialize + ?Sized>(
+        self,
+        key: &str,
+        expected: Option<&T>,
+        new: &T,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let expected = expected.map(|v| self.encode(key, v)).transpose();
+        let new = self.encode(key, new);
         async move {
             let (expected, new) = (expected?, new?);
-            self.compare_and_set(key, expected.as_deref(), &new, ttl)
+            self.cache
+                .compare_and_set(key, expected.as_deref(), &new, ttl)
                 .await
         }
     }
 
-    async fn get_many_as<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
-        let values = self.get_many(keys).await?;
+    /// See [`TypedCacheExt::get_many_as`].
+    pub async fn get_many_as<T: DeserializeOwned>(self, keys: &[&str]) -> Result<Vec<Option<T>>> {
+        let values = self.cache.get_many(keys).await?;
         values
             .iter()
             .zip(keys)
-            .map(|(value, key)| value.as_ref().map(|v| decode(key, v)).transpose())
+            .map(|(value, key)| value.as_ref().map(|v| self.decode(key, v)).transpose())
             .collect()
     }
-}
 
-/// Decodes a stored value, noting which key held an undecodable one.
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    codec::from_slice(bytes).map_err(|error: CodecError| {
-        tracing::debug!(key, %error, "stored value cannot be decoded");
-        CacheError::Codec(error)
-    })
+    /// Encodes a value for `key` within the limits.
+    fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Vec<u8>> {
+        codec::to_vec_with_limits(value, &self.limits)
+            .map_err(|error| CacheError::from(error).with_key(key))
+    }
+
+    /// Decodes a stored value, noting which key held an undecodable one.
+    fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        codec::from_slice_with_limits(bytes, &self.limits).map_err(|error: CodecError| {
+            tracing::debug!(key, %error, "stored value cannot be decoded");
+            CacheError::from(error).with_key(key)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -256,10 +380,10 @@ mod tests {
     }
 
     fn unsupported<T>(op: Operation) -> Result<T> {
-        Err(CacheError::Unsupported {
+        Err(CacheError::unsupported(
             op,
-            reason: "not needed by the typed layer tests",
-        })
+            "not needed by the typed layer tests",
+        ))
     }
 
     #[async_trait]
@@ -412,9 +536,10 @@ mod tests {
         cache.put_raw("s:1", b"\xFF\x00 not cbor");
         let err = cache.get_as::<Session>("s:1").await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::Malformed(_))),
+            matches!(err.codec_error(), Some(CodecError::Malformed(_))),
             "{err:?}"
         );
+        assert_eq!(err.key(), Some("s:1"));
         assert_eq!(cache.raw("s:1").unwrap(), &b"\xFF\x00 not cbor"[..]);
     }
 
@@ -424,7 +549,7 @@ mod tests {
         cache.set_as("s:1", &"just a string", TTL).await.unwrap();
         let err = cache.get_as::<Session>("s:1").await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::Decode(_))),
+            matches!(err.codec_error(), Some(CodecError::Decode(_))),
             "{err:?}"
         );
     }
@@ -435,7 +560,7 @@ mod tests {
         let too_many = vec![0u32; codec::DEFAULT_MAX_ELEMENTS + 1];
         let err = cache.set_as("big", &too_many, TTL).await.unwrap_err();
         assert!(
-            matches!(err, CacheError::Codec(CodecError::TooManyElements { .. })),
+            matches!(err.codec_error(), Some(CodecError::TooManyElements { .. })),
             "{err:?}"
         );
         assert_eq!(cache.raw("big"), None);
@@ -523,7 +648,8 @@ mod tests {
         cache.set_as("a", &1u32, TTL).await.unwrap();
         cache.set_as("b", &"text", TTL).await.unwrap();
         let err = cache.get_many_as::<u32>(&["a", "b"]).await.unwrap_err();
-        assert!(matches!(err, CacheError::Codec(_)), "{err:?}");
+        assert_eq!(err.kind(), crate::ErrorKind::Codec, "{err:?}");
+        assert_eq!(err.key(), Some("b"), "names the undecodable entry");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,5 +680,78 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(read, Some(session(1)));
+    }
+
+    #[tokio::test]
+    async fn with_limits_applies_them_when_decoding_and_encoding() {
+        let cache = MapCache::default();
+        let small = cache.with_limits(CodecLimits::default().with_max_elements(3));
+        assert_eq!(small.limits().max_elements, 3);
+        cache.set_as("list", &[1u8, 2, 3, 4], TTL).await.unwrap();
+
+        let err = small.get_as::<Vec<u8>>("list").await.unwrap_err();
+        assert_eq!(
+            err.codec_error(),
+            Some(&CodecError::TooManyElements { count: 4, max: 3 })
+        );
+        let err = small.get_many_as::<Vec<u8>>(&["list"]).await.unwrap_err();
+        assert!(err.codec_error().is_some(), "{err:?}");
+        let err = small
+            .set_as("other", &[1u8, 2, 3, 4], TTL)
+            .await
+            .unwrap_err();
+        assert!(err.codec_error().is_some(), "{err:?}");
+        assert_eq!(cache.raw("other"), None, "nothing written");
+        let err = small
+            .compare_and_set_as("list", Some(&[1u8, 2, 3, 4][..]), &[1u8][..], TTL)
+            .await
+            .unwrap_err();
+        assert!(err.codec_error().is_some(), "{err:?}");
+        let err = small
+            .get_or_set_as("new", &vec![0u8; 4], TTL)
+            .await
+            .unwrap_err();
+        assert!(err.codec_error().is_some(), "{err:?}");
+
+        small.set_as("short", &[1u8, 2, 3], TTL).await.unwrap();
+        assert_eq!(
+            small.get_as::<Vec<u8>>("short").await.unwrap(),
+            Some(vec![1, 2, 3])
+        );
+        // The defaults are unchanged on the cache itself.
+        assert_eq!(
+            cache.get_as::<Vec<u8>>("list").await.unwrap(),
+            Some(vec![1, 2, 3, 4])
+        );
+    }
+
+    /// `n` nested arrays around a `0`, as raw CBOR.
+    fn nested(n: usize) -> Vec<u8> {
+        let mut input = vec![0x81; n];
+        input.push(0x00);
+        input
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_deepest_allowed_value_decodes_in_a_spawned_task_and_deeper_is_an_error() {
+        let cache = Arc::new(MapCache::default());
+        cache.put_raw("at-max", &nested(codec::MAX_DEPTH));
+        cache.put_raw("deeper", &nested(10_000));
+        let reader = Arc::clone(&cache);
+        let (at_max, deeper) = tokio::spawn(async move {
+            let deep = reader.with_limits(CodecLimits::default().with_max_depth(10_000));
+            let at_max = deep.get_as::<serde_json::Value>("at-max").await.map(drop);
+            let deeper = deep.get_as::<serde_json::Value>("deeper").await.map(drop);
+            (at_max, deeper)
+        })
+        .await
+        .expect("no panic, no abort");
+        at_max.unwrap();
+        assert_eq!(
+            deeper.unwrap_err().codec_error(),
+            Some(&CodecError::TooDeep {
+                max: codec::MAX_DEPTH
+            })
+        );
     }
 }

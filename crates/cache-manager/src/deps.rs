@@ -141,7 +141,7 @@ impl ModuleDeps {
         Self::new(from_manager(manager))
     }
 
-    /// Caching is off: every lookup fails with [`CacheError::Disabled`].
+    /// Caching is off: every lookup fails with [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled).
     pub fn disabled() -> Self {
         Self::new(disabled())
     }
@@ -167,14 +167,14 @@ pub fn fixed(cache: Arc<dyn Cache>) -> GetCache {
 }
 
 /// A lookup that asks `manager` for the request's tenant. A context without a
-/// tenant is [`CacheError::InvalidKey`].
+/// tenant is an [`ErrorKind::InvalidTenantId`](cache_core::ErrorKind::InvalidTenantId).
 pub fn from_manager(manager: TenantManager) -> GetCache {
     Arc::new(move |ctx: &RequestContext| {
         let manager = manager.clone();
         let tenant = ctx.tenant().map(str::to_owned);
         async move {
             let Some(tenant) = tenant else {
-                return Err(CacheError::invalid_key(
+                return Err(CacheError::invalid_tenant_id(
                     "",
                     "the request context carries no tenant id",
                 ));
@@ -185,8 +185,8 @@ pub fn from_manager(manager: TenantManager) -> GetCache {
     })
 }
 
-/// A lookup that always fails with [`CacheError::Disabled`]: the explicit
+/// A lookup that always fails with [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled): the explicit
 /// answer when `cache.enabled` is `false`.
 pub fn disabled() -> GetCache {
-    Arc::new(|_ctx: &RequestContext| async { Err(CacheError::Disabled) }.boxed())
+    Arc::new(|_ctx: &RequestContext| async { Err(CacheError::disabled()) }.boxed())
 }

@@ -118,7 +118,7 @@ impl TenantManagerBuilder {
     ///
     /// # Errors
     /// A zero `max_tenants`, `idle_ttl` or sweep interval is a config error
-    /// naming the field; outside a Tokio runtime, [`CacheError::Unsupported`].
+    /// naming the field; outside a Tokio runtime, [`ErrorKind::Unsupported`](cache_core::ErrorKind::Unsupported).
     pub fn build(self) -> Result<TenantManager> {
         if self.max_tenants == 0 {
             return Err(ConfigError::new("cache.tenants.max_tenants", "must be at least 1").into());
@@ -132,9 +132,11 @@ impl TenantManagerBuilder {
         if sweep_interval.is_zero() {
             return Err(ConfigError::new("sweep_interval", "must be positive").into());
         }
-        let runtime = Handle::try_current().map_err(|_| CacheError::Unsupported {
-            op: Operation::Connect,
-            reason: "a TenantManager must be built inside a Tokio runtime",
+        let runtime = Handle::try_current().map_err(|_| {
+            CacheError::unsupported(
+                Operation::Connect,
+                "a TenantManager must be built inside a Tokio runtime",
+            )
         })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(ManagerInner {
@@ -227,8 +229,10 @@ impl TenantManager {
     /// every one of them gets the error and the next call tries again.
     ///
     /// # Errors
-    /// An empty or over-long tenant id is [`CacheError::InvalidKey`] (see
-    /// [`crate::tenant`]); after [`TenantManager::close`], [`CacheError::Closed`];
+    /// An empty or over-long tenant id is an
+    /// [`ErrorKind::InvalidTenantId`](cache_core::ErrorKind::InvalidTenantId) (see
+    /// [`crate::tenant`]); after [`TenantManager::close`],
+    /// [`ErrorKind::Closed`](cache_core::ErrorKind::Closed);
     /// otherwise whatever the resolver reports.
     pub async fn get(&self, tenant: &str) -> Result<TenantCache> {
         let inner = &self.inner;
@@ -329,7 +333,7 @@ impl TenantManager {
 
     /// Closes every tenant cache (leased or not: this is shutdown) and the
     /// resolver, and stops the idle sweep. Later `get` calls fail with
-    /// [`CacheError::Closed`]. Every cache is closed even when some fail; the
+    /// [`ErrorKind::Closed`](cache_core::ErrorKind::Closed). Every cache is closed even when some fail; the
     /// first failure is returned. Closing twice is fine.
     pub async fn close(&self) -> Result<()> {
         let inner = &self.inner;
@@ -369,9 +373,7 @@ impl fmt::Debug for TenantManager {
 impl ManagerInner {
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::Closed {
-                op: Operation::Connect,
-            });
+            return Err(CacheError::closed(Operation::Connect));
         }
         Ok(())
     }
@@ -426,9 +428,7 @@ impl ManagerInner {
                 drop(tenants);
                 // Dropping the only reference closes the new cache.
                 drop(slot);
-                return Err(CacheError::Closed {
-                    op: Operation::Connect,
-                });
+                return Err(CacheError::closed(Operation::Connect));
             }
             counters.created.fetch_add(1, Ordering::Relaxed);
             if !ticket.redeem() {

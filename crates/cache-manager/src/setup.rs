@@ -5,7 +5,7 @@
 //! [`TenantManager`] and the [`GetCache`] closure for modules:
 //!
 //! - `enabled: false`: no backend and no manager; the closure answers every
-//!   request with [`CacheError::Disabled`], explicitly.
+//!   request with [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled), explicitly.
 //! - `type: memory | redis`: the shared backend. When Redis cannot be reached
 //!   at start-up, `fallback_to_memory: true` logs a warning and uses memory;
 //!   otherwise start-up fails with the connection error.
@@ -16,7 +16,7 @@
 //!   start-up; `fallback_to_memory` does not apply to it). Their keys get the
 //!   same prefix and namespace as on the shared backend.
 //!
-//! Misconfiguration fails at start-up with a [`CacheError::Config`] naming the field.
+//! Misconfiguration fails at start-up with a [`ErrorKind::Config`](cache_core::ErrorKind::Config) naming the field.
 //!
 //! ```
 //! use cache_manager::config::Config;
@@ -80,7 +80,7 @@ impl CacheSetup {
     /// Must run inside a Tokio runtime (the manager's idle sweep is a task).
     ///
     /// # Errors
-    /// [`CacheError::Config`] naming the first wrong field; the connection
+    /// [`ErrorKind::Config`](cache_core::ErrorKind::Config) naming the first wrong field; the connection
     /// error of an unreachable Redis unless `fallback_to_memory` is set.
     pub async fn from_config(config: &Config) -> Result<CacheSetup> {
         config.validate()?;
@@ -138,7 +138,7 @@ impl CacheSetup {
     }
 
     /// The closure that gives a request its tenant's cache (or
-    /// [`CacheError::Disabled`]).
+    /// [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled)).
     pub fn get_cache(&self) -> GetCache {
         self.get_cache.clone()
     }
@@ -171,7 +171,7 @@ impl fmt::Debug for CacheSetup {
 /// `fallback_to_memory`) under `key_prefix`. Closing it closes the backend.
 ///
 /// # Errors
-/// [`CacheError::Disabled`] when `enabled` is `false`; otherwise as
+/// [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled) when `enabled` is `false`; otherwise as
 /// [`CacheSetup::from_config`].
 pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     let whole = Config {
@@ -179,7 +179,7 @@ pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     };
     whole.validate()?;
     if !config.enabled {
-        return Err(CacheError::Disabled);
+        return Err(CacheError::disabled());
     }
     let backend = build_backend(config).await?;
     if config.key_prefix.is_empty() {
@@ -196,7 +196,9 @@ async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     match config.backend {
         BackendKind::Redis => match connect_redis(&config.redis).await {
             Ok(redis) => Ok(redis),
-            Err(error) if config.fallback_to_memory && !matches!(error, CacheError::Config(_)) => {
+            // Only an unreachable server: a refused password or ACL, or a bad
+            // config, is a mistake that an in-memory cache would hide.
+            Err(error) if config.fallback_to_memory && error.is_transient() => {
                 tracing::warn!(
                     error = %error,
                     "Redis is unreachable at start-up; using an in-memory cache instead \

@@ -32,13 +32,17 @@ pub const DEFAULT_NAMESPACE: &str = "tenant:{<tenant>}:";
 
 /// Checks a tenant id: 1 to [`MAX_TENANT_ID_BYTES`] bytes, any characters.
 ///
-/// The error is [`CacheError::InvalidKey`] naming the (cut) id.
+/// The error is an [`ErrorKind::InvalidTenantId`](cache_core::ErrorKind::InvalidTenantId)
+/// that names the (cut) id as a tenant id.
 pub fn validate_tenant_id(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(CacheError::invalid_key(id, "a tenant id must not be empty"));
+        return Err(CacheError::invalid_tenant_id(
+            id,
+            "a tenant id must not be empty",
+        ));
     }
     if id.len() > MAX_TENANT_ID_BYTES {
-        return Err(CacheError::invalid_key(
+        return Err(CacheError::invalid_tenant_id(
             id,
             format!(
                 "a tenant id must be at most {MAX_TENANT_ID_BYTES} bytes, this one is {}",
@@ -218,9 +222,14 @@ mod tests {
     }
 
     #[test]
-    fn empty_tenant_id_is_invalid_key() {
+    fn empty_tenant_id_is_an_invalid_tenant_id() {
         let err = TenantId::new("").unwrap_err();
-        assert_eq!(err.kind(), cache_core::ErrorKind::InvalidKey);
+        assert_eq!(err.kind(), cache_core::ErrorKind::InvalidTenantId);
+        assert_eq!(
+            err.to_string(),
+            "invalid tenant id \"\": a tenant id must not be empty"
+        );
+        assert_eq!(err.key(), None, "a tenant id is not a key");
     }
 
     #[test]
@@ -229,10 +238,19 @@ mod tests {
     }
 
     #[test]
-    fn tenant_id_over_the_length_limit_is_invalid_key() {
+    fn tenant_id_over_the_length_limit_is_an_invalid_tenant_id() {
         let err = TenantId::new(&"t".repeat(MAX_TENANT_ID_BYTES + 1)).unwrap_err();
-        assert_eq!(err.kind(), cache_core::ErrorKind::InvalidKey);
+        assert_eq!(err.kind(), cache_core::ErrorKind::InvalidTenantId);
         assert!(err.to_string().contains("at most 256 bytes"), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid tenant id \"ttt"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("key"), "{err}");
+        assert_eq!(
+            err.tenant_id(),
+            Some(&*cache_core::error::cut_key(&"t".repeat(257)))
+        );
     }
 
     #[test]

@@ -104,13 +104,17 @@ async fn from_manager_gives_each_tenant_its_own_cache() {
 }
 
 #[tokio::test]
-async fn a_context_without_a_tenant_is_an_invalid_key_for_the_manager() {
+async fn a_context_without_a_tenant_is_an_invalid_tenant_id_for_the_manager() {
     let deps = ModuleDeps::from_manager(manager_over(Arc::new(MemoryCache::new())));
     let error = deps
         .cache(&RequestContext::builder().build())
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::InvalidKey);
+    assert_eq!(error.kind(), ErrorKind::InvalidTenantId);
+    assert!(
+        error.to_string().contains("carries no tenant id"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -87,19 +87,24 @@ async fn a_failed_creation_is_not_cached() {
 }
 
 #[tokio::test]
-async fn empty_tenant_id_is_an_invalid_key() {
+async fn empty_tenant_id_is_an_invalid_tenant_id() {
     let m = manager(RecordingResolver::new(), 10, HOUR);
-    assert_eq!(m.get("").await.unwrap_err().kind(), ErrorKind::InvalidKey);
+    assert_eq!(
+        m.get("").await.unwrap_err().kind(),
+        ErrorKind::InvalidTenantId
+    );
 }
 
 #[tokio::test]
-async fn over_long_tenant_id_is_an_invalid_key() {
+async fn over_long_tenant_id_is_an_invalid_tenant_id() {
     let resolver = RecordingResolver::new();
     let m = manager(resolver.clone(), 10, HOUR);
     let long = "t".repeat(MAX_TENANT_ID_BYTES + 1);
-    assert_eq!(
-        m.get(&long).await.unwrap_err().kind(),
-        ErrorKind::InvalidKey
+    let error = m.get(&long).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidTenantId);
+    assert!(
+        error.to_string().starts_with("invalid tenant id "),
+        "{error}"
     );
     assert_eq!(resolver.calls(), 0);
 }

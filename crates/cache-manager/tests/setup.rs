@@ -146,6 +146,17 @@ async fn an_unreachable_redis_with_fallback_uses_memory() {
 }
 
 #[tokio::test]
+async fn a_refused_login_fails_start_up_even_with_fallback() {
+    // Reachable, but it wants a password we do not send: an in-memory
+    // fallback would hide the mistake.
+    let server = RedisServer::builder().password("setup-pw-4e1").start();
+    let config = redis_yaml(&server.addr(), "  fallback_to_memory: true\n");
+    let error = CacheSetup::from_config(&config).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unauthenticated, "{error}");
+    assert!(!error.is_transient());
+}
+
+#[tokio::test]
 async fn misconfiguration_fails_start_up_naming_the_field() {
     let error = CacheSetup::from_config(&yaml("cache:\n  type: redis\n"))
         .await

@@ -122,10 +122,7 @@ impl MemoryConfig {
     /// this section (`max_bytes`); see [`ConfigError::within`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Err(e) = cache_core::ttl::ttl_millis(self.default_ttl) {
-            let reason = match e {
-                cache_core::CacheError::InvalidTtl { reason, .. } => reason.to_owned(),
-                other => other.to_string(),
-            };
+            let reason = e.reason().map_or_else(|| e.to_string(), str::to_owned);
             return Err(ConfigError::new("default_ttl", reason));
         }
         Settings::from_config(self).map(drop)
@@ -190,7 +187,7 @@ impl MemoryCacheBuilder {
     }
 
     /// The largest value accepted (at least 1); larger writes fail with
-    /// [`CacheError::ValueTooLarge`](cache_core::CacheError::ValueTooLarge).
+    /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
     pub fn max_value_bytes(mut self, max_value_bytes: usize) -> Self {
         self.max_value_bytes = max_value_bytes;
         self

@@ -76,7 +76,7 @@ use store::Store;
 /// charged its bytes plus `max_bytes / max_entries`, which enforces both with
 /// one capacity. Eviction runs in moka's housekeeping, so a cache can be over
 /// its bounds for a moment. A value that could never fit is refused with
-/// [`CacheError::ValueTooLarge`](cache_core::CacheError::ValueTooLarge).
+/// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
 ///
 /// # Expiry
 /// Every entry carries the instant it expires, on the cache's [`Clock`]

@@ -56,18 +56,18 @@ impl PubSub {
 
     /// A subscription to `channel`, fed by a task on the current tokio runtime.
     pub(crate) fn subscribe(self: &Arc<Self>, channel: &str) -> Result<Subscription> {
-        let runtime = Handle::try_current().map_err(|_| CacheError::Unsupported {
-            op: Operation::Subscribe,
-            reason: "subscribing needs a running tokio runtime",
+        let runtime = Handle::try_current().map_err(|_| {
+            CacheError::unsupported(
+                Operation::Subscribe,
+                "subscribing needs a running tokio runtime",
+            )
         })?;
         let messages = {
             let mut channels = self.channels.write();
             // Checked under the lock that `close` takes, so a subscription is
             // either refused or ended by the close.
             if *self.closed.borrow() {
-                return Err(CacheError::Closed {
-                    op: Operation::Subscribe,
-                });
+                return Err(CacheError::closed(Operation::Subscribe));
             }
             channels
                 .entry(channel.to_owned())

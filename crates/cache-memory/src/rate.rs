@@ -145,23 +145,21 @@ fn whole_millis(d: Duration) -> Duration {
 }
 
 fn wrong_type(key: &str, expected: &'static str) -> CacheError {
-    CacheError::WrongType {
-        key: cache_core::error::cut_key(key),
-        expected,
-    }
+    CacheError::wrong_type(key, expected)
 }
 
 fn too_large(key: &str, size: u64, max: u64) -> CacheError {
-    CacheError::ValueTooLarge {
-        key: cache_core::error::cut_key(key),
-        size: usize::try_from(size).unwrap_or(usize::MAX),
-        max: usize::try_from(max).unwrap_or(usize::MAX),
-    }
+    CacheError::value_too_large(
+        key,
+        usize::try_from(size).unwrap_or(usize::MAX),
+        usize::try_from(max).unwrap_or(usize::MAX),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::ErrorKind;
 
     const WINDOW: Duration = Duration::from_secs(10);
 
@@ -254,7 +252,7 @@ mod tests {
         let entry = Entry::bytes(Bytes::from_static(b"text"), Instant::now() + WINDOW);
         let rule = RateLimitRule::fixed(1, WINDOW);
         let err = decide("k", Some(&entry), &rule, Instant::now(), u64::MAX).unwrap_err();
-        assert!(matches!(err, CacheError::WrongType { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::WrongType, "{err:?}");
     }
 
     #[test]
@@ -262,13 +260,13 @@ mod tests {
         let entry = Entry::bytes(Bytes::from_static(b"1"), Instant::now() + WINDOW);
         let rule = RateLimitRule::sliding(1, WINDOW);
         let err = decide("k", Some(&entry), &rule, Instant::now(), u64::MAX).unwrap_err();
-        assert!(matches!(err, CacheError::WrongType { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::WrongType, "{err:?}");
     }
 
     #[test]
     fn a_log_that_cannot_fit_is_refused_before_recording() {
         let rule = RateLimitRule::sliding(10, WINDOW);
         let err = decide("k", None, &rule, Instant::now(), 8).unwrap_err();
-        assert!(matches!(err, CacheError::ValueTooLarge { .. }), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::ValueTooLarge, "{err:?}");
     }
 }

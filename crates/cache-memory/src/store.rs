@@ -128,7 +128,7 @@ impl Store {
     #[inline]
     pub(crate) fn ensure_open(&self, op: Operation) -> Result<()> {
         if self.is_closed() {
-            return Err(CacheError::Closed { op });
+            return Err(CacheError::closed(op));
         }
         Ok(())
     }
@@ -170,11 +170,11 @@ impl Store {
             && !weighing.entry_fits(key, &entry)
         {
             let max = weighing.largest_payload(key.len());
-            return Err(CacheError::ValueTooLarge {
-                key: cache_core::error::cut_key(key),
-                size: usize::try_from(entry.payload_bytes()).unwrap_or(usize::MAX),
-                max: usize::try_from(max).unwrap_or(usize::MAX),
-            });
+            return Err(CacheError::value_too_large(
+                key,
+                usize::try_from(entry.payload_bytes()).unwrap_or(usize::MAX),
+                usize::try_from(max).unwrap_or(usize::MAX),
+            ));
         }
         self.map.insert(key.to_owned(), entry);
         Ok(())
@@ -357,7 +357,7 @@ impl Store {
             Some(_) => return Err(wrong_type(key, "a decimal i64 counter")),
         };
         let Some(next) = current.checked_add(delta) else {
-            return Err(CacheError::operation(
+            return Err(CacheError::overflow(
                 Operation::IncrBy,
                 Some(key),
                 CounterOverflow { current, delta },
@@ -588,10 +588,7 @@ fn stripe_of(key: &str) -> usize {
 }
 
 fn wrong_type(key: &str, expected: &'static str) -> CacheError {
-    CacheError::WrongType {
-        key: cache_core::error::cut_key(key),
-        expected,
-    }
+    CacheError::wrong_type(key, expected)
 }
 
 /// `incr_by` would leave the range of `i64`.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::cache::Cache;
-use cache_core::error::{CacheError, Operation, Result, cut_key};
+use cache_core::error::{CacheError, Operation, Result};
 use cache_core::ttl::normalize_ttl;
 
 /// One named counter. Cheap to clone.
@@ -84,7 +84,7 @@ impl Counter {
     pub async fn decr_by(&self, delta: i64) -> Result<i64> {
         // Overflow is reported as the backends report it for `incr_by`.
         let negated = delta.checked_neg().ok_or_else(|| {
-            CacheError::operation(
+            CacheError::overflow(
                 Operation::IncrBy,
                 Some(&self.key),
                 DecrementOverflow { delta },
@@ -101,10 +101,7 @@ impl Counter {
         std::str::from_utf8(&raw)
             .ok()
             .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(|| CacheError::WrongType {
-                key: cut_key(&self.key),
-                expected: "a decimal i64 counter",
-            })
+            .ok_or_else(|| CacheError::wrong_type(&self.key, "a decimal i64 counter"))
     }
 
     /// Removes the counter (it restarts at 0 with a fresh TTL). Returns whether it existed.

@@ -136,7 +136,7 @@ impl Idempotency {
     /// concurrent caller gets [`Claim::First`].
     ///
     /// A stored response that does not decode as `R` is a
-    /// [`CacheError::Codec`] error.
+    /// [`ErrorKind::Codec`](cache_core::ErrorKind::Codec) error.
     pub async fn claim<R: DeserializeOwned>(
         &self,
         request_id: &str,
@@ -154,8 +154,8 @@ impl Idempotency {
             Some(&PENDING) => Ok(Claim::InProgress),
             Some(&COMPLETED) => codec::from_slice(&stored[1..])
                 .map(Claim::Completed)
-                .map_err(CacheError::Codec),
-            _ => Err(CacheError::Codec(CodecError::Malformed(format!(
+                .map_err(|e| CacheError::from(e).with_key(&key)),
+            _ => Err(CacheError::from(CodecError::Malformed(format!(
                 "the idempotency record at {key:?} is neither a claim nor a response"
             )))),
         }

@@ -21,7 +21,7 @@
 //! # What is shared
 //! [`Cache::stats`] and [`Cache::health`] pass through: they are the shared
 //! backend's, counting every view's calls together. [`Cache::close`] closes the
-//! *view* (every later call on it fails with [`CacheError::Closed`] and its
+//! *view* (every later call on it fails with [`ErrorKind::Closed`](cache_core::ErrorKind::Closed) and its
 //! subscriptions end) but leaves a backend built with [`Namespaced::new`] open
 //! for the other views: whoever built the backend closes it. A view built with
 //! [`Namespaced::owning`] is the backend's only owner and closes it too.
@@ -55,7 +55,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
-use cache_core::error::{CacheError, Operation, Result, cut_key};
+use cache_core::error::{CacheError, Operation, Result};
 use cache_core::key::MAX_KEY_BYTES;
 use cache_core::pattern;
 use cache_core::stats::CacheStats;
@@ -119,7 +119,7 @@ impl<C: Cache + ?Sized> Namespaced<C> {
 
     fn check_open(&self, op: Operation) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::Closed { op });
+            return Err(CacheError::closed(op));
         }
         Ok(())
     }
@@ -160,29 +160,16 @@ impl<C: Cache + ?Sized> Namespaced<C> {
 
     /// The backend's error in the view's terms: the key it names loses the
     /// prefix (`key` is the caller's key where the call had exactly one).
-    fn unprefix_error(&self, mut error: CacheError, key: Option<&str>) -> CacheError {
-        let rename = |named: &mut String| match key {
-            Some(k) => *named = cut_key(k),
-            None => {
-                if let Some(rest) = named.strip_prefix(&self.prefix) {
-                    *named = rest.to_owned();
-                }
-            }
+    fn unprefix_error(&self, error: CacheError, key: Option<&str>) -> CacheError {
+        let rest = match (key, error.key()) {
+            (_, None) => return error,
+            (Some(k), Some(_)) => k.to_owned(),
+            (None, Some(named)) => match named.strip_prefix(&self.prefix) {
+                Some(rest) => rest.to_owned(),
+                None => return error,
+            },
         };
-        match &mut error {
-            CacheError::CasFailed { key: named }
-            | CacheError::InvalidKey { key: named, .. }
-            | CacheError::ValueTooLarge { key: named, .. }
-            | CacheError::WrongType { key: named, .. } => rename(named),
-            CacheError::Timeout {
-                key: Some(named), ..
-            }
-            | CacheError::Operation {
-                key: Some(named), ..
-            } => rename(named),
-            _ => {}
-        }
-        error
+        error.with_key(&rest)
     }
 
     fn one<T>(&self, key: &str, result: Result<T>) -> Result<T> {

@@ -104,10 +104,14 @@ impl RateLimiter {
         self
     }
 
-    /// When the cache cannot answer, admit the request (`true`) or return the
-    /// error (`false`, the default). Failing open keeps a service up through a
-    /// cache outage at the price of not limiting meanwhile; either way the
-    /// failure is counted in [`RateLimitStats::cache_errors`].
+    /// When the cache cannot answer for now (a transient failure: unreachable,
+    /// timing out, between roles; see [`CacheError::is_transient`](cache_core::CacheError::is_transient)),
+    /// admit the request (`true`) or return the error (`false`, the default).
+    /// Failing open keeps a service up through a cache outage at the price of
+    /// not limiting meanwhile; either way the failure is counted in
+    /// [`RateLimitStats::cache_errors`]. Any other error is always returned:
+    /// above all a refusal (an ACL `NOPERM` on the limiter's keys, wrong
+    /// credentials), which failing open would turn into no limit at all.
     pub fn fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
         self

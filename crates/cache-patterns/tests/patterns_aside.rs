@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::{Cache, TypedCacheExt};
+use cache_core::{Cache, CacheError, ErrorKind, Operation, TypedCacheExt};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::{AsideError, CacheAside, ReadThrough, RememberedFailure};
+use cache_testing::faulty::FaultyCache;
 use patterns_support::{ManualClock, SwitchableCache, eventually};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
@@ -294,6 +295,108 @@ async fn a_failing_cache_fails_the_call_when_failing_closed() {
         "{err:?}"
     );
     assert_eq!(loads.load(Ordering::SeqCst), 0);
+}
+
+/// A memory cache whose `op` calls fail with an ACL refusal, as Redis's
+/// `NOPERM` maps.
+fn refusing(op: Operation) -> Arc<FaultyCache<MemoryCache>> {
+    let cache = Arc::new(FaultyCache::new(memory()));
+    cache.set_error(
+        CacheError::new(ErrorKind::PermissionDenied, op)
+            .with_source(std::io::Error::other("NOPERM injected")),
+    );
+    cache.fail_operation(op);
+    cache
+}
+
+/// A loader that counts its runs.
+fn counting_loader(
+    loads: &Arc<AtomicUsize>,
+) -> impl FnOnce() -> std::future::Ready<LoadResult<u32>> + Send + 'static {
+    let loads = loads.clone();
+    move || {
+        loads.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(3u32))
+    }
+}
+
+#[tokio::test]
+async fn a_refused_read_fails_the_call_even_when_failing_open() {
+    let cache = refusing(Operation::Get);
+    let aside = CacheAside::new(cache.clone());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let err = aside
+        .get_or_load("k", TTL, counting_loader(&loads))
+        .await
+        .unwrap_err();
+    let cause = err.cache_error().expect("a cache error");
+    assert_eq!(cause.kind(), ErrorKind::PermissionDenied, "{err:?}");
+    assert!(!cause.is_transient());
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        0,
+        "the loader must not hide it"
+    );
+    assert_eq!(aside.stats().degraded, 0);
+}
+
+#[tokio::test]
+async fn a_refused_store_of_the_loaded_value_fails_the_call() {
+    let cache = refusing(Operation::Set);
+    let aside = CacheAside::new(cache.clone());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let err = aside
+        .get_or_load("k", TTL, counting_loader(&loads))
+        .await
+        .unwrap_err();
+    assert!(
+        err.cache_error().is_some_and(CacheError::is_refused),
+        "{err:?}"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert!(aside.stats().cache_errors >= 1);
+}
+
+#[tokio::test]
+async fn a_transient_store_failure_still_returns_the_loaded_value() {
+    let cache = Arc::new(FaultyCache::new(memory()));
+    cache.fail_operation(Operation::Set); // the default fault: a connection error
+    let aside = CacheAside::new(cache.clone());
+    let got: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(3u32) })
+        .await
+        .unwrap();
+    assert_eq!(got, 3);
+}
+
+#[tokio::test]
+async fn a_refused_cross_process_lock_fails_the_call_instead_of_loading_without_it() {
+    // The lock is taken with compare_and_set; reads and writes of values pass.
+    let cache = refusing(Operation::CompareAndSet);
+    let aside = CacheAside::new(cache.clone()).cross_process_lock(TTL, Duration::from_secs(1));
+    let loads = Arc::new(AtomicUsize::new(0));
+    let err = aside
+        .get_or_load("k", TTL, counting_loader(&loads))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.cache_error().map(CacheError::kind),
+        Some(ErrorKind::PermissionDenied),
+        "{err:?}"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 0);
+
+    // A transient lock failure still degrades to loading without the lock.
+    cache.set_error(CacheError::timeout(
+        Operation::CompareAndSet,
+        Some("k"),
+        Duration::from_millis(5),
+    ));
+    let got: u32 = aside
+        .get_or_load("k", TTL, counting_loader(&loads))
+        .await
+        .unwrap();
+    assert_eq!((got, loads.load(Ordering::SeqCst)), (3, 1));
 }
 
 #[tokio::test]

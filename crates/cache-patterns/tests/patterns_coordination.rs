@@ -5,11 +5,12 @@ mod patterns_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, ErrorKind, RateLimitRule};
+use cache_core::{Cache, CacheError, ErrorKind, Operation, RateLimitRule};
 use cache_memory::MemoryCache;
 use cache_patterns::counter::Counter;
 use cache_patterns::idempotency::{Claim, Idempotency};
 use cache_patterns::ratelimit::RateLimiter;
+use cache_testing::faulty::FaultyCache;
 use patterns_support::{SwitchableCache, eventually};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -62,6 +63,21 @@ async fn a_failing_cache_is_an_error_unless_failing_open() {
     let open = RateLimiter::sliding(cache.clone(), 5, MINUTE).fail_open(true);
     assert!(open.check("k").await.unwrap().allowed);
     assert_eq!(open.stats().cache_errors, 1);
+}
+
+#[tokio::test]
+async fn an_acl_refusal_is_an_error_even_when_failing_open() {
+    let cache = Arc::new(FaultyCache::new(memory()));
+    cache.set_error(
+        CacheError::new(ErrorKind::PermissionDenied, Operation::RateLimit)
+            .with_source(std::io::Error::other("NOPERM injected")),
+    );
+    cache.fail_operation(Operation::RateLimit);
+    let open = RateLimiter::sliding(cache.clone(), 5, MINUTE).fail_open(true);
+    let err = open.check("k").await.unwrap_err();
+    assert!(err.is_refused() && !err.is_transient(), "{err:?}");
+    let stats = open.stats();
+    assert_eq!((stats.allowed, stats.cache_errors), (0, 1), "{stats:?}");
 }
 
 #[tokio::test]

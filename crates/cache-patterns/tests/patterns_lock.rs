@@ -189,6 +189,19 @@ async fn fencing_tokens_grow_with_every_acquisition() {
 }
 
 #[tokio::test]
+async fn the_fencing_check_after_acquiring_is_not_counted_as_an_extension() {
+    let (_, locks) = locks();
+    let locks = locks.fencing(true);
+    let guard = locks.try_acquire("job", LONG).await.unwrap().unwrap();
+    assert!(guard.fencing_token().is_some());
+    assert_eq!(locks.stats().acquired, 1);
+    assert_eq!(locks.stats().extended, 0, "acquiring extended nothing");
+    assert!(guard.extend(LONG).await.unwrap());
+    assert_eq!(locks.stats().extended, 1, "a real extension counts");
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
 async fn with_lock_passes_the_fencing_token() {
     let (_, locks) = locks();
     let locks = locks.fencing(true);

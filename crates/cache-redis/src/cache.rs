@@ -65,9 +65,9 @@ impl ConnectOptions {
 impl RedisCache {
     /// Validates `config`, connects, and checks that the server answers.
     ///
-    /// Fails fast: an invalid config is a [`CacheError::Config`] naming the
+    /// Fails fast: an invalid config is a [`ErrorKind::Config`](cache_core::ErrorKind::Config) naming the
     /// field, an unreachable server or a refused login is a
-    /// [`CacheError::Connection`] naming the address (never the password).
+    /// [`ErrorKind::Connection`](cache_core::ErrorKind::Connection) naming the address (never the password).
     pub async fn connect(config: &RedisConfig) -> Result<RedisCache> {
         Self::connect_with(config, ConnectOptions::default()).await
     }
@@ -165,7 +165,7 @@ impl RedisCache {
             .topology
             .read()
             .clone()
-            .ok_or(CacheError::Closed { op })
+            .ok_or_else(|| CacheError::closed(op))
     }
 
     /// Closes: drops the topology (the connections go when in-flight calls
@@ -270,11 +270,7 @@ impl RedisCache {
         Fut: Future<Output = RedisResult<T>>,
     {
         let settings = &self.inner.settings;
-        let timeout = || CacheError::Timeout {
-            op,
-            key: key.map(str::to_owned),
-            after: settings.command_timeout,
-        };
+        let timeout = || CacheError::timeout(op, key, settings.command_timeout);
         let mut retry = 0u32;
         loop {
             let err = match tokio::time::timeout_at(deadline, attempt()).await {

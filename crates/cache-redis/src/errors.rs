@@ -1,12 +1,18 @@
-//! From redis-rs errors to the contract's [`CacheError`].
+//! From redis-rs errors to the contract's [`CacheError`]: [`kind_of`] is the
+//! one classification (the retry policy asks it too), [`map_error`] and
+//! [`map_connect_error`] build the error around it.
 //!
-//! | redis-rs failure | `CacheError` |
-//! | --- | --- |
-//! | I/O, refused, reset, broken pipe, no connection to a cluster node | `Connection` (names the endpoint) |
-//! | an I/O timeout reported by the connection | `Timeout` |
-//! | `WRONGTYPE`, or "not an integer" from `incr_by` | `WrongType` |
-//! | `NOAUTH`, `WRONGPASS`, `NOPERM` | `Connection` at start-up, `Operation` later, with a cause that says what to fix |
-//! | anything else | `Operation` with the redis error as cause |
+//! | redis-rs failure | [`ErrorKind`] | transient |
+//! | --- | --- | --- |
+//! | a timeout reported by the connection | `Timeout` | yes |
+//! | I/O, refused, reset, broken pipe, no connection to a cluster node, no master from the sentinels | `Connection` (names the endpoint) | yes |
+//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY` (the server between roles or busy: the command did not run) | `Unavailable` | yes |
+//! | `WRONGTYPE`, or "not an integer" from `incr_by` | `WrongType` | no |
+//! | `NOPERM`, and a script's "the user executing the script can't..." | `PermissionDenied`, with a cause that says what to grant | no |
+//! | `NOAUTH`, `WRONGPASS`, a failed `AUTH` | `Unauthenticated` (at start-up too), with a cause that says what to set | no |
+//! | "would overflow" from `incr_by` | `Overflow` | no |
+//! | a Lua error (runtime, compile, killed) | `Script` | no |
+//! | anything else | `Operation` with the redis error as cause | no |
 //!
 //! Redis error replies never contain the password, and redis-rs redacts it
 //! from its own `Debug` output; connection info is built from structs, never
@@ -14,8 +20,8 @@
 
 use std::time::Duration;
 
-use cache_core::{CacheError, Operation};
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use cache_core::{CacheError, ErrorKind, Operation};
+use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
 
 /// A redis failure explained in terms of what the operator should do.
 #[derive(Debug, thiserror::Error)]
@@ -51,20 +57,30 @@ fn code_or_text(err: &RedisError) -> String {
     }
 }
 
-fn auth_refusal(err: &RedisError) -> Option<fn(RedisError) -> ServerRefusal> {
-    if err.kind() == ErrorKind::Server(ServerErrorKind::NoPerm) {
-        return Some(ServerRefusal::NoPerm);
+/// A refusal's kind and the explanation to wrap the redis error in.
+type Refusal = (ErrorKind, fn(RedisError) -> ServerRefusal);
+
+/// The refusals: the kind and the explanation to wrap the error in.
+fn refusal(err: &RedisError) -> Option<Refusal> {
+    const NO_PERM: Refusal = (ErrorKind::PermissionDenied, ServerRefusal::NoPerm);
+    const WRONG_PASS: Refusal = (ErrorKind::Unauthenticated, ServerRefusal::WrongPass);
+    if err.kind() == RedisKind::Server(ServerErrorKind::NoPerm) {
+        return Some(NO_PERM);
     }
-    if err.kind() == ErrorKind::AuthenticationFailed {
-        return Some(ServerRefusal::WrongPass);
+    if err.kind() == RedisKind::AuthenticationFailed {
+        return Some(WRONG_PASS);
     }
     let code = code_or_text(err);
     if code.starts_with("NOAUTH") {
-        Some(ServerRefusal::NoAuth)
+        Some((ErrorKind::Unauthenticated, ServerRefusal::NoAuth))
     } else if code.starts_with("WRONGPASS") {
-        Some(ServerRefusal::WrongPass)
-    } else if code.starts_with("NOPERM") {
-        Some(ServerRefusal::NoPerm)
+        Some(WRONG_PASS)
+    } else if code.starts_with("NOPERM")
+        // An ACL refusal inside a script arrives as an `ERR` (keys the script
+        // did not declare, commands the user may not run).
+        || err.to_string().contains("user executing the script can't")
+    {
+        Some(NO_PERM)
     } else {
         None
     }
@@ -78,10 +94,26 @@ pub(crate) fn is_connection_error(err: &RedisError) -> bool {
             || err.is_connection_refusal()
             || matches!(
                 err.kind(),
-                ErrorKind::ClusterConnectionNotFound
-                    | ErrorKind::MasterNameNotFoundBySentinel
-                    | ErrorKind::NoValidReplicasFoundBySentinel
+                RedisKind::ClusterConnectionNotFound
+                    | RedisKind::MasterNameNotFoundBySentinel
+                    | RedisKind::NoValidReplicasFoundBySentinel
             ))
+}
+
+/// Whether the server refused the command, without running it, because of
+/// its role or state: loading its data, a demoted master during failover, a
+/// cluster that is down or resharding, a script still running.
+pub(crate) fn is_server_between_roles(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        RedisKind::Server(
+            ServerErrorKind::ReadOnly
+                | ServerErrorKind::BusyLoading
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+        )
+    ) || err.code() == Some("BUSY")
 }
 
 fn is_wrong_type(err: &RedisError) -> bool {
@@ -96,12 +128,47 @@ fn is_overflow(err: &RedisError) -> bool {
     err.to_string().contains("overflow")
 }
 
+/// A Lua error: at run time (`user_script:N:` in Redis 7 and Valkey, "Error
+/// running script" before), at compile time, or a script killed.
+fn is_script_error(err: &RedisError) -> bool {
+    let text = err.to_string();
+    [
+        "user_script",
+        "Error running script",
+        "Error compiling script",
+        "Script killed",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
 /// What an operation needed when the stored value had the wrong shape.
 fn expected_shape(op: Operation) -> &'static str {
     match op {
         Operation::IncrBy => "a decimal i64 counter",
         Operation::RateLimit => "a rate-limit window",
         _ => "a string value",
+    }
+}
+
+/// What a failure of `op` is, in the contract's terms (see the table above).
+pub(crate) fn kind_of(op: Operation, err: &RedisError) -> ErrorKind {
+    if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if is_connection_error(err) {
+        ErrorKind::Connection
+    } else if is_server_between_roles(err) {
+        ErrorKind::Unavailable
+    } else if is_wrong_type(err) || (op == Operation::IncrBy && is_not_an_integer(err)) {
+        ErrorKind::WrongType
+    } else if let Some((kind, _)) = refusal(err) {
+        kind
+    } else if op == Operation::IncrBy && is_overflow(err) {
+        ErrorKind::Overflow
+    } else if is_script_error(err) {
+        ErrorKind::Script
+    } else {
+        ErrorKind::Operation
     }
 }
 
@@ -113,46 +180,36 @@ pub(crate) fn map_error(
     command_timeout: Duration,
     err: RedisError,
 ) -> CacheError {
-    if err.is_timeout() {
-        return CacheError::Timeout {
-            op,
-            key: key.map(cut_key),
-            after: command_timeout,
-        };
+    let kind = kind_of(op, &err);
+    let error = match kind {
+        ErrorKind::Timeout => return CacheError::timeout(op, key, command_timeout),
+        ErrorKind::WrongType => {
+            return CacheError::wrong_type(key.unwrap_or_default(), expected_shape(op));
+        }
+        ErrorKind::Connection => CacheError::new(kind, op)
+            .with_addr(endpoint)
+            .with_source(err),
+        ErrorKind::Overflow => CacheError::new(kind, op).with_source(ServerRefusal::Overflow(err)),
+        _ => match refusal(&err) {
+            Some((_, explain)) => CacheError::new(kind, op).with_source(explain(err)),
+            None => CacheError::new(kind, op).with_source(err),
+        },
+    };
+    match key {
+        Some(key) => error.with_key(key),
+        None => error,
     }
-    if is_connection_error(&err) {
-        return CacheError::connection(endpoint, err);
-    }
-    if is_wrong_type(&err) || (op == Operation::IncrBy && is_not_an_integer(&err)) {
-        return CacheError::WrongType {
-            key: cut_key(key.unwrap_or_default()),
-            expected: expected_shape(op),
-        };
-    }
-    if let Some(explain) = auth_refusal(&err) {
-        return CacheError::operation(op, key, explain(err));
-    }
-    if op == Operation::IncrBy && is_overflow(&err) {
-        return CacheError::operation(op, key, ServerRefusal::Overflow(err));
-    }
-    CacheError::operation(op, key, err)
 }
 
-/// Maps a failure to open connections at start-up: always a `Connection`
-/// error naming the endpoint, with auth refusals explained.
+/// Maps a failure to open connections at start-up: a refusal keeps its kind
+/// (`Unauthenticated`, `PermissionDenied`: no fallback or retry fixes it),
+/// explained; anything else is a `Connection` error. Both name the endpoint.
 pub(crate) fn map_connect_error(endpoint: &str, err: RedisError) -> CacheError {
-    match auth_refusal(&err) {
-        Some(explain) => CacheError::connection(endpoint, explain(err)),
+    match refusal(&err) {
+        Some((kind, explain)) => CacheError::new(kind, Operation::Connect)
+            .with_addr(endpoint)
+            .with_source(explain(err)),
         None => CacheError::connection(endpoint, err),
-    }
-}
-
-/// The key cut to a readable length, as cache-core does in its own messages.
-fn cut_key(key: &str) -> String {
-    const MAX_CHARS: usize = 128;
-    match key.char_indices().nth(MAX_CHARS) {
-        None => key.to_owned(),
-        Some((at, _)) => format!("{}…", &key[..at]),
     }
 }
 
@@ -179,32 +236,28 @@ mod tests {
             Operation::Get,
             server("WRONGTYPE Operation against a key holding the wrong kind of value"),
         );
-        assert!(
-            matches!(e, CacheError::WrongType { ref key, .. } if key == "k"),
-            "{e:?}"
-        );
+        assert_eq!(e.kind(), ErrorKind::WrongType, "{e:?}");
+        assert_eq!(e.key(), Some("k"));
     }
 
     #[test]
     fn not_an_integer_becomes_wrong_type_for_counters_only() {
         let err = || server("ERR value is not an integer or out of range");
-        assert!(matches!(
-            map(Operation::IncrBy, err()),
-            CacheError::WrongType { .. }
-        ));
-        assert!(matches!(
-            map(Operation::Set, err()),
-            CacheError::Operation { .. }
-        ));
+        assert_eq!(map(Operation::IncrBy, err()).kind(), ErrorKind::WrongType);
+        assert_eq!(map(Operation::Set, err()).kind(), ErrorKind::Operation);
     }
 
     #[test]
-    fn overflow_is_an_operation_error_that_says_so() {
+    fn overflow_is_an_overflow_that_says_so() {
+        // As the INCR_BY script reports it on Redis 7.
         let e = map(
             Operation::IncrBy,
-            server("ERR increment or decrement would overflow"),
+            server(
+                "ERR increment or decrement would overflow script: 8cd00688c05c46bde4a2e60658ef20a2e5c0b248, on @user_script:1.",
+            ),
         );
-        assert!(matches!(e, CacheError::Operation { .. }));
+        assert_eq!(e.kind(), ErrorKind::Overflow, "{e:?}");
+        assert!(!e.is_transient());
         assert!(e.source().unwrap().to_string().contains("overflow"));
     }
 
@@ -212,17 +265,92 @@ mod tests {
     fn io_failures_are_connection_errors_naming_the_endpoint() {
         let io: RedisError = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into();
         let e = map(Operation::Get, io);
-        assert!(matches!(e, CacheError::Connection { ref addr, .. } if addr == "host:1"));
+        assert_eq!(e.kind(), ErrorKind::Connection);
+        assert_eq!(e.addr(), Some("host:1"));
         assert_eq!(e.to_string(), "cannot connect to host:1");
+        assert!(e.is_transient());
     }
 
     #[test]
     fn io_timeouts_are_timeouts() {
         let io: RedisError = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
-        assert!(matches!(
-            map(Operation::Get, io),
-            CacheError::Timeout { .. }
-        ));
+        let e = map(Operation::Get, io);
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.is_transient());
+    }
+
+    #[test]
+    fn a_server_between_roles_is_unavailable_and_transient() {
+        for reply in [
+            "LOADING Redis is loading the dataset in memory",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "READONLY You can't write against a read only replica.",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            "CLUSTERDOWN The cluster is down",
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        ] {
+            let e = map(Operation::Set, server(reply));
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{reply}");
+            assert!(e.is_transient(), "{reply}");
+            assert!(!e.is_refused(), "{reply}");
+            let cause = e.source().unwrap().downcast_ref::<RedisError>().unwrap();
+            let code = reply.split(' ').next().unwrap();
+            assert_eq!(cause.code(), Some(code), "the cause is the server's reply");
+        }
+    }
+
+    #[test]
+    fn refusals_are_never_transient() {
+        let cases = [
+            (
+                "NOPERM User app has no permissions to run the 'set' command",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "NOPERM this user has no permissions to access one of the keys used as arguments",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments script: 3b0b5, on @user_script:1.",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "NOAUTH Authentication required.",
+                ErrorKind::Unauthenticated,
+            ),
+            (
+                "WRONGPASS invalid username-password pair or user is disabled.",
+                ErrorKind::Unauthenticated,
+            ),
+        ];
+        for (reply, kind) in cases {
+            let e = map(Operation::Get, server(reply));
+            assert_eq!(e.kind(), kind, "{reply}");
+            assert!(!e.is_transient(), "{reply}");
+            assert!(e.is_refused(), "{reply}");
+        }
+    }
+
+    #[test]
+    fn script_errors_are_script_errors() {
+        for reply in [
+            "ERR user_script:1: attempt to perform arithmetic on a nil value script: d13bc48d, on @user_script:1.",
+            "ERR Error running script (call to f_d13bc48d): @user_script:1: user_script:1: attempt to perform arithmetic on a nil value",
+            "ERR Error compiling script (new function): user_script:1: '=' expected near 'error'",
+            "ERR Script killed by user with SCRIPT KILL... script: 694a5fe1, on @user_script:1.",
+        ] {
+            let e = map(Operation::CompareAndSet, server(reply));
+            assert_eq!(e.kind(), ErrorKind::Script, "{reply}");
+            assert!(!e.is_transient(), "{reply}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_an_operation_error_and_not_transient() {
+        let e = map(Operation::Get, server("ERR unknown command 'FOO'"));
+        assert_eq!(e.kind(), ErrorKind::Operation);
+        assert!(!e.is_transient());
+        assert_eq!(e.to_string(), "get of key \"k\" failed");
     }
 
     #[test]
@@ -230,6 +358,10 @@ mod tests {
         let e = map(
             Operation::Set,
             server("NOPERM User app has no permissions to run the 'set' command"),
+        );
+        assert_eq!(
+            e.to_string(),
+            "set of key \"k\" was refused: permission denied"
         );
         let cause = e.source().unwrap().to_string();
         assert!(cause.contains("NOPERM") && cause.contains("ACL"), "{cause}");
@@ -240,24 +372,41 @@ mod tests {
                 .to_string()
                 .contains("cache.redis.password")
         );
+    }
+
+    #[test]
+    fn refusals_at_start_up_keep_their_kind_and_name_the_endpoint() {
         let e = map_connect_error(
             "host:1",
             server("WRONGPASS invalid username-password pair or user is disabled."),
         );
-        assert!(matches!(e, CacheError::Connection { .. }));
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "connecting to host:1 was refused: not authenticated"
+        );
         assert!(e.source().unwrap().to_string().contains("WRONGPASS"));
+        let io: RedisError = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into();
+        let e = map_connect_error("host:1", io);
+        assert_eq!(e.kind(), ErrorKind::Connection);
+        assert!(e.is_transient());
     }
 
     #[test]
     fn long_keys_are_cut() {
         let key = "x".repeat(1000);
-        let e = map_error(
-            Operation::Get,
-            Some(&key),
-            "h:1",
-            Duration::from_secs(1),
-            server("WRONGTYPE x"),
-        );
-        assert!(e.to_string().len() < 300);
+        let timeout: RedisError = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
+        for err in [server("WRONGTYPE x"), server("NOPERM x"), timeout] {
+            let e = map_error(
+                Operation::Get,
+                Some(&key),
+                "h:1",
+                Duration::from_secs(1),
+                err,
+            );
+            assert!(e.to_string().len() < 300, "{e}");
+            assert_eq!(e.key(), Some(cache_core::error::cut_key(&key).as_str()));
+        }
     }
 }

@@ -48,8 +48,8 @@
 //! ## Timeouts and retries
 //! Every call (each page of `scan_keys`, each SCAN/UNLINK step of
 //! `delete_pattern`) finishes within `command_timeout`: a server that stops
-//! answering gives [`CacheError::Timeout`](cache_core::CacheError::Timeout), an
-//! unreachable one [`CacheError::Connection`](cache_core::CacheError::Connection),
+//! answering gives [`ErrorKind::Timeout`](cache_core::ErrorKind::Timeout), an
+//! unreachable one [`ErrorKind::Connection`](cache_core::ErrorKind::Connection),
 //! and neither ever hangs or panics. (A first `subscribe` also opens the
 //! pub/sub connection, so it may take `connect_timeout + command_timeout`.)
 //! After a restart or failover the next calls reconnect by themselves.
@@ -60,9 +60,9 @@
 //!
 //! | operation | retried when |
 //! | --- | --- |
-//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection failed, broke or timed out, or the server refused for its state (`READONLY`, `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`) |
+//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection failed, broke or timed out, or the server refused for its state (`READONLY`, `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, `BUSY`) |
 //! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | only when the failure proves the command never ran: the connection was refused before sending, or the server refused for its state |
-//! | any | never on a command error (`WRONGTYPE`, `NOPERM`, a script error) |
+//! | any | never on a refusal or a command error (`NOPERM`, `NOAUTH`, `WRONGPASS`, `WRONGTYPE`, a script error, an overflow) |
 //!
 //! A broken connection after a non-idempotent command was sent is reported,
 //! not retried: the command may or may not have run, and only the caller
@@ -73,10 +73,23 @@
 //! count twice.
 //!
 //! ## Errors
-//! I/O failures are `Connection` errors naming the endpoint (never a
-//! credential); `WRONGTYPE` and "not an integer" are `WrongType`; `NOAUTH`,
-//! `WRONGPASS` and `NOPERM` come with a cause that says what to fix; anything
-//! else is an `Operation` error with the redis error as its cause. An invalid
+//! Each failure gets the [`ErrorKind`](cache_core::ErrorKind) that says what
+//! happened, and only a failure that may pass by itself is transient:
+//!
+//! | failure | kind | transient |
+//! | --- | --- | --- |
+//! | I/O, refused, reset, no node, no master from the sentinels | `Connection`, naming the endpoint (never a credential) | yes |
+//! | the deadline passed | `Timeout` | yes |
+//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY` | `Unavailable` | yes |
+//! | `NOPERM` (also inside a script) | `PermissionDenied`, with a cause that says what to grant | no |
+//! | `NOAUTH`, `WRONGPASS` (at start-up too) | `Unauthenticated`, naming the endpoint, with a cause that says what to set | no |
+//! | `WRONGTYPE`, "not an integer" | `WrongType` | no |
+//! | `incr_by` past the `i64` range | `Overflow` | no |
+//! | a Lua error | `Script` | no |
+//! | anything else | `Operation`, with the redis error as its cause | no |
+//!
+//! So a fail-open caller (cache-aside, a rate limiter) degrades through an
+//! outage or a failover but never bypasses an ACL refusal. An invalid
 //! `scan_keys` cursor is an `Operation` error of `scan_keys`.
 //!
 //! ## ElastiCache (Valkey or Redis OSS)

@@ -368,10 +368,8 @@ impl Cache for RedisCache {
             let mut invocation = scripts::INCR_BY.prepare_invoke();
             invocation.key(key).arg(delta).arg(ttl_ms);
             let text: String = self.script(op, key, &invocation).await?;
-            text.parse::<i64>().map_err(|_| CacheError::WrongType {
-                key: key.to_owned(),
-                expected: "a decimal i64 counter",
-            })
+            text.parse::<i64>()
+                .map_err(|_| CacheError::wrong_type(key, "a decimal i64 counter"))
         })
         .await
     }
@@ -501,11 +499,7 @@ impl Cache for RedisCache {
             let subscribe = self.inner.pubsub.subscribe(&topology, channel);
             match tokio::time::timeout(limit, subscribe).await {
                 Ok(result) => result,
-                Err(_) => Err(CacheError::Timeout {
-                    op,
-                    key: Some(channel.to_owned()),
-                    after: limit,
-                }),
+                Err(_) => Err(CacheError::timeout(op, Some(channel), limit)),
             }
         })
         .await

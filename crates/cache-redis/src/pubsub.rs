@@ -101,9 +101,7 @@ impl PubSubHub {
             events,
             done,
         };
-        let stopped = || CacheError::Closed {
-            op: cache_core::Operation::Subscribe,
-        };
+        let stopped = || CacheError::closed(cache_core::Operation::Subscribe);
         requests.send(request).map_err(|_| stopped())?;
         match confirmed.await {
             Ok(Ok(())) => Ok(Subscription::new(channel, rx)),

@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-use rand::Rng as _;
-use redis::{ErrorKind, RedisError, ServerErrorKind};
+use cache_core::backoff::Backoff;
+use redis::{ErrorKind, RedisError};
+
+use crate::errors::{is_connection_error, is_server_between_roles};
 
 /// Whether running an operation twice has the same effect as running it once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,40 +24,26 @@ pub(crate) enum Idempotency {
     NotIdempotent,
 }
 
-/// Exponential backoff with jitter, bounded by a number of retries.
+/// The shared [`Backoff`] (exponential, with jitter), bounded by a number of
+/// retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryPolicy {
     pub(crate) max_retries: u32,
-    pub(crate) base: Duration,
-    pub(crate) max: Duration,
+    pub(crate) backoff: Backoff,
 }
 
 impl RetryPolicy {
     pub(crate) fn new(max_retries: u32, base: Duration, max: Duration) -> Self {
         RetryPolicy {
             max_retries,
-            base,
-            max: max.max(base),
+            backoff: Backoff::new(base, max),
         }
     }
 
-    /// The wait before retry number `retry` (0-based): `base · 2^retry`, capped
-    /// at `max`, then drawn uniformly from its upper half ("equal jitter"), so
-    /// clients that failed together do not retry together yet every wait
-    /// still grows.
+    /// The wait before retry number `retry` (0-based): see [`Backoff::delay`]
+    /// (`base · 2^retry` capped at `max`, drawn from its upper half).
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(2u32.saturating_pow(retry.min(31)))
-            .min(self.max);
-        let half = exp / 2;
-        let jitter_nanos = half.as_nanos().min(u64::MAX as u128) as u64;
-        let jitter = if jitter_nanos == 0 {
-            0
-        } else {
-            rand::rng().random_range(0..=jitter_nanos)
-        };
-        half + Duration::from_nanos(jitter)
+        self.backoff.delay(retry)
     }
 
     /// Whether a failed attempt number `attempt` (0-based) may be tried again.
@@ -75,32 +63,22 @@ impl RetryPolicy {
     }
 }
 
-/// A failure that may pass by itself: the connection broke or could not be
-/// made, a timeout, or the server is between roles (failover, loading).
+/// A failure that may pass by itself: what the contract calls transient
+/// (see [`crate::errors::kind_of`]): a timeout, the connection broke or could
+/// not be made, or the server is between roles (failover, loading, busy).
+/// A refusal (`NOPERM`, `NOAUTH`, `WRONGPASS`) is not.
 pub(crate) fn is_transient(err: &RedisError) -> bool {
-    err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_dropped()
-        || err.is_connection_refusal()
-        || proves_not_executed(err)
+    err.is_timeout() || is_connection_error(err) || is_server_between_roles(err)
 }
 
 /// A failure that proves the command never ran: the connection could not even
 /// be made, or the server refused the command before executing it because of
 /// its role or state (READONLY on a demoted master, LOADING, MASTERDOWN,
-/// TRYAGAIN, CLUSTERDOWN).
+/// TRYAGAIN, CLUSTERDOWN, BUSY).
 pub(crate) fn proves_not_executed(err: &RedisError) -> bool {
     err.is_connection_refusal()
-        || matches!(
-            err.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::ReadOnly
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-            ) | ErrorKind::ClusterConnectionNotFound
-        )
+        || err.kind() == ErrorKind::ClusterConnectionNotFound
+        || is_server_between_roles(err)
 }
 
 #[cfg(test)]
@@ -123,25 +101,18 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
+    fn backoff_is_the_shared_one_within_its_bounds() {
         let p = RetryPolicy::new(10, Duration::from_millis(100), Duration::from_millis(500));
+        assert_eq!(
+            p.backoff,
+            Backoff::new(Duration::from_millis(100), Duration::from_millis(500))
+        );
         for retry in 0..10 {
             let d = p.backoff(retry);
-            let exp =
-                (Duration::from_millis(100) * 2u32.pow(retry)).min(Duration::from_millis(500));
-            assert!(
-                d >= exp / 2 && d <= exp,
-                "retry {retry}: {d:?} not in [{:?}, {exp:?}]",
-                exp / 2
-            );
+            let ceiling = p.backoff.ceiling(retry);
+            assert!(d >= ceiling / 2 && d <= ceiling, "retry {retry}: {d:?}");
         }
         assert!(p.backoff(u32::MAX) <= Duration::from_millis(500));
-    }
-
-    #[test]
-    fn zero_backoff_is_fine() {
-        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
-        assert_eq!(p.backoff(2), Duration::ZERO);
     }
 
     #[test]
@@ -173,5 +144,33 @@ mod tests {
         assert!(!p.should_retry(0, Idempotency::NotIdempotent, &wrongtype));
         let noperm = server("NOPERM this user has no permissions to run the 'get' command");
         assert!(!p.should_retry(0, Idempotency::Idempotent, &noperm));
+        assert!(!p.should_retry(0, Idempotency::NotIdempotent, &noperm));
+        let noauth = server("NOAUTH Authentication required.");
+        assert!(!p.should_retry(0, Idempotency::Idempotent, &noauth));
+    }
+
+    #[test]
+    fn retrying_agrees_with_the_contract_s_transient_kinds() {
+        let cases = [
+            refused(),
+            reset(),
+            std::io::Error::from(std::io::ErrorKind::TimedOut).into(),
+            server("LOADING loading"),
+            server("TRYAGAIN resharding"),
+            server("BUSY running a script"),
+            server("NOPERM no"),
+            server("WRONGPASS no"),
+            server("WRONGTYPE no"),
+            server("ERR user_script:1: boom"),
+            server("ERR unknown"),
+        ];
+        for err in cases {
+            let kind = crate::errors::kind_of(cache_core::Operation::Get, &err);
+            assert_eq!(
+                is_transient(&err),
+                kind.is_transient(),
+                "{err:?} as {kind:?}"
+            );
+        }
     }
 }

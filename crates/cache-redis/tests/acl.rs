@@ -1,7 +1,9 @@
 //! `RedisCache` with ACL users and `requirepass` on a real `redis-server`: a
 //! user confined to a key prefix works inside it and gets a clear `NOPERM`
-//! error outside it; a wrong or missing password is a connection error that
-//! names the address and never the password.
+//! error outside it, a `PermissionDenied` that is never transient (so no
+//! fail-open caller absorbs it), from every operation; a wrong or missing
+//! password is an `Unauthenticated` refusal that names the address and never
+//! the password.
 //!
 //! Each test starts its own server (milliseconds), because each needs its own
 //! users. Runs against Valkey too:
@@ -107,7 +109,9 @@ async fn a_prefix_confined_user_gets_a_noperm_error_outside_its_prefix() {
     let read = cache.get("other:k").await.unwrap_err();
 
     for err in [&write, &read] {
-        assert_eq!(err.kind(), ErrorKind::Operation, "{}", chain(err));
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", chain(err));
+        assert!(!err.is_transient(), "a refusal is not transient");
+        assert!(err.is_refused());
         assert!(
             chain(err).contains("NOPERM"),
             "worded as NOPERM: {}",
@@ -122,13 +126,77 @@ async fn a_prefix_confined_user_gets_a_noperm_error_outside_its_prefix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_outside_the_prefix_is_a_refusal_that_is_not_transient() {
+    let server = server_with_app_user();
+    let cache = connect(&config_as(&server, Some("app"), Some(APP_PASSWORD))).await;
+    let rule = RateLimitRule::sliding(2, Duration::from_secs(10));
+    // Plain commands, the Lua scripts (get_or_set on old servers,
+    // compare_and_set, incr_by, rate_limit), batches, pub/sub.
+    let refusals = [
+        ("get", cache.get("other:k").await.err()),
+        ("set", cache.set("other:k", b"v", TTL).await.err()),
+        ("delete", cache.delete("other:k").await.err()),
+        (
+            "get_or_set",
+            cache.get_or_set("other:k", b"v", TTL).await.err(),
+        ),
+        (
+            "compare_and_set",
+            cache
+                .compare_and_set("other:k", None, b"v", TTL)
+                .await
+                .err(),
+        ),
+        (
+            "compare_and_delete",
+            cache.compare_and_delete("other:k", b"v").await.err(),
+        ),
+        ("incr_by", cache.incr_by("other:n", 1, TTL).await.err()),
+        (
+            "rate_limit",
+            cache.rate_limit("other:rl", &rule).await.err(),
+        ),
+        (
+            "get_many",
+            cache.get_many(&["app:a", "other:k"]).await.err(),
+        ),
+        (
+            "set_many",
+            cache.set_many(&[("other:a", &b"x"[..])], TTL).await.err(),
+        ),
+        ("publish", cache.publish("other:events", b"x").await.err()),
+    ];
+    for (what, err) in refusals {
+        let err = err.unwrap_or_else(|| panic!("{what} outside the prefix succeeded"));
+        assert_eq!(
+            err.kind(),
+            ErrorKind::PermissionDenied,
+            "{what}: {}",
+            chain(&err)
+        );
+        assert!(!err.is_transient(), "{what}: {}", chain(&err));
+        assert!(chain(&err).contains("ACL"), "{what}: {}", chain(&err));
+    }
+    // Nothing was written outside the prefix.
+    assert_eq!(
+        server.command(&["DBSIZE"]),
+        RespValue::Integer(0),
+        "the refused calls wrote nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_names_the_address_and_never_the_password() {
     let server = server_with_app_user();
     let config = config_as(&server, Some("app"), Some(WRONG_PASSWORD));
 
     let err = connect_error(&config).await;
 
-    assert_eq!(err.kind(), ErrorKind::Connection, "{}", chain(&err));
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{}", chain(&err));
+    assert!(
+        !err.is_transient(),
+        "no fallback or retry fixes a wrong password"
+    );
     assert!(err.to_string().contains(&server.addr()), "{err}");
     let text = format!("{} {err:?}", chain(&err));
     assert!(
@@ -154,7 +222,7 @@ async fn password_only_auth_works_with_requirepass() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_password_is_a_connection_error_naming_the_address() {
+async fn a_missing_password_is_an_authentication_refusal_naming_the_address() {
     let server = RedisServer::builder()
         .password("requirepass-pw-9b1")
         .start();
@@ -162,7 +230,8 @@ async fn a_missing_password_is_a_connection_error_naming_the_address() {
 
     let err = connect_error(&config).await;
 
-    assert_eq!(err.kind(), ErrorKind::Connection, "{}", chain(&err));
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{}", chain(&err));
+    assert!(!err.is_transient());
     assert!(err.to_string().contains(&server.addr()), "{err}");
     assert!(chain(&err).contains("NOAUTH"), "{}", chain(&err));
 }

@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 pub const FAULT_ADDR: &str = "fault-injection";
 
 /// The error injected unless [`FaultyCache::set_error`] chose another: a
-/// [`CacheError::Connection`] to [`FAULT_ADDR`], which is transient.
+/// [`ErrorKind::Connection`](cache_core::ErrorKind::Connection) to [`FAULT_ADDR`], which is transient.
 pub fn default_fault() -> CacheError {
     CacheError::connection(
         FAULT_ADDR,

@@ -59,7 +59,7 @@ async fn default_fault_is_a_transient_connection_error_to_the_fault_address() {
     let cache = faulty();
     cache.fail_next(1);
     match cache.get("k").await.unwrap_err() {
-        e @ CacheError::Connection { .. } => {
+        e if e.kind() == ErrorKind::Connection => {
             assert!(e.is_transient());
             assert!(e.to_string().contains(FAULT_ADDR), "{e}");
         }
@@ -83,11 +83,11 @@ async fn failing_operation_fails_only_that_operation_until_passed() {
 #[tokio::test]
 async fn injects_the_chosen_error() {
     let cache = faulty();
-    cache.set_error(CacheError::Timeout {
-        op: Operation::Get,
-        key: None,
-        after: Duration::from_millis(5),
-    });
+    cache.set_error(CacheError::timeout(
+        Operation::Get,
+        None,
+        Duration::from_millis(5),
+    ));
     cache.fail_operation(Operation::Get);
     assert_eq!(cache.get("k").await.unwrap_err().kind(), ErrorKind::Timeout);
 }

@@ -28,14 +28,14 @@ impl Target {
     ) -> Result<Target, CacheError> {
         let config = Config::load(path)?;
         if !config.cache.enabled {
-            return Err(CacheError::Disabled);
+            return Err(CacheError::disabled());
         }
         let mut description = describe(&config);
         let (cache, setup) = match tenant {
             None => (build_cache(&config.cache).await?, None),
             Some(tenant) => {
                 let setup = CacheSetup::from_config(&config).await?;
-                let manager = setup.manager().ok_or(CacheError::Disabled)?;
+                let manager = setup.manager().ok_or_else(CacheError::disabled)?;
                 let cache = manager.get(tenant).await?.into_shared();
                 description.push_str(&format!(", tenant {tenant:?}"));
                 (cache, Some(setup))

@@ -107,9 +107,7 @@ async fn walk(
     let guard = locks
         .try_acquire("report", Duration::from_secs(10))
         .await?
-        .ok_or_else(|| CacheError::CasFailed {
-            key: "report".into(),
-        })?;
+        .ok_or_else(|| CacheError::cas_failed("report"))?;
     let second = locks.try_acquire("report", Duration::from_secs(10)).await?;
     println!(
         "   DistributedLock: held with a random token, a second try gets {:?}",

@@ -77,6 +77,23 @@ pub const DEFAULT_MAX_ELEMENTS: usize = 10_000;
 /// Default [`CodecLimits::max_depth`]: 64.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
+/// The deepest nesting any [`CodecLimits`] allows: 256. A larger
+/// `max_depth` is clamped to it, by [`CodecLimits::with_max_depth`] and, for a
+/// field set by hand, wherever the limits are applied; input nested deeper is
+/// [`CodecError::TooDeep`] naming this maximum.
+///
+/// Decoding recurses once per level (in `ciborium` and in the target type's
+/// `Deserialize`), so the depth bounds stack use, and past a point a deep
+/// value overflows the stack and aborts the process. Measured on a Tokio
+/// worker thread (2 MiB stack, nothing else on it), decoding nested arrays
+/// into `serde_json::Value` or an untagged enum (the greediest targets
+/// tried) overflowed beyond about 740 levels in a debug build and about
+/// 4,000 in a release build (`IgnoredAny`: 800 and 5,400); roughly 2.7 KiB
+/// per level in debug, 0.5 KiB in release. 256 keeps a debug build within a
+/// third of such a stack, leaving the rest to the caller's own frames. On
+/// smaller stacks, lower `max_depth` to match.
+pub const MAX_DEPTH: usize = 256;
+
 /// How far `ciborium`'s own recursion limit sits above [`CodecLimits::max_depth`].
 /// The pre-scan is the authority; this fence only matters if the two ever
 /// disagreed on what counts as a level.
@@ -94,8 +111,9 @@ const RECURSION_MARGIN: usize = 2;
 ///   into it; so a chain of 10,000 tags is refused like 10,000 arrays.
 ///
 /// `max_depth` also bounds the decoder's recursion, so it bounds stack use:
-/// the default 64 is far from any stack limit; values above a few hundred are
-/// unwise on small (e.g. 256 KiB) thread stacks.
+/// the default 64 is far from any stack limit, and no limits go beyond
+/// [`MAX_DEPTH`] (see there for the measurements), which is safe on a Tokio
+/// worker thread.
 ///
 /// ```
 /// use cache_core::codec::CodecLimits;
@@ -110,7 +128,8 @@ pub struct CodecLimits {
     pub max_bytes: usize,
     /// Most elements in one array, or key-value pairs in one map.
     pub max_elements: usize,
-    /// Deepest accepted nesting of arrays, maps and tags.
+    /// Deepest accepted nesting of arrays, maps and tags; at most
+    /// [`MAX_DEPTH`] takes effect.
     pub max_depth: usize,
 }
 
@@ -139,11 +158,23 @@ impl CodecLimits {
         self
     }
 
-    /// These limits with `max_depth` replaced.
+    /// These limits with `max_depth` replaced, clamped to [`MAX_DEPTH`].
+    ///
+    /// ```
+    /// use cache_core::codec::{CodecLimits, MAX_DEPTH};
+    /// assert_eq!(CodecLimits::default().with_max_depth(16).max_depth, 16);
+    /// assert_eq!(CodecLimits::default().with_max_depth(10_000).max_depth, MAX_DEPTH);
+    /// ```
     #[must_use]
     pub fn with_max_depth(mut self, max_depth: usize) -> Self {
-        self.max_depth = max_depth;
+        self.max_depth = max_depth.min(MAX_DEPTH);
         self
+    }
+
+    /// The depth limit in effect: `max_depth`, at most [`MAX_DEPTH`] (the
+    /// field is public, so it may have been set past the maximum by hand).
+    fn depth_limit(&self) -> usize {
+        self.max_depth.min(MAX_DEPTH)
     }
 }
 
@@ -186,7 +217,7 @@ pub fn from_slice_with_limits<T: DeserializeOwned>(
     limits: &CodecLimits,
 ) -> Result<T, CodecError> {
     validate(input, limits)?;
-    let recursion_limit = limits.max_depth.saturating_add(RECURSION_MARGIN);
+    let recursion_limit = limits.depth_limit() + RECURSION_MARGIN;
     ciborium::de::from_reader_with_recursion_limit(input, recursion_limit)
         .map_err(|e| decode_error(e, limits))
 }
@@ -199,7 +230,8 @@ pub fn from_slice_with_limits<T: DeserializeOwned>(
 /// - [`CodecError::TooLarge`]: `input` is longer than `max_bytes`.
 /// - [`CodecError::TooManyElements`]: an array or map declares (or, if of
 ///   indefinite length, holds) more than `max_elements` elements.
-/// - [`CodecError::TooDeep`]: nesting deeper than `max_depth`.
+/// - [`CodecError::TooDeep`]: nesting deeper than `max_depth` (at most
+///   [`MAX_DEPTH`]).
 /// - [`CodecError::Truncated`]: the input ends inside the item, or a string,
 ///   array or map declares more than the remaining input can hold.
 /// - [`CodecError::Malformed`]: a header that is not CBOR, a misplaced
@@ -241,7 +273,7 @@ fn decode_error(e: ciborium::de::Error<io::Error>, limits: &CodecLimits) -> Code
         Error::Semantic(Some(at), msg) => CodecError::Decode(format!("{msg} (at byte {at})")),
         Error::Semantic(None, msg) => CodecError::Decode(msg),
         Error::RecursionLimitExceeded => CodecError::TooDeep {
-            max: limits.max_depth,
+            max: limits.depth_limit(),
         },
     }
 }

@@ -280,12 +280,11 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Pushes a frame, refusing to go deeper than `max_depth`.
+    /// Pushes a frame, refusing to go deeper than the depth limit.
     fn enter(&mut self, frame: Frame) -> Result<(), CodecError> {
-        if self.stack.len() >= self.limits.max_depth {
-            return Err(CodecError::TooDeep {
-                max: self.limits.max_depth,
-            });
+        let max = self.limits.depth_limit();
+        if self.stack.len() >= max {
+            return Err(CodecError::TooDeep { max });
         }
         self.stack.push(frame);
         Ok(())

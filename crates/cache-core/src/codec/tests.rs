@@ -158,9 +158,12 @@ fn deep_nesting_is_refused_on_a_small_stack_without_recursion() {
     let outcome = std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(|| {
-            let loose = CodecLimits::default().with_max_depth(usize::MAX);
-            // With no depth limit at all, the pre-scan still walks 10,000
-            // levels (it keeps its stack on the heap).
+            // Set by hand past the maximum: still clamped to MAX_DEPTH, and
+            // the pre-scan keeps its stack on the heap.
+            let loose = CodecLimits {
+                max_depth: usize::MAX,
+                ..CodecLimits::default()
+            };
             let scan = validate(&nested_arrays(10_000), &loose);
             let decode = from_slice::<IgnoredAny>(&nested_arrays(10_000));
             (scan, decode)
@@ -168,7 +171,7 @@ fn deep_nesting_is_refused_on_a_small_stack_without_recursion() {
         .unwrap()
         .join()
         .expect("no stack overflow");
-    assert_eq!(outcome.0, Ok(()));
+    assert_eq!(outcome.0, Err(CodecError::TooDeep { max: MAX_DEPTH }));
     assert_eq!(
         outcome.1.unwrap_err(),
         CodecError::TooDeep {
@@ -189,6 +192,64 @@ fn nesting_at_the_depth_limit_decodes() {
             max: DEFAULT_MAX_DEPTH
         })
     );
+}
+
+/// A target type that recurses as deep as the input and buffers every level
+/// first (serde's untagged enums go through its `Content`): among the
+/// greediest users of stack per level.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Untagged {
+    Leaf(u64),
+    List(Vec<Untagged>),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn nesting_at_the_maximum_depth_decodes_on_a_tokio_worker() {
+    let at_max = CodecLimits::default().with_max_depth(MAX_DEPTH);
+    assert_eq!(at_max.max_depth, MAX_DEPTH);
+    let decoded = tokio::spawn(async move {
+        let input = nested_arrays(MAX_DEPTH);
+        let json = from_slice_with_limits::<serde_json::Value>(&input, &at_max).map(drop);
+        let untagged = from_slice_with_limits::<Untagged>(&input, &at_max).map(drop);
+        let ignored = from_slice_with_limits::<IgnoredAny>(&input, &at_max).map(drop);
+        (json, untagged, ignored)
+    })
+    .await
+    .expect("the task did not panic");
+    assert_eq!(decoded, (Ok(()), Ok(()), Ok(())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn nesting_beyond_the_maximum_is_a_typed_error_on_a_tokio_worker_even_with_a_larger_limit() {
+    // Asking for 10,000 levels used to overflow the worker's stack and abort.
+    let asked = CodecLimits::default().with_max_depth(10_000);
+    assert_eq!(asked.max_depth, MAX_DEPTH, "clamped");
+    let by_hand = CodecLimits {
+        max_depth: 10_000,
+        ..CodecLimits::default()
+    };
+    let refused = tokio::spawn(async move {
+        [
+            from_slice_with_limits::<serde_json::Value>(&nested_arrays(MAX_DEPTH + 1), &asked)
+                .map(drop),
+            from_slice_with_limits::<serde_json::Value>(&nested_arrays(10_000), &asked).map(drop),
+            from_slice_with_limits::<Untagged>(&nested_arrays(10_000), &by_hand).map(drop),
+            validate(&nested_arrays(MAX_DEPTH + 1), &by_hand),
+            to_vec_with_limits(&nested_value(MAX_DEPTH + 1), &by_hand).map(drop),
+        ]
+    })
+    .await
+    .expect("the task did not panic");
+    for outcome in refused {
+        assert_eq!(outcome, Err(CodecError::TooDeep { max: MAX_DEPTH }));
+    }
+}
+
+/// `n` nested JSON arrays around a `0`, as a value to encode.
+fn nested_value(n: usize) -> serde_json::Value {
+    (0..n).fold(serde_json::json!(0), |inner, _| serde_json::json!([inner]))
 }
 
 #[test]

@@ -27,15 +27,17 @@ pub struct Config {
 #[non_exhaustive]
 pub struct CacheConfig {
     /// `false` means no cache, explicitly: asking for one is a
-    /// [`CacheError::Disabled`](cache_core::CacheError::Disabled) error. Default `true`.
+    /// [`ErrorKind::Disabled`](cache_core::ErrorKind::Disabled) error. Default `true`.
     pub enabled: bool,
     /// Which backend: `memory` (default, embedded) or `redis`.
     #[serde(rename = "type")]
     pub backend: BackendKind,
     /// Prepended to every key and channel (several apps can share one server), e.g. `"orders:"`.
     pub key_prefix: String,
-    /// When the Redis backend cannot be reached at start-up, use an
-    /// in-memory cache instead of failing. Default `false`: no silent degraded mode.
+    /// When the Redis backend cannot be reached at start-up (a transient
+    /// failure: unreachable, timing out, between roles), use an in-memory
+    /// cache instead of failing. A refused login or ACL, like an invalid
+    /// config, fails either way. Default `false`: no silent degraded mode.
     pub fallback_to_memory: bool,
     /// The in-memory backend.
     #[serde(deserialize_with = "null_as_default")]

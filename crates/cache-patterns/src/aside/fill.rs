@@ -35,6 +35,9 @@ enum Coordination<T> {
     Filled(Found<T>),
     /// Load, holding this lock if there is one.
     Load(Option<LockGuard>),
+    /// The lock failed in a way that loading without it must not hide (a
+    /// refusal, a wrong type at the lock key): the flight fails with it.
+    Failed(CacheError),
 }
 
 impl CacheAside {
@@ -86,15 +89,17 @@ impl CacheAside {
                             stale: true,
                         });
                     }
-                    Err(e) => {
+                    Err(e) if e.is_transient() => {
                         tracing::warn!(key, error = %e, "cross-process lock failed; loading without it");
                         stale = Some((payload, value));
                     }
+                    Err(e) => return Err(e),
                 }
             } else {
                 match self.coordinate::<T>(key, cross).await {
                     Coordination::Filled(found) => return Ok(self.keep(found, mine)),
                     Coordination::Load(g) => guard = g,
+                    Coordination::Failed(e) => return Err(e),
                 }
             }
         }
@@ -108,7 +113,7 @@ impl CacheAside {
             Ok((value, ttl)) => {
                 let payload = Bytes::from(codec::to_vec(&value)?);
                 if cache_usable {
-                    self.store(key, &payload, ttl).await;
+                    self.store(key, &payload, ttl).await?;
                 }
                 *mine = Some(value);
                 Fetched::Value {
@@ -172,10 +177,14 @@ impl CacheAside {
                     return Coordination::Load(Some(guard));
                 }
                 Ok(None) => {}
-                Err(e) => {
+                // Only a failure that may pass by itself is worth loading
+                // without the lock for; anything else (an ACL refusal on the
+                // lock key) is the caller's to see.
+                Err(e) if e.is_transient() => {
                     tracing::warn!(key, error = %e, "cross-process lock failed; loading without it");
                     return Coordination::Load(None);
                 }
+                Err(e) => return Coordination::Failed(e),
             }
             let now = Instant::now();
             if now >= deadline {
@@ -222,9 +231,11 @@ impl CacheAside {
         }
     }
 
-    /// Stores a loaded value; a failure is counted and logged, never returned
-    /// (the caller has its value either way).
-    async fn store(&self, key: &str, payload: &[u8], ttl: Duration) {
+    /// Stores a loaded value. A failure is counted and logged, and returned
+    /// only when the backend refused the write ([`CacheError::is_refused`]:
+    /// an ACL or credential problem that would otherwise turn every call into
+    /// a load, unseen); otherwise the caller has its value either way.
+    async fn store(&self, key: &str, payload: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let (hard, soft) = self.expiries(ttl);
         let result = match soft {
             Some(soft) => {
@@ -236,9 +247,17 @@ impl CacheAside {
             }
             None => self.cache.set(key, payload, hard).await,
         };
-        if let Err(e) = result {
-            bump(&self.shared.counters.cache_errors);
-            tracing::warn!(key, error = %e, "storing a loaded value failed");
+        match result {
+            Err(e) if e.is_refused() => {
+                bump(&self.shared.counters.cache_errors);
+                Err(e)
+            }
+            Err(e) => {
+                bump(&self.shared.counters.cache_errors);
+                tracing::warn!(key, error = %e, "storing a loaded value failed");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
     }
 }

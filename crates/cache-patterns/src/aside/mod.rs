@@ -26,8 +26,10 @@
 //!   together do not expire together.
 //! - **Failures.** Loader errors are not cached unless
 //!   [`negative_ttl`](CacheAside::negative_ttl) asks for it. A cache that fails
-//!   degrades to calling the loader ([`fail_open`](CacheAside::fail_open), the
-//!   default) or fails the call; both are counted in [`AsideStats`]. A stored
+//!   transiently degrades to calling the loader ([`fail_open`](CacheAside::fail_open),
+//!   the default) or fails the call; both are counted in [`AsideStats`]. A
+//!   refusal by the backend (an ACL `NOPERM`, wrong credentials) always fails
+//!   the call. A stored
 //!   value that no longer decodes as `T` counts as a miss and is overwritten.
 //! - **Per-result TTL.** [`get_or_load_expiring`](CacheAside::get_or_load_expiring)
 //!   lets the loader choose the TTL from what it loaded (a token's expiry).
@@ -282,8 +284,12 @@ impl CacheAside {
         self
     }
 
-    /// Whether a cache that fails (unreachable, timing out, closed) degrades
-    /// to calling the loader (`true`, the default) or fails the call.
+    /// Whether a cache that fails transiently (unreachable, timing out,
+    /// between roles; see [`CacheError::is_transient`]) or is closed degrades
+    /// to calling the loader (`true`, the default) or fails the call. A
+    /// refusal ([`CacheError::is_refused`]: an ACL or credential problem) is
+    /// never absorbed: neither when reading, nor when storing what was loaded,
+    /// nor on the cross-process lock.
     pub fn fail_open(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
         self
@@ -459,7 +465,8 @@ impl CacheAside {
                 }
                 match mine {
                     Some(value) => Ok(value),
-                    None => codec::from_slice(&payload).map_err(|e| CacheError::Codec(e).into()),
+                    None => codec::from_slice(&payload)
+                        .map_err(|e| CacheError::from(e).with_key(key).into()),
                 }
             }
             Fetched::Failed { source, remembered } => Err(AsideError::Load {
@@ -507,9 +514,11 @@ impl CacheAside {
         }
     }
 
-    /// Whether a cache error is absorbed (fail-open) rather than returned.
-    /// Errors that a loader cannot fix (an invalid key, a closed cache under
-    /// fail-closed) are returned either way.
+    /// Whether a cache error is absorbed (fail-open) rather than returned:
+    /// only a transient failure (unreachable, timing out, between roles) or a
+    /// closed cache. Everything else is returned either way: an invalid key,
+    /// and above all a refusal (`NOPERM`, wrong credentials), which calling
+    /// the loader would hide.
     fn degrades_on(&self, e: &CacheError) -> bool {
         let absorbed = self.fail_open && (e.is_transient() || e.is_closed());
         if absorbed {

@@ -127,7 +127,7 @@ impl NearCache {
 
     fn check_open(&self, op: Operation) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::Closed { op });
+            return Err(CacheError::closed(op));
         }
         Ok(())
     }

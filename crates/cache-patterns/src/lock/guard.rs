@@ -68,19 +68,25 @@ impl LockGuard {
     /// Returns `false` (and changes nothing) when the lock expired or belongs
     /// to someone else.
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
-        let extended = self
-            .cache
+        let extended = self.reset_ttl_if_held(ttl).await?;
+        if extended {
+            LockCounters::bump(&self.counters.extended);
+        }
+        Ok(extended)
+    }
+
+    /// Sets the lock's TTL to `ttl` from now if this guard still holds it;
+    /// `false` when it does not. Counts nothing: [`extend`](Self::extend)
+    /// counts extensions, the acquisition's fencing check counts nothing.
+    pub(super) async fn reset_ttl_if_held(&self, ttl: Duration) -> Result<bool> {
+        self.cache
             .compare_and_set(
                 &self.key,
                 Some(self.token.as_bytes()),
                 self.token.as_bytes(),
                 ttl,
             )
-            .await?;
-        if extended {
-            LockCounters::bump(&self.counters.extended);
-        }
-        Ok(extended)
+            .await
     }
 
     /// Releases the lock if this guard still holds it. Returns `false` when it

@@ -55,55 +55,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::time::Instant;
 
 pub use guard::LockGuard;
 
 use self::local::LocalWaiters;
 use cache_core::cache::Cache;
-use cache_core::error::{CacheError, Result, cut_key};
+use cache_core::error::{CacheError, Result};
 use cache_core::ttl::{MAX_TTL, normalize_ttl};
 
-/// Exponential backoff with jitter, shared by the patterns that wait.
-///
-/// The delay before retry `n` (from 0) is drawn uniformly from
-/// `[d/2, d]` where `d = min(max, min · 2ⁿ)`: exponential so that waiters do
-/// not hammer the backend, jittered so that waiters that started together
-/// do not retry together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    /// Delays growing from `min` to `max` (`max` is raised to `min` if lower).
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max: max.max(min),
-        }
-    }
-
-    /// The delay before retry `attempt` (0-based), jittered.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        let ceiling = self.min.saturating_mul(factor).min(self.max);
-        if ceiling.is_zero() {
-            return ceiling;
-        }
-        let floor = ceiling / 2;
-        rand::rng().random_range(floor..=ceiling)
-    }
-}
-
-impl Default for Backoff {
-    /// 10 ms growing to 200 ms.
-    fn default() -> Self {
-        Backoff::new(Duration::from_millis(10), Duration::from_millis(200))
-    }
-}
+/// The backoff between attempts while waiting (the one shared by the whole
+/// framework; re-exported here, where the patterns that wait configure it).
+pub use cache_core::backoff::Backoff;
 
 /// A fresh random 128-bit token, as 32 lowercase hex characters (readable in
 /// `redis-cli`, unique per acquisition).
@@ -126,7 +89,8 @@ pub struct LockStats {
     /// Releases that found the lock no longer held by this holder (its TTL had
     /// run out): the protected section may have overlapped with another holder.
     pub lost: u64,
-    /// Successful extensions (by hand or by the watchdog).
+    /// Successful extensions (by hand or by the watchdog). The check that
+    /// fencing makes right after acquiring is not one.
     pub extended: u64,
 }
 
@@ -296,8 +260,9 @@ impl DistributedLock {
             let fence = guard.cache.incr_by(&fence_key, 1, MAX_TTL).await?;
             // Still holding after the increment means no one acquired between
             // our acquisition and our number, so numbers follow acquisition
-            // order among the holders that get this far.
-            if !guard.extend(ttl).await? {
+            // order among the holders that get this far. A check, not an
+            // extension: it is not counted in `LockStats::extended`.
+            if !guard.reset_ttl_if_held(ttl).await? {
                 guard.released = true;
                 LockCounters::bump(&self.counters.contended);
                 return Ok(None);
@@ -359,7 +324,7 @@ impl DistributedLock {
     /// is cancelled or panics: the guard releases on drop).
     ///
     /// A lock still busy after the wait is
-    /// [`CacheError::CasFailed`] (`is_cas_failed()`): the "only if absent"
+    /// [`ErrorKind::CasFailed`](cache_core::ErrorKind::CasFailed) (`is_cas_failed()`): the "only if absent"
     /// precondition of the acquisition did not hold.
     pub async fn with_lock<F, Fut, R>(&self, key: &str, ttl: Duration, f: F) -> Result<R>
     where
@@ -367,9 +332,7 @@ impl DistributedLock {
         Fut: Future<Output = R>,
     {
         let Some(guard) = self.acquire(key, ttl, self.wait).await? else {
-            return Err(CacheError::CasFailed {
-                key: cut_key(&self.lock_key(key)),
-            });
+            return Err(CacheError::cas_failed(&self.lock_key(key)));
         };
         let info = LockInfo {
             key: guard.key.clone(),
@@ -388,17 +351,6 @@ impl DistributedLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_within_bounds() {
-        let b = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
-        for attempt in 0..40 {
-            let d = b.delay(attempt);
-            let ceiling = (Duration::from_millis(10) * 2u32.pow(attempt.min(4)))
-                .min(Duration::from_millis(100));
-            assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
-        }
-    }
 
     #[test]
     fn tokens_are_fresh_and_128_bits() {

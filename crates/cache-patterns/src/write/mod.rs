@@ -159,7 +159,7 @@ pub enum WriteError {
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WriteError> {
-    codec::to_vec(value).map_err(|e| WriteError::Cache(CacheError::Codec(e)))
+    codec::to_vec(value).map_err(|e| WriteError::Cache(CacheError::from(e)))
 }
 
 /// Write-through: the store first, then the cache. A store failure leaves

@@ -109,6 +109,6 @@ fn manager_config(settings: &Settings) -> ConnectionManagerConfig {
         .set_connection_timeout(Some(settings.connect_timeout))
         .set_response_timeout(None)
         .set_number_of_retries(0)
-        .set_min_delay(settings.retry.base)
-        .set_max_delay(settings.retry.max)
+        .set_min_delay(settings.retry.backoff.base())
+        .set_max_delay(settings.retry.backoff.max())
 }

@@ -510,8 +510,8 @@ pub async fn check_incr_by_on_non_integer_is_wrong_type(factory: &dyn CacheFacto
     .await
 }
 
-/// `incr_by` past `i64::MAX` or `i64::MIN` is an error, never a wrap, and
-/// leaves the counter alone.
+/// `incr_by` past `i64::MAX` or `i64::MIN` is an [`ErrorKind::Overflow`]
+/// error, never a wrap, and leaves the counter alone.
 pub async fn check_incr_by_overflow_is_an_error(factory: &dyn CacheFactory) -> CheckResult {
     with_fixture(factory, |fx| async move {
         let c = &*fx.cache;
@@ -525,9 +525,9 @@ pub async fn check_incr_by_overflow_is_an_error(factory: &dyn CacheFactory) -> C
             "incr_by(i64::MAX) on absent: expected {}, got {n}",
             i64::MAX
         );
-        if let Ok(n) = c.incr_by(&high, 1, LONG_TTL).await {
-            fail!("incr_by(1) at i64::MAX: expected an error, got Ok({n})");
-        }
+        c.incr_by(&high, 1, LONG_TTL)
+            .await
+            .must_fail(ErrorKind::Overflow, "incr_by(1) at i64::MAX")?;
         expect_value(
             c,
             &high,
@@ -538,9 +538,9 @@ pub async fn check_incr_by_overflow_is_an_error(factory: &dyn CacheFactory) -> C
         c.incr_by(&low, i64::MIN, LONG_TTL)
             .await
             .must("incr_by(i64::MIN)")?;
-        if let Ok(n) = c.incr_by(&low, -1, LONG_TTL).await {
-            fail!("incr_by(-1) at i64::MIN: expected an error, got Ok({n})");
-        }
+        c.incr_by(&low, -1, LONG_TTL)
+            .await
+            .must_fail(ErrorKind::Overflow, "incr_by(-1) at i64::MIN")?;
         expect_value(
             c,
             &low,
