@@ -19,7 +19,9 @@ use crate::stats::CacheStats;
 /// sentinel, cluster) implements it with the same semantics, checked by the
 /// conformance suite in `cache-testing`.
 ///
-/// Object-safe: services hold an `Arc<dyn Cache>`. Keys follow [`crate::key`],
+/// Object-safe: services hold an `Arc<dyn Cache>`; `Arc<C>` and `Box<C>` are
+/// caches themselves, and a wrapper implements [`CacheLayer`](crate::CacheLayer)
+/// instead of restating this trait. Keys follow [`crate::key`],
 /// TTLs follow [`crate::ttl`]. Values are bytes; [`crate::TypedCacheExt`] adds
 /// typed (CBOR) access on top.
 ///
@@ -355,6 +357,15 @@ impl Subscription {
     pub async fn recv(&mut self) -> Option<SubscriptionEvent> {
         self.rx.recv().await
     }
+
+    /// The same subscription under the caller's name for its channel (a layer
+    /// that renames channels hands back what its inner cache made).
+    pub(crate) fn named(mut self, channel: &str) -> Self {
+        if self.channel != channel {
+            self.channel = channel.to_owned();
+        }
+        self
+    }
 }
 
 impl Stream for Subscription {
@@ -439,6 +450,18 @@ mod tests {
         drop(tx);
         let rest: Vec<_> = subscription.collect().await;
         assert_eq!(rest, [SubscriptionEvent::Reconnected]);
+    }
+
+    #[tokio::test]
+    async fn a_renamed_subscription_keeps_its_events() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut subscription = Subscription::new("p:news", rx).named("news");
+        assert_eq!(subscription.channel(), "news");
+        tx.send(SubscriptionEvent::Reconnected).await.unwrap();
+        assert_eq!(
+            subscription.recv().await,
+            Some(SubscriptionEvent::Reconnected)
+        );
     }
 
     #[test]
