@@ -1,10 +1,15 @@
 //! The [`Cache`] trait and the small types its methods exchange.
 
+use std::convert::Infallible;
 use std::fmt;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::Stream;
 use tokio::sync::mpsc;
 
 use crate::error::Result;
@@ -14,7 +19,9 @@ use crate::stats::CacheStats;
 /// sentinel, cluster) implements it with the same semantics, checked by the
 /// conformance suite in `cache-testing`.
 ///
-/// Object-safe: services hold an `Arc<dyn Cache>`. Keys follow [`crate::key`],
+/// Object-safe: services hold an `Arc<dyn Cache>`; `Arc<C>` and `Box<C>` are
+/// caches themselves, and a wrapper implements [`CacheLayer`](crate::CacheLayer)
+/// instead of restating this trait. Keys follow [`crate::key`],
 /// TTLs follow [`crate::ttl`]. Values are bytes; [`crate::TypedCacheExt`] adds
 /// typed (CBOR) access on top.
 ///
@@ -130,8 +137,23 @@ pub trait Cache: Send + Sync + fmt::Debug {
 /// Where a [`Cache::scan_keys`] iteration stands. Opaque: it can be printed and
 /// parsed back (an operator's command line passes it between runs), but its
 /// content belongs to the backend that made it.
+///
+/// `"0"` and `""` are both the start: they parse to, and compare and hash
+/// equal to, [`ScanCursor::start`], which prints as `"0"`.
+///
+/// ```
+/// use cache_core::ScanCursor;
+///
+/// assert_eq!("0".parse::<ScanCursor>().unwrap(), ScanCursor::start());
+/// let c: ScanCursor = "2:1234".parse().unwrap();
+/// assert_eq!(c.to_string().parse::<ScanCursor>().unwrap(), c);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct ScanCursor(String);
+pub struct ScanCursor(
+    /// Empty at the start (never `"0"`, so that the derived comparisons
+    /// agree with [`ScanCursor::is_start`]).
+    String,
+);
 
 impl ScanCursor {
     /// The beginning of an iteration.
@@ -141,16 +163,22 @@ impl ScanCursor {
 
     /// Whether this cursor is the beginning.
     pub fn is_start(&self) -> bool {
-        self.0.is_empty() || self.0 == "0"
+        self.0.is_empty()
     }
 
     /// A cursor from its printed form (for backends, and for callers that
-    /// passed a cursor through text).
+    /// passed a cursor through text); `"0"` is the start.
     pub fn from_string(s: impl Into<String>) -> Self {
-        ScanCursor(s.into())
+        let s = s.into();
+        if s == "0" {
+            ScanCursor::start()
+        } else {
+            ScanCursor(s)
+        }
     }
 
-    /// The printed form.
+    /// The backend's text of the cursor, empty at the start (print it with
+    /// `Display` to pass it on: the start prints as `"0"`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -163,6 +191,16 @@ impl fmt::Display for ScanCursor {
         } else {
             f.write_str(&self.0)
         }
+    }
+}
+
+/// Any text is a cursor (whether its backend accepts it is for
+/// [`Cache::scan_keys`] to say); the printed form parses back to the same cursor.
+impl FromStr for ScanCursor {
+    type Err = Infallible;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Infallible> {
+        Ok(ScanCursor::from_string(s))
     }
 }
 
@@ -279,6 +317,21 @@ pub enum SubscriptionEvent {
 
 /// A live subscription to a channel. Dropping it unsubscribes. `recv` returns
 /// `None` once the cache is closed.
+///
+/// Also a [`Stream`] of the same events, ending where `recv` returns `None`:
+/// ```
+/// use futures::StreamExt;
+/// use cache_core::{Bytes, Subscription, SubscriptionEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (tx, rx) = tokio::sync::mpsc::channel(4);
+/// let subscription = Subscription::new("news", rx);
+/// tx.send(SubscriptionEvent::Message(Bytes::from_static(b"hi"))).await.unwrap();
+/// drop(tx);
+/// let events: Vec<_> = subscription.collect().await;
+/// assert_eq!(events, [SubscriptionEvent::Message(Bytes::from_static(b"hi"))]);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Subscription {
     channel: String,
@@ -304,6 +357,26 @@ impl Subscription {
     pub async fn recv(&mut self) -> Option<SubscriptionEvent> {
         self.rx.recv().await
     }
+
+    /// The same subscription under the caller's name for its channel (a layer
+    /// that renames channels hands back what its inner cache made).
+    pub(crate) fn named(mut self, channel: &str) -> Self {
+        if self.channel != channel {
+            self.channel = channel.to_owned();
+        }
+        self
+    }
+}
+
+impl Stream for Subscription {
+    type Item = SubscriptionEvent;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<SubscriptionEvent>> {
+        self.rx.poll_recv(cx)
+    }
 }
 
 #[cfg(test)]
@@ -318,6 +391,77 @@ mod tests {
         assert!(ScanCursor::from_string("0").is_start());
         let c = ScanCursor::from_string("2:1234");
         assert_eq!(ScanCursor::from_string(c.to_string()), c);
+        for text in ["0", "", "2:1234", "m:YWJj", " 0", "00"] {
+            let c: ScanCursor = text.parse().unwrap();
+            assert_eq!(c.to_string().parse::<ScanCursor>().unwrap(), c, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn zero_and_empty_are_the_same_start_cursor() {
+        let zero: ScanCursor = "0".parse().unwrap();
+        let empty: ScanCursor = "".parse().unwrap();
+        for c in [
+            &zero,
+            &empty,
+            &ScanCursor::from_string("0"),
+            &ScanCursor::default(),
+        ] {
+            assert_eq!(*c, ScanCursor::start());
+            assert!(c.is_start());
+            assert_eq!(c.to_string(), "0");
+        }
+        let state = std::hash::RandomState::new();
+        assert_eq!(
+            std::hash::BuildHasher::hash_one(&state, &zero),
+            std::hash::BuildHasher::hash_one(&state, ScanCursor::start())
+        );
+        let set: std::collections::HashSet<ScanCursor> =
+            [zero, empty, ScanCursor::start()].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        // Anything else is not the start, not even a lookalike.
+        for other in ["00", " 0", "0 ", "1"] {
+            let c: ScanCursor = other.parse().unwrap();
+            assert!(!c.is_start(), "{other:?}");
+            assert_ne!(c, ScanCursor::start(), "{other:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn subscription_is_a_stream_of_its_events() {
+        use futures::StreamExt;
+
+        let (tx, rx) = mpsc::channel(4);
+        let mut subscription = Subscription::new("news", rx);
+        tx.send(SubscriptionEvent::Message(Bytes::from_static(b"a")))
+            .await
+            .unwrap();
+        tx.send(SubscriptionEvent::Lagged(3)).await.unwrap();
+        assert_eq!(
+            subscription.next().await,
+            Some(SubscriptionEvent::Message(Bytes::from_static(b"a")))
+        );
+        // `recv` and the stream read the same queue.
+        assert_eq!(
+            subscription.recv().await,
+            Some(SubscriptionEvent::Lagged(3))
+        );
+        tx.send(SubscriptionEvent::Reconnected).await.unwrap();
+        drop(tx);
+        let rest: Vec<_> = subscription.collect().await;
+        assert_eq!(rest, [SubscriptionEvent::Reconnected]);
+    }
+
+    #[tokio::test]
+    async fn a_renamed_subscription_keeps_its_events() {
+        let (tx, rx) = mpsc::channel(1);
+        let mut subscription = Subscription::new("p:news", rx).named("news");
+        assert_eq!(subscription.channel(), "news");
+        tx.send(SubscriptionEvent::Reconnected).await.unwrap();
+        assert_eq!(
+            subscription.recv().await,
+            Some(SubscriptionEvent::Reconnected)
+        );
     }
 
     #[test]

@@ -15,13 +15,14 @@
 //! | --- | --- |
 //! | [`cache`] | the [`Cache`] trait and the types its methods exchange |
 //! | [`backoff`] | exponential backoff with jitter, for everything that retries or waits |
+//! | [`layer`] | [`CacheLayer`]: wrappers of a cache that write only what they change |
 //! | [`error`] | [`CacheError`], [`ErrorKind`], [`Operation`] |
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
 //! | [`pattern`] | Redis-compatible globs and escaping |
 //! | [`stats`] | [`CacheStats`] snapshots |
 //! | [`codec`], [`typed`] | CBOR with limits for untrusted input; [`TypedCacheExt`] (`get_as`, `set_as`...) on any [`Cache`] |
 //! | [`singleflight`] | concurrent calls for one key share one execution |
-//! | `config` | [`Secret`](config::Secret) and human-readable durations for backend configs (feature `config`) |
+//! | `config` | `Secret` and human-readable durations for backend configs (feature `config`) |
 //!
 //! ## Features
 //! | feature | default | what |
@@ -36,6 +37,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod key;
+pub mod layer;
 pub mod pattern;
 pub mod singleflight;
 pub mod stats;
@@ -48,5 +50,6 @@ pub use cache::{
     SubscriptionEvent,
 };
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
+pub use layer::{CacheLayer, CallInfo, CallKeys, KeyMapping, Next};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
 pub use typed::{TypedCache, TypedCacheExt};

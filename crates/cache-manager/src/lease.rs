@@ -13,13 +13,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use cache_core::{
-    Cache, CacheStats, KeyPage, RateDecision, RateLimitRule, Result, ScanCursor, Subscription,
-};
+use cache_core::{Cache, CacheLayer, Result};
 use tokio::runtime::Handle;
 
 use crate::recency::Recency;
@@ -189,84 +184,15 @@ impl fmt::Debug for Slot {
 
 /// Every call goes straight to the tenant's cache; `close` marks the slot
 /// closed so the manager replaces it on the next `get`.
-#[async_trait]
-impl Cache for Slot {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.cache.get(key).await
+impl CacheLayer for Slot {
+    type Inner = dyn Cache;
+
+    fn inner(&self) -> &Self::Inner {
+        &*self.cache
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        self.cache.set(key, value, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.cache.delete(key).await
-    }
-
-    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
-        self.cache.get_or_set(key, value, ttl).await
-    }
-
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-        ttl: Duration,
-    ) -> Result<bool> {
-        self.cache.compare_and_set(key, expected, new, ttl).await
-    }
-
-    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        self.cache.compare_and_delete(key, expected).await
-    }
-
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.cache.get_many(keys).await
-    }
-
-    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
-        self.cache.set_many(entries, ttl).await
-    }
-
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.cache.delete_many(keys).await
-    }
-
-    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
-        self.cache.incr_by(key, delta, ttl).await
-    }
-
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
-        self.cache.scan_keys(pattern, cursor, count).await
-    }
-
-    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.cache.delete_pattern(pattern).await
-    }
-
-    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
-        self.cache.rate_limit(key, rule).await
-    }
-
-    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
-        self.cache.publish(channel, message).await
-    }
-
-    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
-        self.cache.subscribe(channel).await
-    }
-
-    async fn health(&self) -> Result<()> {
-        self.cache.health().await
-    }
-
-    fn stats(&self) -> CacheStats {
-        self.cache.stats()
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.close_now().await
+    async fn close(this: &Self) -> Result<()> {
+        this.close_now().await
     }
 }
 

@@ -25,12 +25,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use cache_core::{
-    Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitRule, Result,
-    ScanCursor, Subscription,
-};
+use cache_core::{Cache, CacheError, CacheLayer, CallInfo, Next, Operation, Result};
 use parking_lot::Mutex;
 
 /// The address named by the default injected error.
@@ -185,100 +180,16 @@ impl<C: Cache + ?Sized> FaultyCache<C> {
     }
 }
 
-#[async_trait]
-impl<C: Cache + ?Sized> Cache for FaultyCache<C> {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.before(Operation::Get).await?;
-        self.inner.get(key).await
+/// Every call but `stats` first sleeps its latency and may fail, as planned.
+impl<C: Cache + ?Sized> CacheLayer for FaultyCache<C> {
+    type Inner = C;
+
+    fn inner(&self) -> &C {
+        &self.inner
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        self.before(Operation::Set).await?;
-        self.inner.set(key, value, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.before(Operation::Delete).await?;
-        self.inner.delete(key).await
-    }
-
-    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
-        self.before(Operation::GetOrSet).await?;
-        self.inner.get_or_set(key, value, ttl).await
-    }
-
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-        ttl: Duration,
-    ) -> Result<bool> {
-        self.before(Operation::CompareAndSet).await?;
-        self.inner.compare_and_set(key, expected, new, ttl).await
-    }
-
-    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        self.before(Operation::CompareAndDelete).await?;
-        self.inner.compare_and_delete(key, expected).await
-    }
-
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.before(Operation::GetMany).await?;
-        self.inner.get_many(keys).await
-    }
-
-    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
-        self.before(Operation::SetMany).await?;
-        self.inner.set_many(entries, ttl).await
-    }
-
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.before(Operation::DeleteMany).await?;
-        self.inner.delete_many(keys).await
-    }
-
-    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
-        self.before(Operation::IncrBy).await?;
-        self.inner.incr_by(key, delta, ttl).await
-    }
-
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
-        self.before(Operation::ScanKeys).await?;
-        self.inner.scan_keys(pattern, cursor, count).await
-    }
-
-    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.before(Operation::DeletePattern).await?;
-        self.inner.delete_pattern(pattern).await
-    }
-
-    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
-        self.before(Operation::RateLimit).await?;
-        self.inner.rate_limit(key, rule).await
-    }
-
-    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
-        self.before(Operation::Publish).await?;
-        self.inner.publish(channel, message).await
-    }
-
-    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
-        self.before(Operation::Subscribe).await?;
-        self.inner.subscribe(channel).await
-    }
-
-    async fn health(&self) -> Result<()> {
-        self.before(Operation::Health).await?;
-        self.inner.health().await
-    }
-
-    fn stats(&self) -> CacheStats {
-        self.inner.stats()
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.before(Operation::Close).await?;
-        self.inner.close().await
+    async fn around<T: Send>(&self, call: CallInfo<'_>, next: impl Next<T>) -> Result<T> {
+        self.before(call.op).await?;
+        next.await
     }
 }

@@ -7,11 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cache_core::{
-    Bytes, Cache, CacheStats, KeyPage, RateDecision, RateLimitRule, Result, ScanCursor,
-    Subscription,
-};
+use cache_core::{Bytes, Cache, CacheLayer, CacheStats, KeyPage, Result, ScanCursor};
 use cache_memory::{ManualClock, MemoryCache};
 use cache_testing::conformance::{self, CacheFactory, OnManualClock, Report};
 
@@ -34,103 +30,80 @@ struct Buggy {
     bug: Bug,
 }
 
-#[async_trait]
-impl Cache for Buggy {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.inner.get(key).await
+/// Only the methods with a bug are written; the rest are `MemoryCache`'s.
+impl CacheLayer for Buggy {
+    type Inner = MemoryCache;
+
+    fn inner(&self) -> &MemoryCache {
+        &self.inner
     }
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        let ttl = match self.bug {
+
+    async fn set(this: &Self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let ttl = match this.bug {
             Bug::SetIgnoresTtl => Duration::from_secs(3600),
             Bug::SetHalvesTtl => ttl / 2,
             Bug::ZeroTtlBecomesOneMillisecond if ttl.is_zero() => Duration::from_millis(1),
             _ => ttl,
         };
-        self.inner.set(key, value, ttl).await
+        this.inner.set(key, value, ttl).await
     }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let existed = self.inner.delete(key).await?;
-        Ok(existed || self.bug == Bug::DeleteAlwaysReportsTrue)
+    async fn delete(this: &Self, key: &str) -> Result<bool> {
+        let existed = this.inner.delete(key).await?;
+        Ok(existed || this.bug == Bug::DeleteAlwaysReportsTrue)
     }
-    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
-        if self.bug != Bug::GetOrSetIsReadThenWrite {
-            return self.inner.get_or_set(key, value, ttl).await;
+    async fn get_or_set(
+        this: &Self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Bytes, bool)> {
+        if this.bug != Bug::GetOrSetIsReadThenWrite {
+            return this.inner.get_or_set(key, value, ttl).await;
         }
-        match self.inner.get(key).await? {
+        match this.inner.get(key).await? {
             Some(existing) => Ok((existing, false)),
             None => {
                 // Long enough for every racer to read before the first writes.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                self.inner.set(key, value, ttl).await?;
+                this.inner.set(key, value, ttl).await?;
                 Ok((Bytes::copy_from_slice(value), true))
             }
         }
     }
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-        ttl: Duration,
-    ) -> Result<bool> {
-        self.inner.compare_and_set(key, expected, new, ttl).await
-    }
-    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        self.inner.compare_and_delete(key, expected).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.inner.get_many(keys).await
-    }
-    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
-        self.inner.set_many(entries, ttl).await
-    }
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.inner.delete_many(keys).await
-    }
-    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
-        self.inner.incr_by(key, delta, ttl).await
-    }
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
-        if self.bug == Bug::ScanRepeatsTheFirstPage && !cursor.is_start() {
-            let first = self
+    async fn scan_keys(
+        this: &Self,
+        pattern: &str,
+        cursor: &ScanCursor,
+        count: usize,
+    ) -> Result<KeyPage> {
+        if this.bug == Bug::ScanRepeatsTheFirstPage && !cursor.is_start() {
+            let first = this
                 .inner
                 .scan_keys(pattern, &ScanCursor::start(), count)
                 .await?;
-            let rest = self.inner.scan_keys(pattern, cursor, count).await?;
+            let rest = this.inner.scan_keys(pattern, cursor, count).await?;
             let mut keys = first.keys;
             keys.extend(rest.keys);
             return Ok(KeyPage::new(keys, rest.next));
         }
-        self.inner.scan_keys(pattern, cursor, count).await
+        this.inner.scan_keys(pattern, cursor, count).await
     }
-    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.inner.delete_pattern(pattern).await
+    async fn health(this: &Self) -> Result<()> {
+        assert!(this.bug != Bug::HealthPanics, "health blew up");
+        this.inner.health().await
     }
-    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
-        self.inner.rate_limit(key, rule).await
-    }
-    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
-        self.inner.publish(channel, message).await
-    }
-    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
-        self.inner.subscribe(channel).await
-    }
-    async fn health(&self) -> Result<()> {
-        assert!(self.bug != Bug::HealthPanics, "health blew up");
-        self.inner.health().await
-    }
-    fn stats(&self) -> CacheStats {
-        let mut stats = self.inner.stats();
-        if self.bug == Bug::MissesAreNotCounted {
+    fn stats(this: &Self) -> CacheStats {
+        let mut stats = this.inner.stats();
+        if this.bug == Bug::MissesAreNotCounted {
             stats.misses = 0;
         }
         stats
     }
-    async fn close(&self) -> Result<()> {
-        if self.bug == Bug::CloseDoesNothing {
+    async fn close(this: &Self) -> Result<()> {
+        if this.bug == Bug::CloseDoesNothing {
             return Ok(());
         }
-        self.inner.close().await
+        this.inner.close().await
     }
 }
 

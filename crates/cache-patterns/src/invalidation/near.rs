@@ -10,12 +10,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Invalidation, InvalidationBus, InvalidationListener};
-use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
-use cache_core::error::{CacheError, Operation, Result};
+use cache_core::cache::Cache;
+use cache_core::error::Result;
+use cache_core::layer::CacheLayer;
 use cache_core::stats::CacheStats;
 
 /// A [`Cache`] with a process-local L1 (e.g. a small
-/// [`MemoryCache`](cache_memory::MemoryCache)) in front of a shared L2
+/// `cache_memory::MemoryCache`) in front of a shared L2
 /// (Redis), kept coherent across instances.
 ///
 /// - Reads try L1, then L2; a value read from L2 is kept in L1 for at most
@@ -125,13 +126,6 @@ impl NearCache {
         self.local.stats()
     }
 
-    fn check_open(&self, op: Operation) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(CacheError::closed(op));
-        }
-        Ok(())
-    }
-
     fn local_usable(&self) -> bool {
         self.bus.is_listening()
     }
@@ -173,81 +167,90 @@ impl NearCache {
     }
 }
 
-#[async_trait]
-impl Cache for NearCache {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.check_open(Operation::Get)?;
-        if !self.local_usable() {
-            return self.shared.get(key).await;
+/// Calls on a closed view fail; what is not written here (`scan_keys`,
+/// `rate_limit`, `publish`, `subscribe`, `health`, `stats`) is L2's.
+impl CacheLayer for NearCache {
+    type Inner = dyn Cache;
+
+    fn inner(&self) -> &Self::Inner {
+        &*self.shared
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    async fn get(this: &Self, key: &str) -> Result<Option<Bytes>> {
+        if !this.local_usable() {
+            return this.shared.get(key).await;
         }
-        match self.local.get(key).await {
+        match this.local.get(key).await {
             Ok(Some(value)) => return Ok(Some(value)),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(key, error = %e, "local level failed; reading the shared level")
             }
         }
-        let generation = self.bus.generation();
-        let value = self.shared.get(key).await?;
+        let generation = this.bus.generation();
+        let value = this.shared.get(key).await?;
         if let Some(value) = &value {
-            self.keep_local(key, value, generation).await;
+            this.keep_local(key, value, generation).await;
         }
         Ok(value)
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        self.check_open(Operation::Set)?;
-        self.shared.set(key, value, ttl).await?;
-        self.invalidate(Invalidation::Key(key.to_owned())).await;
+    async fn set(this: &Self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        this.shared.set(key, value, ttl).await?;
+        this.invalidate(Invalidation::Key(key.to_owned())).await;
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.check_open(Operation::Delete)?;
-        let existed = self.shared.delete(key).await?;
-        self.invalidate(Invalidation::Key(key.to_owned())).await;
+    async fn delete(this: &Self, key: &str) -> Result<bool> {
+        let existed = this.shared.delete(key).await?;
+        this.invalidate(Invalidation::Key(key.to_owned())).await;
         Ok(existed)
     }
 
-    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
-        self.check_open(Operation::GetOrSet)?;
-        let (stored, fresh) = self.shared.get_or_set(key, value, ttl).await?;
+    async fn get_or_set(
+        this: &Self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Bytes, bool)> {
+        let (stored, fresh) = this.shared.get_or_set(key, value, ttl).await?;
         if fresh {
-            self.invalidate(Invalidation::Key(key.to_owned())).await;
+            this.invalidate(Invalidation::Key(key.to_owned())).await;
         }
         Ok((stored, fresh))
     }
 
     async fn compare_and_set(
-        &self,
+        this: &Self,
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
         ttl: Duration,
     ) -> Result<bool> {
-        self.check_open(Operation::CompareAndSet)?;
-        let swapped = self.shared.compare_and_set(key, expected, new, ttl).await?;
+        let swapped = this.shared.compare_and_set(key, expected, new, ttl).await?;
         if swapped {
-            self.invalidate(Invalidation::Key(key.to_owned())).await;
+            this.invalidate(Invalidation::Key(key.to_owned())).await;
         }
         Ok(swapped)
     }
 
-    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        self.check_open(Operation::CompareAndDelete)?;
-        let deleted = self.shared.compare_and_delete(key, expected).await?;
+    async fn compare_and_delete(this: &Self, key: &str, expected: &[u8]) -> Result<bool> {
+        let deleted = this.shared.compare_and_delete(key, expected).await?;
         if deleted {
-            self.invalidate(Invalidation::Key(key.to_owned())).await;
+            this.invalidate(Invalidation::Key(key.to_owned())).await;
         }
         Ok(deleted)
     }
 
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.check_open(Operation::GetMany)?;
-        if !self.local_usable() {
-            return self.shared.get_many(keys).await;
+    async fn get_many(this: &Self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        if !this.local_usable() {
+            return this.shared.get_many(keys).await;
         }
-        let mut values = match self.local.get_many(keys).await {
+        let mut values = match this.local.get_many(keys).await {
             Ok(values) => values,
             Err(_) => vec![None; keys.len()],
         };
@@ -255,79 +258,46 @@ impl Cache for NearCache {
         if missing.is_empty() {
             return Ok(values);
         }
-        let generation = self.bus.generation();
+        let generation = this.bus.generation();
         let missing_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
-        let fetched = self.shared.get_many(&missing_keys).await?;
+        let fetched = this.shared.get_many(&missing_keys).await?;
         for (i, value) in missing.into_iter().zip(fetched) {
             if let Some(value) = &value {
-                self.keep_local(keys[i], value, generation).await;
+                this.keep_local(keys[i], value, generation).await;
             }
             values[i] = value;
         }
         Ok(values)
     }
 
-    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
-        self.check_open(Operation::SetMany)?;
-        self.shared.set_many(entries, ttl).await?;
+    async fn set_many(this: &Self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
+        this.shared.set_many(entries, ttl).await?;
         let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
-        self.invalidate_keys(&keys).await;
+        this.invalidate_keys(&keys).await;
         Ok(())
     }
 
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.check_open(Operation::DeleteMany)?;
-        let deleted = self.shared.delete_many(keys).await?;
-        self.invalidate_keys(keys).await;
+    async fn delete_many(this: &Self, keys: &[&str]) -> Result<u64> {
+        let deleted = this.shared.delete_many(keys).await?;
+        this.invalidate_keys(keys).await;
         Ok(deleted)
     }
 
-    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
-        self.check_open(Operation::IncrBy)?;
-        let value = self.shared.incr_by(key, delta, ttl).await?;
-        self.invalidate(Invalidation::Key(key.to_owned())).await;
+    async fn incr_by(this: &Self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
+        let value = this.shared.incr_by(key, delta, ttl).await?;
+        this.invalidate(Invalidation::Key(key.to_owned())).await;
         Ok(value)
     }
 
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
-        self.check_open(Operation::ScanKeys)?;
-        self.shared.scan_keys(pattern, cursor, count).await
-    }
-
-    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.check_open(Operation::DeletePattern)?;
-        let deleted = self.shared.delete_pattern(pattern).await?;
-        self.invalidate(Invalidation::Pattern(pattern.to_owned()))
+    async fn delete_pattern(this: &Self, pattern: &str) -> Result<u64> {
+        let deleted = this.shared.delete_pattern(pattern).await?;
+        this.invalidate(Invalidation::Pattern(pattern.to_owned()))
             .await;
         Ok(deleted)
     }
 
-    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
-        self.check_open(Operation::RateLimit)?;
-        self.shared.rate_limit(key, rule).await
-    }
-
-    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
-        self.check_open(Operation::Publish)?;
-        self.shared.publish(channel, message).await
-    }
-
-    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
-        self.check_open(Operation::Subscribe)?;
-        self.shared.subscribe(channel).await
-    }
-
-    async fn health(&self) -> Result<()> {
-        self.check_open(Operation::Health)?;
-        self.shared.health().await
-    }
-
-    fn stats(&self) -> CacheStats {
-        self.shared.stats()
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.closed.store(true, Ordering::Release);
-        self.local.close().await
+    async fn close(this: &Self) -> Result<()> {
+        this.closed.store(true, Ordering::Release);
+        this.local.close().await
     }
 }

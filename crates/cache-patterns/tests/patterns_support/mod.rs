@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use cache_core::{
-    Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitRule, Result,
-    ScanCursor, Subscription, SubscriptionEvent,
+    Cache, CacheError, CacheLayer, CallInfo, Next, Operation, Result, Subscription,
+    SubscriptionEvent,
 };
 use cache_memory::MemoryCache;
 use cache_patterns::aside::Clock;
@@ -116,87 +114,27 @@ impl SwitchableCache {
     }
 }
 
-#[async_trait]
-impl Cache for SwitchableCache {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.check(Operation::Get)?;
-        self.inner.get(key).await
+impl CacheLayer for SwitchableCache {
+    type Inner = MemoryCache;
+
+    fn inner(&self) -> &MemoryCache {
+        &self.inner
     }
-    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        self.check(Operation::Set)?;
-        self.inner.set(key, value, ttl).await
+
+    /// Every call but `close` fails while `failing` is set.
+    async fn around<T: Send>(&self, call: CallInfo<'_>, next: impl Next<T>) -> Result<T> {
+        if call.op != Operation::Close {
+            self.check(call.op)?;
+        }
+        next.await
     }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.check(Operation::Delete)?;
-        self.inner.delete(key).await
-    }
-    async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
-        self.check(Operation::GetOrSet)?;
-        self.inner.get_or_set(key, value, ttl).await
-    }
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-        ttl: Duration,
-    ) -> Result<bool> {
-        self.check(Operation::CompareAndSet)?;
-        self.inner.compare_and_set(key, expected, new, ttl).await
-    }
-    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
-        self.check(Operation::CompareAndDelete)?;
-        self.inner.compare_and_delete(key, expected).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.check(Operation::GetMany)?;
-        self.inner.get_many(keys).await
-    }
-    async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
-        self.check(Operation::SetMany)?;
-        self.inner.set_many(entries, ttl).await
-    }
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.check(Operation::DeleteMany)?;
-        self.inner.delete_many(keys).await
-    }
-    async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
-        self.check(Operation::IncrBy)?;
-        self.inner.incr_by(key, delta, ttl).await
-    }
-    async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
-        self.check(Operation::ScanKeys)?;
-        self.inner.scan_keys(pattern, cursor, count).await
-    }
-    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
-        self.check(Operation::DeletePattern)?;
-        self.inner.delete_pattern(pattern).await
-    }
-    async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
-        self.check(Operation::RateLimit)?;
-        self.inner.rate_limit(key, rule).await
-    }
-    async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
-        self.check(Operation::Publish)?;
-        self.inner.publish(channel, message).await
-    }
-    async fn subscribe(&self, channel: &str) -> Result<Subscription> {
-        self.check(Operation::Subscribe)?;
-        if self.scripted.load(Ordering::SeqCst) {
+
+    async fn subscribe(this: &Self, channel: &str) -> Result<Subscription> {
+        if this.scripted.load(Ordering::SeqCst) {
             let (tx, rx) = mpsc::channel(16);
-            self.feeds.lock().push(tx);
+            this.feeds.lock().push(tx);
             return Ok(Subscription::new(channel, rx));
         }
-        self.inner.subscribe(channel).await
-    }
-    async fn health(&self) -> Result<()> {
-        self.check(Operation::Health)?;
-        self.inner.health().await
-    }
-    fn stats(&self) -> CacheStats {
-        self.inner.stats()
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
+        this.inner.subscribe(channel).await
     }
 }
