@@ -89,7 +89,13 @@ impl Settings {
     }
 
     /// The settings of a [`MemoryConfig`] section.
+    /// The settings of a config section, every rule checked (the TTL too,
+    /// which the cache itself does not keep).
     pub(crate) fn from_config(config: &MemoryConfig) -> std::result::Result<Self, ConfigError> {
+        if let Err(e) = cache_core::ttl::ttl_millis(config.default_ttl) {
+            let reason = e.reason().map_or_else(|| e.to_string(), str::to_owned);
+            return Err(ConfigError::new("default_ttl", reason));
+        }
         Settings::new(
             config.max_entries,
             config.max_bytes,
@@ -121,10 +127,6 @@ impl MemoryConfig {
     /// runs, so what validates here builds there. Fields are named relative to
     /// this section (`max_bytes`); see [`ConfigError::within`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Err(e) = cache_core::ttl::ttl_millis(self.default_ttl) {
-            let reason = e.reason().map_or_else(|| e.to_string(), str::to_owned);
-            return Err(ConfigError::new("default_ttl", reason));
-        }
         Settings::from_config(self).map(drop)
     }
 }

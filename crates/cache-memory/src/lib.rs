@@ -123,7 +123,6 @@ impl MemoryCache {
     /// validated by [`MemoryConfig::validate`]. Errors name the invalid field
     /// relative to the section, e.g. `max_entries`.
     pub fn from_config(config: &MemoryConfig) -> Result<MemoryCache> {
-        config.validate()?;
         Ok(MemoryCache::with_settings(
             Settings::from_config(config)?,
             Clock::system(),

@@ -9,6 +9,7 @@ use cache_core::config::Secret;
 use cache_core::{CacheError, ConfigError, Result};
 
 use crate::cache::ConnectOptions;
+use crate::settings::Settings;
 use crate::{RedisCache, RedisConfig, RedisMode};
 
 /// Builds a [`RedisCache`]; start with [`RedisCache::builder`]. Unset values
@@ -180,7 +181,7 @@ impl RedisCacheBuilder {
     /// Validates, connects, and checks that the server answers (see
     /// [`RedisCache::connect`]).
     pub async fn connect(self) -> Result<RedisCache> {
-        let config = self.build_config().map_err(CacheError::from)?;
-        RedisCache::connect_validated(&config, ConnectOptions::default()).await
+        let settings = Settings::from_config(&self.config).map_err(CacheError::from)?;
+        RedisCache::connect_settings(settings, ConnectOptions::default()).await
     }
 }

@@ -81,18 +81,17 @@ impl RedisCache {
     /// [`RedisCache::connect`] with test options.
     #[doc(hidden)]
     pub async fn connect_with(config: &RedisConfig, options: ConnectOptions) -> Result<RedisCache> {
-        config
-            .validate()
-            .map_err(|e| CacheError::from(e.within("cache.redis")))?;
-        Self::connect_validated(config, options).await
+        let settings =
+            Settings::from_config(config).map_err(|e| CacheError::from(e.within("cache.redis")))?;
+        Self::connect_settings(settings, options).await
     }
 
-    /// Connects with a config that passed [`RedisConfig::validate`].
-    pub(crate) async fn connect_validated(
-        config: &RedisConfig,
+    /// Connects with settings that [`Settings::from_config`] validated (the
+    /// config is parsed once: the CA file is read once).
+    pub(crate) async fn connect_settings(
+        settings: Settings,
         options: ConnectOptions,
     ) -> Result<RedisCache> {
-        let settings = Settings::from_config(config).map_err(CacheError::from)?;
         let description = settings.describe();
         let span =
             tracing::info_span!("redis_connect", endpoint = %description, mode = ?settings.mode);

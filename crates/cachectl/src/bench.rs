@@ -215,7 +215,7 @@ pub(crate) async fn run(
                 let read = ((rng >> 11) as f64 / (1u64 << 53) as f64) < read_ratio;
                 let t = Instant::now();
                 let (op, result) = if read {
-                    let found = crate::fetch::value(cache.as_ref(), key).await;
+                    let found = cache.get(key).await;
                     (Op::Get, found.map(|v| v.is_some()))
                 } else {
                     (Op::Set, cache.set(key, &value, ttl).await.map(|()| true))

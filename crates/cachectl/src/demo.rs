@@ -65,9 +65,7 @@ async fn walk(
     cache.set_as(&key("user:42"), &ada, TTL).await?;
     let back: Option<UserProfile> = cache.get_as(&key("user:42")).await?;
     println!("   stored and read back {back:?}");
-    let bytes = crate::fetch::value(cache.as_ref(), &key("user:42"))
-        .await?
-        .unwrap_or_default();
+    let bytes = cache.get(&key("user:42")).await?.unwrap_or_default();
     println!("   on the wire: {} bytes of CBOR", bytes.len());
     let missing: Option<UserProfile> = cache.get_as(&key("user:43")).await?;
     println!("   user:43 -> {missing:?} (a miss is Ok(None), not an error)");

@@ -14,7 +14,6 @@ mod bignum;
 mod cbor;
 mod connect;
 mod demo;
-mod fetch;
 mod json;
 mod keys;
 mod render;
@@ -243,7 +242,7 @@ async fn execute(target: &connect::Target, command: Command) -> Result<ExitCode,
             demo::run(target).await?;
             ExitCode::SUCCESS
         }
-        Command::Get { key, format } => match fetch::value(cache.as_ref(), &key).await? {
+        Command::Get { key, format } => match cache.get(&key).await? {
             Some(value) => {
                 let shown = render::value(&value, format)
                     .map_err(|source| CliError::Render { key, source })?;
