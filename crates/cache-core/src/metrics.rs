@@ -2,7 +2,7 @@
 //! OpenTelemetry's database-client names: every metric name and label of the
 //! framework ([`names`], [`labels`], the catalogue [`METRICS`]), the per-call
 //! recorder the backends use ([`OpMetrics`]) and cheap helpers for the
-//! patterns ([`count`], [`count_n`], [`gauge_set`], [`observe_seconds`]).
+//! patterns ([`count`], [`count_n`], [`gauge_set`], [`gauge_add`], [`observe_seconds`]).
 //!
 //! Libraries emit, applications record: nothing here installs a recorder or
 //! an exporter. Without the `metrics` feature every function is an empty
@@ -580,6 +580,13 @@ pub fn gauge_set(name: &'static str, labels: &[(&'static str, &'static str)], va
     emit(name, labels, Sample::Gauge(value));
 }
 
+/// Adds `delta` (negative to subtract) to the gauge `name`: for a gauge that
+/// several instances feed (each adds its own changes).
+#[inline]
+pub fn gauge_add(name: &'static str, labels: &[(&'static str, &'static str)], delta: f64) {
+    emit(name, labels, Sample::GaugeAdd(delta));
+}
+
 /// Records `seconds` in the histogram `name`.
 #[inline]
 pub fn observe_seconds(name: &'static str, labels: &[(&'static str, &'static str)], seconds: f64) {
@@ -592,6 +599,7 @@ pub fn observe_seconds(name: &'static str, labels: &[(&'static str, &'static str
 enum Sample {
     Count(u64),
     Gauge(f64),
+    GaugeAdd(f64),
     Seconds(f64),
 }
 
@@ -604,6 +612,7 @@ fn emit(name: &'static str, labels: &[(&'static str, &'static str)], sample: Sam
         ::metrics::with_recorder(|r| match sample {
             Sample::Count(n) => r.register_counter(&key, meta).increment(n),
             Sample::Gauge(v) => r.register_gauge(&key, meta).set(v),
+            Sample::GaugeAdd(v) => r.register_gauge(&key, meta).increment(v),
             Sample::Seconds(v) => r.register_histogram(&key, meta).record(v),
         });
     }
