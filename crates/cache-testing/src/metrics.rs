@@ -39,6 +39,9 @@ use tracing_subscriber::registry::LookupSpan;
 pub struct MetricsCapture {
     recorder: DebuggingRecorder,
     snapshotter: Snapshotter,
+    /// What earlier snapshots took (the recorder's snapshots reset every
+    /// value to zero; this keeps the totals).
+    seen: Mutex<Vec<Metric>>,
 }
 
 impl Default for MetricsCapture {
@@ -61,6 +64,7 @@ impl MetricsCapture {
         MetricsCapture {
             recorder,
             snapshotter,
+            seen: Mutex::new(Vec::new()),
         }
     }
 
@@ -79,33 +83,68 @@ impl MetricsCapture {
         self.run(|| runtime.block_on(future))
     }
 
-    /// Everything recorded so far (histograms are drained by each snapshot).
+    /// Everything recorded so far: counters and gauges are totals since the
+    /// capture began (gauges as the sum of their increments, which is their
+    /// value for gauges that are only incremented and decremented), histograms
+    /// every sample.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let entries = self
-            .snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let (kind, key) = key.into_parts();
-                let labels = key
-                    .labels()
-                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                    .collect();
-                Metric {
+        let mut seen = self.seen.lock();
+        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
+            let (kind, key) = key.into_parts();
+            let labels: BTreeMap<String, String> = key
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            let value = match value {
+                DebugValue::Counter(n) => Value::Counter(n),
+                DebugValue::Gauge(v) => Value::Gauge(v.0),
+                DebugValue::Histogram(samples) => {
+                    Value::Histogram(samples.into_iter().map(|s| s.0).collect())
+                }
+            };
+            match seen
+                .iter_mut()
+                .find(|m| m.kind == kind && m.name == key.name() && m.labels == labels)
+            {
+                Some(known) => known.value.add(value),
+                None => seen.push(Metric {
                     kind,
                     name: key.name().to_owned(),
                     labels,
                     value,
-                }
-            })
-            .collect();
-        MetricsSnapshot { entries }
+                }),
+            }
+        }
+        MetricsSnapshot {
+            entries: seen.clone(),
+        }
+    }
+}
+
+/// A recorded value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A counter's total.
+    Counter(u64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A histogram's samples.
+    Histogram(Vec<f64>),
+}
+
+impl Value {
+    fn add(&mut self, more: Value) {
+        match (self, more) {
+            (Value::Counter(n), Value::Counter(m)) => *n += m,
+            (Value::Gauge(v), Value::Gauge(w)) => *v += w,
+            (Value::Histogram(xs), Value::Histogram(ys)) => xs.extend(ys),
+            (slot, other) => *slot = other,
+        }
     }
 }
 
 /// One series of a [`MetricsSnapshot`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Metric {
     /// Counter, gauge or histogram.
     pub kind: MetricKind,
@@ -114,7 +153,7 @@ pub struct Metric {
     /// Its labels, sorted by name.
     pub labels: BTreeMap<String, String>,
     /// The value.
-    pub value: DebugValue,
+    pub value: Value,
 }
 
 impl Metric {
@@ -140,7 +179,7 @@ impl MetricsSnapshot {
             .iter()
             .filter(|m| m.matches(name, labels))
             .map(|m| match m.value {
-                DebugValue::Counter(n) => n,
+                Value::Counter(n) => n,
                 _ => 0,
             })
             .sum()
@@ -152,7 +191,7 @@ impl MetricsSnapshot {
             .iter()
             .filter(|m| m.matches(name, labels))
             .flat_map(|m| match &m.value {
-                DebugValue::Histogram(samples) => samples.iter().map(|s| s.0).collect(),
+                Value::Histogram(samples) => samples.clone(),
                 _ => Vec::new(),
             })
             .collect()
@@ -164,7 +203,7 @@ impl MetricsSnapshot {
             .iter()
             .filter(|m| m.matches(name, labels))
             .find_map(|m| match m.value {
-                DebugValue::Gauge(v) => Some(v.0),
+                Value::Gauge(v) => Some(v),
                 _ => None,
             })
     }
@@ -175,7 +214,7 @@ impl MetricsSnapshot {
         let mut lines: Vec<String> = self
             .entries
             .iter()
-            .filter(|m| !matches!(m.value, DebugValue::Counter(0)))
+            .filter(|m| !matches!(m.value, Value::Counter(0)))
             .map(|m| format!("{} {:?} {:?}", m.name, m.labels, m.value))
             .collect();
         lines.sort();
