@@ -237,7 +237,7 @@ pub const METRICS: &[MetricDef] = &[
         Counter,
         "{write}",
         &[labels::STRATEGY, labels::OUTCOME],
-        "Writes of the write strategies: ok, invalidated (the cache update failed), error, queued.",
+        "Writes of write_through, write_around and write_behind: ok (for write-behind: queued) or error.",
         "cache-patterns",
     ),
     def(
@@ -245,7 +245,7 @@ pub const METRICS: &[MetricDef] = &[
         Counter,
         "{acquisition}",
         OUTCOME_ONLY,
-        "Lock acquisitions: acquired, timeout, error.",
+        "Lock acquisitions: acquired (try_acquire or acquire), timeout (acquire's wait ran out).",
         "cache-patterns",
     ),
     def(
@@ -325,7 +325,7 @@ pub const METRICS: &[MetricDef] = &[
         Counter,
         "{write}",
         &[labels::CAUSE],
-        "Write-behind writes lost: full (refused when the queue was full) or failed (given up). Must stay zero.",
+        "Write-behind writes refused because the queue was full (cause full, with WhenFull::Reject). Must stay zero.",
         "cache-patterns",
     ),
     def(
