@@ -165,6 +165,7 @@ mod builder;
 mod cache;
 mod config;
 mod errors;
+mod metrics;
 mod ops;
 mod pubsub;
 mod retry;

@@ -68,6 +68,7 @@ pub use near::NearCache;
 
 use cache_core::cache::{Cache, Subscription, SubscriptionEvent};
 use cache_core::error::Result;
+use cache_core::metrics::{self, labels, names};
 
 const VERSION: u8 = 1;
 const KIND_KEY: u8 = 0;
@@ -227,6 +228,7 @@ impl InvalidationBus {
             .counters
             .published
             .fetch_add(1, Ordering::Relaxed);
+        metrics::count(names::INVALIDATION_MESSAGES, &[(labels::DIRECTION, "sent")]);
         Ok(receivers)
     }
 
@@ -280,6 +282,10 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                 }
                 Some((_, what)) => {
                     shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                    metrics::count(
+                        names::INVALIDATION_MESSAGES,
+                        &[(labels::DIRECTION, "received")],
+                    );
                     dispatch(&shared, &what).await;
                 }
                 None => {
@@ -296,6 +302,7 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                     missed,
                     "invalidations lost to lag; dropping all local state"
                 );
+                metrics::count(names::NEAR_DROPS, &[(labels::CAUSE, "lag")]);
                 reset(&shared).await;
             }
             // Reconnected, and any event the contract adds later: messages
@@ -305,6 +312,7 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                     channel = subscription.channel(),
                     "reconnected; invalidations may be lost; dropping all local state"
                 );
+                metrics::count(names::NEAR_DROPS, &[(labels::CAUSE, "reconnect")]);
                 reset(&shared).await;
             }
         }
@@ -315,6 +323,12 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
         "invalidation subscription ended; dropping all local state"
     );
     reset(&shared).await;
+}
+
+/// Counts one near-cache lookup in `cache.near.requests` and passes `value` on.
+fn near_lookup<T>(value: T, outcome: &'static str) -> T {
+    metrics::count(names::NEAR_REQUESTS, &[(labels::OUTCOME, outcome)]);
+    value
 }
 
 async fn reset(shared: &Shared) {

@@ -174,12 +174,13 @@ impl CacheLayer for NearCache {
             return this.shared.get(key).await;
         }
         match this.local.get(key).await {
-            Ok(Some(value)) => return Ok(Some(value)),
+            Ok(Some(value)) => return Ok(Some(super::near_lookup(value, "hit"))),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(key, error = %e, "local level failed; reading the shared level")
             }
         }
+        super::near_lookup((), "miss");
         let generation = this.bus.generation();
         let value = this.shared.get(key).await?;
         if let Some(value) = &value {
