@@ -12,49 +12,10 @@ use std::time::Instant;
 
 use cache_core::codec;
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Location {
-    latitude: f64,
-    longitude: f64,
-    accuracy_m: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct UserProfile {
-    id: u64,
-    name: String,
-    email: String,
-    tags: Vec<String>,
-    location: Location,
-    verified: bool,
-    nickname: Option<String>,
-}
-
-fn profile() -> UserProfile {
-    UserProfile {
-        id: 4_815_162_342,
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        tags: [
-            "admin",
-            "beta-tester",
-            "early-adopter",
-            "eu-west",
-            "newsletter",
-        ]
-        .map(String::from)
-        .into(),
-        location: Location {
-            latitude: 51.507_351,
-            longitude: -0.127_758,
-            accuracy_m: 12.5,
-        },
-        verified: true,
-        nickname: Some("Countess".into()),
-    }
-}
+#[path = "../tests/support/profile.rs"]
+mod profile;
+use profile::{UserProfile, profile};
 
 fn ciborium_to_vec(value: &UserProfile) -> Vec<u8> {
     let mut out = Vec::new();
