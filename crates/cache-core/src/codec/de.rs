@@ -50,9 +50,21 @@ const BREAK: u8 = 0xFF;
 const BIGNUM_POSITIVE: u64 = 2;
 const BIGNUM_NEGATIVE: u64 = 3;
 
-/// The serde error of a decode: the codec's own error, typed.
+/// The serde error of a decode: the codec's own error, typed, boxed so that
+/// every `Result` on the hot path stays small.
 #[derive(Debug)]
-pub(super) struct Error(pub(super) CodecError);
+pub(super) struct Error(Box<CodecError>);
+
+impl Error {
+    #[cold]
+    fn new(error: CodecError) -> Self {
+        Error(Box::new(error))
+    }
+
+    pub(super) fn into_inner(self) -> CodecError {
+        *self.0
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,8 +75,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl de::Error for Error {
+    #[cold]
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error(CodecError::Decode(msg.to_string()))
+        Error::new(CodecError::Decode(msg.to_string()))
     }
 }
 
@@ -142,7 +155,7 @@ impl<'de> Deserializer<'de> {
     fn peek_byte(&self) -> Result<u8> {
         match self.input.get(self.pos) {
             Some(&b) => Ok(b),
-            None => Err(Error(truncated(self.pos, "input ends inside the value"))),
+            None => Err(self.ends_early()),
         }
     }
 
@@ -154,25 +167,40 @@ impl<'de> Deserializer<'de> {
                 // The slice is exactly N bytes long.
                 Ok(bytes.try_into().unwrap_or([0; N]))
             }
-            None => Err(Error(truncated(self.pos, "input ends inside a head"))),
+            None => Err(Error::new(truncated(self.pos, "input ends inside a head"))),
         }
     }
 
     /// Reads the next head and moves past it.
-    #[inline]
+    #[inline(always)]
     fn head(&mut self) -> Result<Head> {
-        let initial = self.peek_byte()?;
-        self.pos += 1;
+        let Some(&initial) = self.input.get(self.pos) else {
+            return Err(self.ends_early());
+        };
         let (major, info) = (initial >> 5, initial & 0x1F);
+        if info < 24 {
+            self.pos += 1;
+            return Ok(Head {
+                major,
+                info,
+                argument: u64::from(info),
+            });
+        }
+        self.long_head(major, info)
+    }
+
+    /// A head whose argument follows the initial byte (or is indefinite).
+    #[inline]
+    fn long_head(&mut self, major: u8, info: u8) -> Result<Head> {
+        self.pos += 1;
         let argument = match info {
-            0..24 => u64::from(info),
             24 => u64::from(self.take::<1>()?[0]),
             25 => u64::from(u16::from_be_bytes(self.take()?)),
             26 => u64::from(u32::from_be_bytes(self.take()?)),
             27 => u64::from_be_bytes(self.take()?),
             INDEFINITE => 0,
             _ => {
-                return Err(Error(malformed(
+                return Err(Error::new(malformed(
                     self.pos - 1,
                     "reserved additional information",
                 )));
@@ -183,6 +211,11 @@ impl<'de> Deserializer<'de> {
             info,
             argument,
         })
+    }
+
+    #[cold]
+    fn ends_early(&self) -> Error {
+        Error::new(truncated(self.pos, "input ends inside the value"))
     }
 
     /// Reads the next head, without moving past it.
@@ -214,13 +247,14 @@ impl<'de> Deserializer<'de> {
             .ok()
             .and_then(|len| start.checked_add(len))
             .filter(|&end| end <= self.input.len())
-            .ok_or_else(|| Error(truncated(start, "a string runs past the input")))?;
+            .ok_or_else(|| Error::new(truncated(start, "a string runs past the input")))?;
         self.pos = end;
         Ok(&self.input[start..end])
     }
 
     /// The content of a byte or text string whose head was just read: a
     /// borrowed slice if definite, the joined chunks if indefinite.
+    #[inline]
     fn string_content(&mut self, head: Head) -> Result<Cow<'de, [u8]>> {
         if !head.is_indefinite() {
             return self.body(head.argument).map(Cow::Borrowed);
@@ -234,7 +268,7 @@ impl<'de> Deserializer<'de> {
             let at = self.pos;
             let chunk = self.head()?;
             if chunk.major != head.major || chunk.is_indefinite() {
-                return Err(Error(malformed(at, "bad chunk in an indefinite-length string")));
+                return Err(Error::new(malformed(at, "bad chunk in an indefinite-length string")));
             }
             joined.extend_from_slice(self.body(chunk.argument)?);
         }
@@ -244,20 +278,15 @@ impl<'de> Deserializer<'de> {
     /// chunk of an indefinite-length string must be UTF-8 on its own (RFC
     /// 8949 §3.2.3); checking the joined text is weaker only for chunks
     /// that split a character, which nothing here writes.
+    #[inline]
     fn text(&mut self, at: usize, head: Head) -> Result<Cow<'de, str>> {
-        let not_utf8 = || {
-            Error(malformed(
-                at,
-                "text that is not UTF-8 or an invalid character",
-            ))
-        };
         match self.string_content(head)? {
             Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
                 .map(Cow::Borrowed)
-                .map_err(|_| not_utf8()),
+                .map_err(|_| not_utf8(at)),
             Cow::Owned(bytes) => String::from_utf8(bytes)
                 .map(Cow::Owned)
-                .map_err(|_| not_utf8()),
+                .map_err(|_| not_utf8(at)),
         }
     }
 
@@ -358,6 +387,14 @@ impl<'de> Deserializer<'de> {
         access.finish()?;
         Ok(value)
     }
+}
+
+#[cold]
+fn not_utf8(at: usize) -> Error {
+    Error::new(malformed(
+        at,
+        "text that is not UTF-8 or an invalid character",
+    ))
 }
 
 /// Sequence and map access over one array or map.
@@ -656,7 +693,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         match (head.major, head.info) {
             (SIMPLE_OR_FLOAT, FALSE) => visitor.visit_bool(false),
             (SIMPLE_OR_FLOAT, TRUE) => visitor.visit_bool(true),
-            _ => Err(Error(CodecError::Decode(format!(
+            _ => Err(Error::new(CodecError::Decode(format!(
                 "expected bool (at byte {at})"
             )))),
         }

@@ -220,7 +220,7 @@ pub fn from_slice_with_limits<T: DeserializeOwned>(
     limits: &CodecLimits,
 ) -> Result<T, CodecError> {
     validate(input, limits)?;
-    T::deserialize(&mut de::Deserializer::new(input)).map_err(|e| e.0)
+    T::deserialize(&mut de::Deserializer::new(input)).map_err(de::Error::into_inner)
 }
 
 /// Checks that `input` is exactly one well-formed CBOR item within `limits`,
