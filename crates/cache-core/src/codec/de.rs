@@ -268,7 +268,10 @@ impl<'de> Deserializer<'de> {
             let at = self.pos;
             let chunk = self.head()?;
             if chunk.major != head.major || chunk.is_indefinite() {
-                return Err(Error::new(malformed(at, "bad chunk in an indefinite-length string")));
+                return Err(Error::new(malformed(
+                    at,
+                    "bad chunk in an indefinite-length string",
+                )));
             }
             joined.extend_from_slice(self.body(chunk.argument)?);
         }
@@ -309,7 +312,10 @@ impl<'de> Deserializer<'de> {
                 return Err(bytes_head.expected("bytes"));
             }
             let content = self.string_content(bytes_head)?;
-            let first = content.iter().position(|&b| b != 0).unwrap_or(content.len());
+            let first = content
+                .iter()
+                .position(|&b| b != 0)
+                .unwrap_or(content.len());
             let significant = &content[first..];
             if significant.len() > 16 {
                 return Err(de::Error::custom("bigint too large"));
@@ -439,7 +445,11 @@ impl Access<'_, '_> {
         match self.remaining {
             None => self.de.skip_until_break(),
             Some(entries) => {
-                let items = if self.is_map { entries.saturating_mul(2) } else { entries };
+                let items = if self.is_map {
+                    entries.saturating_mul(2)
+                } else {
+                    entries
+                };
                 for _ in 0..items {
                     self.de.skip_item()?;
                 }
@@ -713,8 +723,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     #[inline]
     fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        let value = i64::try_from(self.signed()?)
-            .map_err(|_| de::Error::custom("integer too large"))?;
+        let value =
+            i64::try_from(self.signed()?).map_err(|_| de::Error::custom("integer too large"))?;
         visitor.visit_i64(value)
     }
 
@@ -742,8 +752,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             self.head()?;
             return visitor.visit_u64(head.argument);
         }
-        let value = u64::try_from(self.unsigned()?)
-            .map_err(|_| de::Error::custom("integer too large"))?;
+        let value =
+            u64::try_from(self.unsigned()?).map_err(|_| de::Error::custom("integer too large"))?;
         visitor.visit_u64(value)
     }
 

@@ -497,7 +497,11 @@ impl ser::SerializeTupleVariant for Collection<'_> {
     type Error = Error;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        if self.kind != (Kind::Tag { number_pending: true }) {
+        if self.kind
+            != (Kind::Tag {
+                number_pending: true,
+            })
+        {
             return self.element(value);
         }
         // The tag number: written as an unsigned integer, then turned into
