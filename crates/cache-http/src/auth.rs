@@ -100,7 +100,7 @@ where
             tracing::debug!("admin request refused: missing or wrong bearer token");
             let mut response =
                 Problem::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
-                    .into_response();
+                    .into_cache_response();
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

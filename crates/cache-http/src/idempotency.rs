@@ -13,7 +13,8 @@
 //!   [`Principal`](crate::identity::Principal) extensions: two users never
 //!   share a key.
 //! - A first request that fails (a 5xx, an error or a panic of the handler)
-//!   releases its claim, so a retry runs. A first request whose client went
+//!   releases its claim, so a retry runs; so does a `409` or `429` from the
+//!   layers inside (a lock held, a rate limit): the request was not processed. A first request whose client went
 //!   away keeps its claim until the TTL: whether its side effect happened is
 //!   unknown, and running it twice is what the key exists to prevent.
 //! - A route built with [`required(true)`](IdempotencyLayer::required) answers
@@ -198,6 +199,15 @@ fn key_of(headers: &http::HeaderMap) -> Result<Option<String>, Problem> {
     Ok(Some(text.to_owned()))
 }
 
+/// Whether a first response is stored for replay. A 5xx, and the answers
+/// that say the request was not processed for now (`409`: a lock held, `429`:
+/// a rate limit), release the claim instead, so a retry runs.
+fn replayable(status: StatusCode) -> bool {
+    !(status.is_server_error()
+        || status == StatusCode::CONFLICT
+        || status == StatusCode::TOO_MANY_REQUESTS)
+}
+
 fn fingerprint(parts: &http::request::Parts, body: &[u8]) -> [u8; 32] {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut material = Vec::with_capacity(parts.method.as_str().len() + target.len() + 34);
@@ -267,9 +277,9 @@ where
                             StatusCode::BAD_REQUEST,
                             "this route requires an Idempotency-Key header",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
-                    Err(problem) => return Ok(problem.into_response()),
+                    Err(problem) => return Ok(problem.into_cache_response()),
                 };
                 let body = match buffer(body, config.max_request_body).await.map_err(drop) {
                     Ok(Buffered::Complete(bytes)) => bytes,
@@ -281,14 +291,14 @@ where
                                 config.max_request_body
                             ),
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                     Err(_) => {
                         return Ok(Problem::new(
                             StatusCode::BAD_REQUEST,
                             "the request body could not be read",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                 };
                 let fingerprint = fingerprint(&parts, &body);
@@ -312,7 +322,7 @@ where
                             StatusCode::CONFLICT,
                             "a request with this Idempotency-Key is being processed",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                     Ok(Claim::Completed(stored)) => {
                         if stored.fingerprint.as_slice() != fingerprint {
@@ -321,7 +331,7 @@ where
                                 StatusCode::UNPROCESSABLE_ENTITY,
                                 "this Idempotency-Key was used for a different request",
                             )
-                            .into_response());
+                            .into_cache_response());
                         }
                         count("replay");
                         return Ok(replay(stored));
@@ -331,7 +341,7 @@ where
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "unknown idempotency claim state",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                     Err(e) => return Ok(unavailable(&e)),
                 };
@@ -354,7 +364,7 @@ where
                     }
                     Ok(Ok(response)) => response,
                 };
-                if response.status().is_server_error() {
+                if !replayable(response.status()) {
                     release(ticket).await;
                     return Ok(passthrough(response));
                 }
@@ -370,7 +380,7 @@ where
                             StatusCode::BAD_GATEWAY,
                             "the handler's response body failed",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                 };
                 let stored = Stored {
@@ -408,5 +418,5 @@ fn unavailable<B>(e: &cache_core::CacheError) -> Response<CacheBody<B>> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Problem::new(status, problem.detail).into_response()
+    Problem::new(status, problem.detail).into_cache_response()
 }

@@ -94,6 +94,9 @@ impl ClientIp {
     }
 }
 
+/// A key computed from a request's head; `None` when the request has none.
+pub type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
 /// What a rule keys requests by.
 #[derive(Clone)]
 pub enum RequestKey {
@@ -106,7 +109,7 @@ pub enum RequestKey {
     /// The route: all requests together (the rule's name tells routes apart).
     Route,
     /// A key computed from the request; `None` exempts the request.
-    Custom(Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>),
+    Custom(KeyFn),
 }
 
 impl std::fmt::Debug for RequestKey {

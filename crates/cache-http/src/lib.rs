@@ -34,10 +34,13 @@
 //! let app: Router = Router::new()
 //!     .route("/orders/{id}", get(|| async { "an order" })
 //!         .layer(ResponseCacheLayer::new(source.clone(), Duration::from_secs(30))))
-//!     .route("/orders", post(|| async { "created" })
-//!         .layer(IdempotencyLayer::new(source.clone()).required(true))
-//!         .layer(RateLimitLayer::new(source.clone())
-//!             .rule(Rule::sliding("orders", 10, Duration::from_secs(1), RequestKey::ClientIp(ClientIp::peer())))));
+//!     .route("/orders", post(|| async { "created" }).layer(
+//!         tower::ServiceBuilder::new()
+//!             .layer(RateLimitLayer::new(source.clone()).rule(Rule::sliding(
+//!                 "orders", 10, Duration::from_secs(1), RequestKey::ClientIp(ClientIp::peer()),
+//!             )))
+//!             .layer(IdempotencyLayer::new(source.clone()).required(true)),
+//!     ));
 //! # let _ = app;
 //! ```
 //!

@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::body::CacheBody;
 use crate::future::{passthrough, take_ready};
-use crate::identity::{cache_key, principal_of, tenant_of};
+use crate::identity::{KeyFn, cache_key, principal_of, tenant_of};
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
 
@@ -37,7 +37,7 @@ pub struct FencingToken(pub u64);
 
 /// How a request's lock key is made.
 #[derive(Clone)]
-pub struct LockKey(Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>);
+pub struct LockKey(KeyFn);
 
 impl std::fmt::Debug for LockKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -202,12 +202,12 @@ where
                         StatusCode::BAD_REQUEST,
                         "the request lacks what this route's lock key is made of",
                     )
-                    .into_response());
+                    .into_cache_response());
                 };
                 let tenant = tenant_of(&parts).map(str::to_owned);
                 let cache = match config.source.cache(tenant.as_deref()).await {
                     Ok(cache) => cache,
-                    Err(e) => return Ok(Problem::from_cache_error(&e).into_response()),
+                    Err(e) => return Ok(Problem::from_cache_error(&e).into_cache_response()),
                 };
                 let locks = locks.get(tenant.as_deref(), &cache, |cache| {
                     let mut locks = DistributedLock::new(cache)
@@ -232,7 +232,7 @@ where
                             StatusCode::CONFLICT,
                             "another request holds this resource's lock; retry later",
                         )
-                        .into_response());
+                        .into_cache_response());
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "acquiring a request lock failed");
@@ -240,7 +240,7 @@ where
                         if problem.status() == StatusCode::INTERNAL_SERVER_ERROR {
                             problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, problem.detail);
                         }
-                        return Ok(problem.into_response());
+                        return Ok(problem.into_cache_response());
                     }
                 };
                 count("acquired");

@@ -48,8 +48,9 @@ impl Problem {
         Bytes::from(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    /// A response carrying this problem.
-    pub fn into_response<B>(self) -> Response<CacheBody<B>> {
+    /// A response carrying this problem, with the body type of the layers
+    /// (axum handlers use its `IntoResponse` instead).
+    pub fn into_cache_response<B>(self) -> Response<CacheBody<B>> {
         let mut response = Response::new(CacheBody::full(self.to_bytes()));
         *response.status_mut() = self.status();
         response

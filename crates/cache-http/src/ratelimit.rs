@@ -184,8 +184,8 @@ impl Config {
                 continue;
             };
             let key = cache_key("", &[&rule.name, tenant.unwrap_or(""), &key]);
-            let limiter = RateLimiter::new(Arc::clone(&cache), rule.rule.clone())
-                .prefix(self.prefix.as_str());
+            let limiter =
+                RateLimiter::new(Arc::clone(&cache), rule.rule).prefix(self.prefix.as_str());
             match limiter.check(&key).await {
                 Ok(decision) => decisions.push((i, decision)),
                 Err(e) => return self.on_error(e, decisions),
@@ -294,7 +294,7 @@ where
                             StatusCode::TOO_MANY_REQUESTS,
                             format!("rate limit exceeded; retry in {retry} s"),
                         )
-                        .into_response();
+                        .into_cache_response();
                         response
                             .headers_mut()
                             .insert(header::RETRY_AFTER, HeaderValue::from(retry));
@@ -307,7 +307,7 @@ where
                         if problem.status() == StatusCode::INTERNAL_SERVER_ERROR {
                             problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, problem.detail);
                         }
-                        Ok(problem.into_response())
+                        Ok(problem.into_cache_response())
                     }
                 }
             }

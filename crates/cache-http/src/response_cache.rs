@@ -210,6 +210,9 @@ struct Slot<S, ReqBody, ResBody, E> {
     ran: bool,
 }
 
+type SharedSlot<S, ReqBody, ResBody> =
+    Arc<Mutex<Slot<S, ReqBody, ResBody, <S as Service<Request<ReqBody>>>::Error>>>;
+
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
@@ -380,7 +383,7 @@ where
                         // Another request's run was not stored (it failed, or
                         // its response was private): run the handler for this one.
                         let (Some(mut service), Some(req)) = (service, req) else {
-                            return Ok(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "response cache lost the request").into_response());
+                            return Ok(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "response cache lost the request").into_cache_response());
                         };
                         count("bypass");
                         service.call(req).await.map(|r| mark(passthrough(r), "miss"))
@@ -421,7 +424,7 @@ fn request_key<B>(config: &Config, req: &Request<B>, tenant: Option<&str>) -> St
 /// This request's loader: runs the handler, and returns what to store, or
 /// leaves the live response in the slot.
 async fn load<S, ReqBody, ResBody>(
-    slot: Arc<Mutex<Slot<S, ReqBody, ResBody, S::Error>>>,
+    slot: SharedSlot<S, ReqBody, ResBody>,
     config: Arc<Config>,
 ) -> Result<Cached, NotStored>
 where
@@ -479,7 +482,7 @@ where
                 StatusCode::BAD_GATEWAY,
                 "the handler's response body failed",
             )
-            .into_response()),
+            .into_cache_response()),
             NotStored::Failed,
         ),
     }

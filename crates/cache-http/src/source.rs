@@ -21,11 +21,17 @@ pub type TenantLookup =
 /// With [`CacheSource::per_tenant`], a service hands over its tenant
 /// resolution, e.g. cache-manager's `ModuleDeps`:
 ///
-/// ```ignore
+/// ```
+/// use std::sync::Arc;
+/// use cache_http::CacheSource;
+/// use cache_manager::{ModuleDeps, RequestContext};
+///
+/// let deps = ModuleDeps::with_cache(Arc::new(cache_memory::MemoryCache::new()));
 /// let source = CacheSource::per_tenant(move |tenant| {
 ///     let ctx = tenant.map(RequestContext::for_tenant).unwrap_or_default();
 ///     deps.cache(&ctx)
 /// });
+/// assert!(source.is_per_tenant());
 /// ```
 #[derive(Clone)]
 pub struct CacheSource {
@@ -91,8 +97,11 @@ impl From<Arc<dyn Cache>> for CacheSource {
 /// entries the map starts over (the objects are cheap to rebuild; only the
 /// in-process coalescing of that moment is lost).
 pub(crate) struct PerCache<T> {
-    entries: Mutex<HashMap<Option<String>, (Arc<dyn Cache>, T)>>,
+    entries: Mutex<HashMap<Option<String>, Held<T>>>,
 }
+
+/// The cache an object was built for, and the object.
+type Held<T> = (Arc<dyn Cache>, T);
 
 impl<T: Clone> PerCache<T> {
     const MAX: usize = 10_000;
