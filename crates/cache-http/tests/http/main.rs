@@ -8,5 +8,6 @@ mod admin;
 mod health;
 mod idempotency;
 mod lock;
+mod metric_names;
 mod rate_limit;
 mod response_cache;
