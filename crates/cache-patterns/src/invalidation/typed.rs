@@ -25,6 +25,15 @@ pub(super) struct TypedLevel {
     entries: moka::sync::Cache<String, Decoded>,
 }
 
+/// The decoded values are of any type: only their count is shown.
+impl std::fmt::Debug for TypedLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedLevel")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
 impl TypedLevel {
     pub(super) fn new(capacity: u64, ttl: Duration) -> Self {
         TypedLevel {
