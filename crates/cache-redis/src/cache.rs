@@ -254,9 +254,14 @@ impl RedisCache {
         let deadline = Instant::now() + self.inner.settings.command_timeout;
         let slot = topology.next_slot();
         let (topo, attempt) = (&topology, &attempt);
+        // The groups' retries are ours alone: on the connection redis-rs never
+        // resends on. With its resends on top, the ~150 concurrent group
+        // requests of a few cross-slot batches left its cluster connection
+        // answering nothing but timeouts after a master was killed (redis
+        // 1.8.1, the cluster drill); without them it follows the failover.
         let calls = groups.iter().enumerate().map(|(i, group)| async move {
             self.attempts(topo, op, None, Idempotency::Idempotent, deadline, || {
-                attempt(topo.conn_at(slot, Idempotency::Idempotent), i)
+                attempt(topo.conn_at(slot, Idempotency::NotIdempotent), i)
             })
             .await
             .map_err(|e| match group.slot {
