@@ -328,10 +328,16 @@ impl RedisCache {
         let mut retry = 0u32;
         loop {
             let err = match tokio::time::timeout_at(deadline, attempt()).await {
-                Err(_) => return Err(timeout()),
+                Err(_) => {
+                    topology.after_timeout();
+                    return Err(timeout());
+                }
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(err)) => err,
             };
+            if err.is_timeout() {
+                topology.after_timeout();
+            }
             let mut wait = settings.retry.backoff(retry);
             let left = deadline.saturating_duration_since(Instant::now());
             if crate::retry::is_transient_state(&err) {

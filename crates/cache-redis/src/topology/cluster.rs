@@ -13,10 +13,12 @@
 //! [`ClusterTopology::conn_once`] with no resends at all, so that the crate's
 //! policy alone decides (it retries only what proves the command never ran).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_core::{CacheError, Result};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -31,10 +33,8 @@ const HOME_FRESHNESS: Duration = Duration::from_secs(5);
 
 /// A connected cluster.
 pub(crate) struct ClusterTopology {
-    /// Resends by redis-rs within our retry settings: idempotent calls.
-    conn: ClusterConnection,
-    /// No resends by redis-rs: calls that are not idempotent.
-    once: ClusterConnection,
+    /// The two connections, renewed when they only time out.
+    handles: Arc<Handles>,
     description: String,
     settings: Settings,
     /// One client per seed node, for dedicated connections (pub/sub).
@@ -48,6 +48,61 @@ pub(crate) struct ClusterTopology {
 
 /// Slots `start..=end` and the primary that serves them.
 type SlotRange = (u16, u16, Endpoint);
+
+/// The cluster connections and the clients that open them again.
+///
+/// redis-rs's cluster connection can end up answering nothing but timeouts
+/// after a node failure with many requests in flight (seen in the cluster
+/// drill on Redis 7.0 and Valkey 9.1 with redis 1.8.1: every call on it timed
+/// out for as long as the drill ran, while a fresh connection worked). So a
+/// timeout renews the connections in the background: at most once per
+/// `command_timeout`, and only the calls after the swap use the new ones.
+struct Handles {
+    /// `(resends within our retry settings, no resends)`: idempotent calls
+    /// and calls that are not.
+    current: RwLock<(ClusterConnection, ClusterConnection)>,
+    clients: (ClusterClient, ClusterClient),
+    connect_timeout: Duration,
+    /// The least time between two renewals.
+    gap: Duration,
+    renewing: AtomicBool,
+    renewed: Mutex<Option<Instant>>,
+}
+
+impl Handles {
+    /// Renews both connections in the background, unless a renewal runs or
+    /// one finished less than `gap` ago. A failed renewal keeps the current
+    /// connections (the next timeout tries again).
+    fn renew(self: &Arc<Self>) {
+        if self
+            .renewed
+            .lock()
+            .is_some_and(|at| at.elapsed() < self.gap)
+            || self.renewing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let handles = self.clone();
+        tokio::spawn(async move {
+            let open = futures::future::try_join(
+                handles.clients.0.get_async_connection(),
+                handles.clients.1.get_async_connection(),
+            );
+            match tokio::time::timeout(handles.connect_timeout, open).await {
+                Ok(Ok(fresh)) => {
+                    *handles.current.write() = fresh;
+                    tracing::info!("renewed the cluster connections after a timeout");
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "renewing the cluster connections failed")
+                }
+                Err(_) => tracing::debug!("renewing the cluster connections timed out"),
+            }
+            *handles.renewed.lock() = Some(Instant::now());
+            handles.renewing.store(false, Ordering::Release);
+        });
+    }
+}
 
 /// The cluster client, with redis-rs's own resends bounded by `retries` and
 /// spaced like [`RetryPolicy::backoff`].
@@ -103,7 +158,7 @@ impl ClusterTopology {
                 match tokio::time::timeout(settings.connect_timeout, client.get_async_connection())
                     .await
                 {
-                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Ok(conn)) => Ok((client, conn)),
                     Ok(Err(e)) => Err(map_connect_error(description, e)),
                     Err(_) => Err(CacheError::connection(
                         description,
@@ -118,8 +173,16 @@ impl ClusterTopology {
                 }
             }
         };
-        let (conn, once) =
+        let ((client, conn), (client_once, once)) =
             futures::future::try_join(open(settings.retry.max_retries), open(0)).await?;
+        let handles = Arc::new(Handles {
+            current: RwLock::new((conn, once)),
+            clients: (client, client_once),
+            connect_timeout: settings.connect_timeout,
+            gap: settings.command_timeout,
+            renewing: AtomicBool::new(false),
+            renewed: Mutex::new(None),
+        });
         let seeds = settings
             .endpoints
             .iter()
@@ -127,8 +190,7 @@ impl ClusterTopology {
             .collect::<RedisResult<Vec<_>>>()
             .map_err(|e| map_connect_error(&description, e))?;
         Ok(ClusterTopology {
-            conn,
-            once,
+            handles,
             description,
             settings: settings.clone(),
             seeds,
@@ -140,14 +202,20 @@ impl ClusterTopology {
     /// A handle (a cheap clone) for the next idempotent command: redis-rs
     /// follows redirects and resends it after a node failure.
     pub(crate) fn conn(&self) -> ClusterConnection {
-        self.conn.clone()
+        self.handles.current.read().0.clone()
     }
 
     /// A handle for the next command that is not idempotent: redis-rs sends
     /// it once and reports any failure, redirects included, so that the
     /// crate's policy alone decides whether to try again.
     pub(crate) fn conn_once(&self) -> ClusterConnection {
-        self.once.clone()
+        self.handles.current.read().1.clone()
+    }
+
+    /// A call timed out: renews the connections in the background (see
+    /// [`Handles`]).
+    pub(crate) fn after_timeout(&self) {
+        self.handles.renew();
     }
 
     /// The handle for a command of this `idempotency`.

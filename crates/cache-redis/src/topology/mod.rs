@@ -174,6 +174,15 @@ impl Topology {
         let _ = (err, wait);
     }
 
+    /// Learns from a call that timed out (redis-rs's timeout or the call's
+    /// deadline): a cluster renews its connections in the background.
+    pub(crate) fn after_timeout(&self) {
+        #[cfg(feature = "cluster")]
+        if let Topology::Cluster(c) = self {
+            c.after_timeout();
+        }
+    }
+
     /// The primaries, in a stable order (sorted by address): the nodes a
     /// keyspace-wide SCAN must visit.
     pub(crate) async fn primaries(&self) -> RedisResult<Vec<Endpoint>> {
