@@ -688,3 +688,55 @@ async fn drill_cluster_master_killed_under_load_fails_over_and_takes_it_back() {
         figures.errors_since(rejoined)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_a_shard_that_stays_down_fails_only_its_batch_groups_naming_its_node() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // No replicas: the killed shard stays down. With full coverage not
+    // required, the other shards keep serving.
+    let mut cluster = tokio::task::block_in_place(|| {
+        RedisCluster::builder()
+            .replicas_per_primary(0)
+            .node_arg("--cluster-require-full-coverage")
+            .node_arg("no")
+            .start()
+    });
+    let mut config = drill_config(cluster.seed_addrs(), Duration::from_millis(500));
+    config.mode = RedisMode::Cluster;
+    let cache = RedisCache::connect(&config).await.unwrap();
+    let keys: Vec<String> = (0..BATCH_KEYS).map(|i| format!("down:{i}")).collect();
+    let all: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let entries: Vec<(&str, &[u8])> = all.iter().map(|k| (*k, k.as_bytes())).collect();
+    cache.set_many(&entries, TTL).await.unwrap();
+
+    let victim = cluster.primary_of(key_slot(all[0]));
+    let (gone, kept): (Vec<&str>, Vec<&str>) = all
+        .iter()
+        .partition(|k| cluster.primary_of(key_slot(k)) == victim);
+    tokio::task::block_in_place(|| cluster.kill_node(&victim));
+
+    let started = Instant::now();
+    let err = cache.get_many(&all).await.unwrap_err();
+    let took = started.elapsed();
+    println!(
+        "a batch over a shard that stays down failed after {} ms: {}",
+        took.as_millis(),
+        chain(&err)
+    );
+    assert!(err.is_transient(), "{}", chain(&err));
+    let addr = err.addr().unwrap_or_default();
+    assert!(
+        addr.starts_with(&victim) && addr.contains("(slot "),
+        "the error names the node of the slot: {addr:?}"
+    );
+    assert!(
+        took < config.command_timeout + Duration::from_secs(1),
+        "{took:?}"
+    );
+    // The keys on the other shards are served all along.
+    let values = cache.get_many(&kept).await.unwrap();
+    for (key, value) in kept.iter().zip(values) {
+        assert_eq!(value.as_deref(), Some(key.as_bytes()), "{key}");
+    }
+    assert!(!gone.is_empty() && !kept.is_empty());
+}
