@@ -911,7 +911,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     ) -> Result<V::Value> {
         if name == "@@TAG@@" {
             let head = self.peek_head()?;
-            let tag = (head.major == TAG).then(|| head.argument);
+            let tag = (head.major == TAG).then_some(head.argument);
             if tag.is_some() {
                 self.head()?;
             }

@@ -212,7 +212,7 @@ impl Collection<'_> {
                 self.ser.out.push(BREAK);
                 let entries = self.written.div_ceil(per_entry);
                 self.ser.max_elements = self.ser.max_elements.max(entries);
-                if self.written % per_entry != 0 {
+                if !self.written.is_multiple_of(per_entry) {
                     self.ser.miscounted = true;
                 }
             }
