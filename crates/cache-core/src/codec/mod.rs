@@ -73,6 +73,19 @@ use crate::error::CodecError;
 mod de;
 mod scan;
 mod ser;
+
+/// Major types (RFC 8949 §3.1), for the scan, the serializer and the
+/// deserializer.
+mod major {
+    pub(super) const UNSIGNED: u8 = 0;
+    pub(super) const NEGATIVE: u8 = 1;
+    pub(super) const BYTES: u8 = 2;
+    pub(super) const TEXT: u8 = 3;
+    pub(super) const ARRAY: u8 = 4;
+    pub(super) const MAP: u8 = 5;
+    pub(super) const TAG: u8 = 6;
+    pub(super) const SIMPLE_OR_FLOAT: u8 = 7;
+}
 #[cfg(test)]
 mod tests;
 

@@ -19,21 +19,12 @@ use std::fmt;
 
 use serde::de::{self, Unexpected, Visitor};
 
+use super::major::{ARRAY, BYTES, MAP, NEGATIVE, SIMPLE_OR_FLOAT, TAG, TEXT, UNSIGNED};
 use super::{malformed, truncated};
 use crate::error::CodecError;
 
 mod access;
 use access::{Access, BytesAccess, EnumAccess, TagAccess};
-
-/// Major types (RFC 8949 §3.1).
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const TAG: u8 = 6;
-const SIMPLE_OR_FLOAT: u8 = 7;
 
 /// Additional information of major type 7.
 const FALSE: u8 = 20;
