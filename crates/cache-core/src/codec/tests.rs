@@ -470,6 +470,17 @@ fn random_and_mutated_input_never_panics_and_agrees_with_validate() {
             assert_eq!(decoded.as_ref().unwrap_err(), e, "input {input:x?}");
         }
         let _ = from_slice::<Customer>(&input);
+        let _ = from_slice::<serde_json::Value>(&input);
+        if let Ok(value) = from_slice::<ciborium::Value>(&input) {
+            // What decodes as a generic value writes back as ciborium would.
+            let mut written = Vec::new();
+            ciborium::ser::into_writer(&value, &mut written).unwrap();
+            assert_eq!(to_vec(&value).unwrap(), written, "input {input:x?}");
+            // And it is what ciborium, the previous decoder, read.
+            if let Ok(theirs) = ciborium::de::from_reader::<ciborium::Value, _>(&input[..]) {
+                assert_eq!(format!("{value:?}"), format!("{theirs:?}"), "input {input:x?}");
+            }
+        }
     }
 }
 
