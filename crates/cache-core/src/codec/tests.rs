@@ -478,7 +478,11 @@ fn random_and_mutated_input_never_panics_and_agrees_with_validate() {
             assert_eq!(to_vec(&value).unwrap(), written, "input {input:x?}");
             // And it is what ciborium, the previous decoder, read.
             if let Ok(theirs) = ciborium::de::from_reader::<ciborium::Value, _>(&input[..]) {
-                assert_eq!(format!("{value:?}"), format!("{theirs:?}"), "input {input:x?}");
+                assert_eq!(
+                    format!("{value:?}"),
+                    format!("{theirs:?}"),
+                    "input {input:x?}"
+                );
             }
         }
     }
