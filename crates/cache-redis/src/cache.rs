@@ -14,12 +14,14 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::errors::{map_connect_error, map_error};
+use crate::metrics::RedisMetrics;
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
 use crate::server_info::ServerInfo;
 use crate::settings::Settings;
 use crate::topology::{Conn, Topology};
 use cache_core::StatsShards;
+use cache_core::metrics::Answer;
 
 /// The [`Cache`](cache_core::Cache) contract on Redis or Valkey: standalone,
 /// sentinel or cluster. See the [crate docs](crate) for behaviour, retries and
@@ -37,6 +39,7 @@ pub(crate) struct Inner {
     topology: RwLock<Option<Arc<Topology>>>,
     pub(crate) settings: Settings,
     pub(crate) stats: StatsShards,
+    pub(crate) metrics: crate::metrics::RedisMetrics,
     pub(crate) set_nx_get: bool,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
@@ -53,12 +56,11 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Use the Lua `get_or_set` even when the server accepts `SET NX GET`
-    /// (so that both paths can be tested against one server).
-    #[doc(hidden)]
-    pub fn force_lua_get_or_set(mut self, yes: bool) -> Self {
-        self.force_lua_get_or_set = yes;
-        self
+    cache_core::setters! {
+        /// Use the Lua `get_or_set` even when the server accepts `SET NX GET`
+        /// (so that both paths can be tested against one server).
+        #[doc(hidden)]
+        force_lua_get_or_set: bool;
     }
 }
 
@@ -130,11 +132,13 @@ impl RedisCache {
                 command_timeout: settings.command_timeout,
                 retry: settings.retry,
             });
+            let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
             Ok(RedisCache {
                 inner: Arc::new(Inner {
                     topology: RwLock::new(Some(topology)),
                     settings,
                     stats: StatsShards::new(),
+                    metrics,
                     set_nx_get,
                     server,
                     pubsub,
@@ -189,13 +193,13 @@ impl RedisCache {
     }
 
     /// Counts one call of `op` and its outcome (validation failures included).
-    pub(crate) async fn counted<T>(
+    pub(crate) async fn counted<T: Answer>(
         &self,
         op: Operation,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         self.inner.stats.local().op(op);
-        let result = call.await;
+        let result = self.inner.metrics.observe(op, call).await;
         self.inner.stats.local().outcome(&result);
         result
     }
@@ -350,6 +354,7 @@ impl RedisCache {
                 && left > MIN_TRY
             {
                 tracing::debug!(error = %err, retry = retry + 1, ?wait, "retrying");
+                self.inner.metrics.retry(op);
                 // Boxed, like the `after_error` below: learning from a failure
                 // may mean asking the sentinels and connecting to a new master,
                 // a future of kilobytes. Inline, it would size the future of

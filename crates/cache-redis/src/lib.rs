@@ -224,6 +224,7 @@ mod builder;
 mod cache;
 mod config;
 mod errors;
+mod metrics;
 mod ops;
 mod pubsub;
 mod retry;
