@@ -262,14 +262,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409(backend: Backend) {
     let server = serve(app).await;
     let client = TestClient::new();
     let key = [("idempotency-key", "k-slow")];
-    let first = {
-        let (client, url) = (client.clone(), server.url("/slow"));
-        tokio::spawn(async move {
-            client
-                .send(Method::POST, &url, &[("idempotency-key", "k-slow")], "")
-                .await
-        })
-    };
+    let first = client.spawn_post(server.url("/slow"), ("idempotency-key", "k-slow"));
     entered.notified().await;
     let duplicate = client
         .send(Method::POST, &server.url("/slow"), &key, "")

@@ -62,14 +62,7 @@ async fn a_second_request_gets_409_while_the_first_holds_the_lock(backend: Backe
     let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
     let server = serve(app(cache.cache.clone(), entered.clone(), gate.clone())).await;
     let client = TestClient::new();
-    let first = {
-        let (client, url) = (client.clone(), server.url("/orders/ada"));
-        tokio::spawn(async move {
-            client
-                .send(Method::POST, &url, &[("x-hold", "1")], "")
-                .await
-        })
-    };
+    let first = client.spawn_post(server.url("/orders/ada"), ("x-hold", "1"));
     entered.notified().await; // the first request holds the lock now
     let second = client
         .send(Method::POST, &server.url("/orders/ada"), &[], "")
@@ -141,19 +134,9 @@ async fn a_waiting_route_gets_the_lock_once_the_holder_releases_it(backend: Back
     ))
     .await;
     let client = TestClient::new();
-    let first = {
-        let (client, url) = (client.clone(), server.url("/orders/ada"));
-        tokio::spawn(async move {
-            client
-                .send(Method::POST, &url, &[("x-hold", "1")], "")
-                .await
-        })
-    };
+    let first = client.spawn_post(server.url("/orders/ada"), ("x-hold", "1"));
     entered.notified().await;
-    let second = {
-        let (client, url) = (client.clone(), server.url("/orders/ada"));
-        tokio::spawn(async move { client.send(Method::POST, &url, &[], "").await })
-    };
+    let second = client.spawn_post(server.url("/orders/ada"), ("x-second", "1"));
     gate.add_permits(1);
     assert_eq!(first.await.unwrap().status, StatusCode::OK);
     let second = second.await.unwrap();
