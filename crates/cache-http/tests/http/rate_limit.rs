@@ -197,6 +197,12 @@ async fn a_failing_backend_fails_open_or_closed_as_configured(backend: Backend) 
         "{}",
         closed.text()
     );
+    // The client learns nothing about the backend (address, error).
+    assert!(
+        !closed.text().contains(cache_testing::faulty::FAULT_ADDR),
+        "{}",
+        closed.text()
+    );
 }
 
 crate::on_backends!(
