@@ -62,6 +62,7 @@ pub mod config;
 pub mod deps;
 pub mod lease;
 pub mod manager;
+mod metrics;
 mod recency;
 pub mod resolver;
 pub mod setup;
@@ -77,6 +78,7 @@ pub mod prelude {
         CacheAside, Counter, DistributedLock, Idempotency, InvalidationBus, Namespaced, NearCache,
         RateLimiter, ReadThrough,
     };
+    #[cfg(feature = "redis")]
     pub use cache_redis::RedisCache;
 
     pub use crate::config::Config;

@@ -35,7 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +45,7 @@ use crate::lock::random_token;
 use cache_core::cache::Cache;
 use cache_core::codec;
 use cache_core::error::{CacheError, CodecError, Result};
+use cache_core::metrics::{self, labels, names};
 
 const PENDING: u8 = 0;
 const COMPLETED: u8 = 1;
@@ -74,8 +74,9 @@ pub struct ClaimTicket {
     ttl: Duration,
 }
 
-impl fmt::Debug for ClaimTicket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The marker proves ownership of the claim: never printed.
+impl std::fmt::Debug for ClaimTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimTicket")
             .field("key", &self.key)
             .field("ttl", &self.ttl)
@@ -91,20 +92,11 @@ impl ClaimTicket {
 }
 
 /// Request de-duplication over one cache. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Idempotency {
     cache: Arc<dyn Cache>,
     prefix: String,
     ttl: Duration,
-}
-
-impl fmt::Debug for Idempotency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Idempotency")
-            .field("prefix", &self.prefix)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Idempotency {
@@ -120,16 +112,12 @@ impl Idempotency {
         }
     }
 
-    /// The prefix put before every request id (default `idempotency:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every request id (default `idempotency:`).
+        prefix: impl Into<String> => into;
 
-    /// The TTL of claims that do not name one (default 300 s).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
+        /// The TTL of claims that do not name one (default 300 s).
+        ttl: Duration;
     }
 
     /// Claims `request_id` for `ttl` (`None`: the configured TTL). Exactly one
@@ -148,11 +136,16 @@ impl Idempotency {
         marker.extend_from_slice(random_token().as_bytes());
         let (stored, first) = self.cache.get_or_set(&key, &marker, ttl).await?;
         if first {
+            claimed("first");
             return Ok(Claim::First(ClaimTicket { key, marker, ttl }));
         }
         match stored.first() {
-            Some(&PENDING) => Ok(Claim::InProgress),
+            Some(&PENDING) => {
+                claimed("conflict");
+                Ok(Claim::InProgress)
+            }
             Some(&COMPLETED) => codec::from_slice(&stored[1..])
+                .inspect(|_| claimed("replay"))
                 .map(Claim::Completed)
                 .map_err(|e| CacheError::from(e).with_key(&key)),
             _ => Err(CacheError::from(CodecError::Malformed(format!(
@@ -185,4 +178,9 @@ impl Idempotency {
             .compare_and_delete(&ticket.key, &ticket.marker)
             .await
     }
+}
+
+/// Counts one claim in `cache.idempotency.requests`.
+fn claimed(outcome: &'static str) {
+    metrics::count(names::IDEMPOTENCY_REQUESTS, &[(labels::OUTCOME, outcome)]);
 }

@@ -27,13 +27,13 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cache_core::cache::{Cache, RateDecision, RateLimitRule};
 use cache_core::error::Result;
+use cache_core::metrics::{self, labels, names};
 
 /// Decisions counted since the [`RateLimiter`] was built (shared by its clones).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,23 +55,13 @@ struct Counters {
 }
 
 /// A rate limit rule applied to many keys. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RateLimiter {
     cache: Arc<dyn Cache>,
     rule: RateLimitRule,
     prefix: String,
     fail_open: bool,
     counters: Arc<Counters>,
-}
-
-impl fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("rule", &self.rule)
-            .field("prefix", &self.prefix)
-            .field("fail_open", &self.fail_open)
-            .finish_non_exhaustive()
-    }
 }
 
 impl RateLimiter {
@@ -98,23 +88,19 @@ impl RateLimiter {
         Self::new(cache, RateLimitRule::fixed(limit, window))
     }
 
-    /// The prefix put before every key (default `ratelimit:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every key (default `ratelimit:`).
+        prefix: impl Into<String> => into;
 
-    /// When the cache cannot answer for now (a transient failure: unreachable,
-    /// timing out, between roles; see [`CacheError::is_transient`](cache_core::CacheError::is_transient)),
-    /// admit the request (`true`) or return the error (`false`, the default).
-    /// Failing open keeps a service up through a cache outage at the price of
-    /// not limiting meanwhile; either way the failure is counted in
-    /// [`RateLimitStats::cache_errors`]. Any other error is always returned:
-    /// above all a refusal (an ACL `NOPERM` on the limiter's keys, wrong
-    /// credentials), which failing open would turn into no limit at all.
-    pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.fail_open = fail_open;
-        self
+        /// When the cache cannot answer for now (a transient failure: unreachable,
+        /// timing out, between roles; see [`CacheError::is_transient`](cache_core::CacheError::is_transient)),
+        /// admit the request (`true`) or return the error (`false`, the default).
+        /// Failing open keeps a service up through a cache outage at the price of
+        /// not limiting meanwhile; either way the failure is counted in
+        /// [`RateLimitStats::cache_errors`]. Any other error is always returned:
+        /// above all a refusal (an ACL `NOPERM` on the limiter's keys, wrong
+        /// credentials), which failing open would turn into no limit at all.
+        fail_open: bool;
     }
 
     /// The rule.
@@ -140,18 +126,20 @@ impl RateLimiter {
         let full_key = format!("{}{key}", self.prefix);
         match self.cache.rate_limit(&full_key, &self.rule).await {
             Ok(decision) => {
-                let counter = if decision.allowed {
-                    &self.counters.allowed
+                let (counter, outcome) = if decision.allowed {
+                    (&self.counters.allowed, "allowed")
                 } else {
                     tracing::debug!(key = %full_key, retry_after = ?decision.retry_after, "rate limit exceeded");
-                    &self.counters.denied
+                    (&self.counters.denied, "denied")
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                decided(outcome);
                 Ok(decision)
             }
             Err(e) if self.fail_open && e.is_transient() => {
                 self.counters.cache_errors.fetch_add(1, Ordering::Relaxed);
                 self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+                decided("fail_open");
                 tracing::warn!(key = %full_key, error = %e, "rate limit check failed; admitting (fail-open)");
                 Ok(RateDecision::new(true, self.rule.limit, 0, Duration::ZERO))
             }
@@ -161,4 +149,9 @@ impl RateLimiter {
             }
         }
     }
+}
+
+/// Counts one decision in `cache.rate_limit.decisions`.
+fn decided(outcome: &'static str) {
+    metrics::count(names::RATE_LIMIT_DECISIONS, &[(labels::OUTCOME, outcome)]);
 }

@@ -49,7 +49,6 @@
 mod guard;
 mod local;
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,6 +61,7 @@ pub use guard::LockGuard;
 use self::local::LocalWaiters;
 use cache_core::cache::Cache;
 use cache_core::error::{CacheError, Result};
+use cache_core::metrics::{self, labels, names};
 use cache_core::ttl::{MAX_TTL, normalize_ttl};
 
 /// The backoff between attempts while waiting (the one shared by the whole
@@ -104,9 +104,23 @@ struct LockCounters {
     extended: AtomicU64,
 }
 
+/// The metric a [`LockCounters`] count also feeds: a name and its labels.
+type LockMetric = (&'static str, &'static [(&'static str, &'static str)]);
+
+const ACQUIRED: LockMetric = (names::LOCK_ACQUISITIONS, &[(labels::OUTCOME, "acquired")]);
+const TIMED_OUT: LockMetric = (names::LOCK_ACQUISITIONS, &[(labels::OUTCOME, "timeout")]);
+const CONTENDED: LockMetric = (names::LOCK_CONTENTION, &[]);
+const LOST: LockMetric = (names::LOCK_LOST, &[]);
+const EXTENDED: LockMetric = (names::LOCK_EXTENSIONS, &[(labels::OUTCOME, "ok")]);
+/// Releases are in the stats only.
+const RELEASED: LockMetric = ("", &[]);
+
 impl LockCounters {
-    fn bump(counter: &AtomicU64) {
+    fn bump(counter: &AtomicU64, (name, labels): LockMetric) {
         counter.fetch_add(1, Ordering::Relaxed);
+        if !name.is_empty() {
+            metrics::count(name, labels);
+        }
     }
 
     fn snapshot(&self) -> LockStats {
@@ -133,7 +147,7 @@ pub struct LockInfo {
 
 /// A factory of distributed locks over one cache. Cheap to clone; clones
 /// share their [`LockStats`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DistributedLock {
     cache: Arc<dyn Cache>,
     prefix: String,
@@ -144,19 +158,6 @@ pub struct DistributedLock {
     release_timeout: Duration,
     counters: Arc<LockCounters>,
     local: Arc<LocalWaiters>,
-}
-
-impl fmt::Debug for DistributedLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DistributedLock")
-            .field("prefix", &self.prefix)
-            .field("wait", &self.wait)
-            .field("backoff", &self.backoff)
-            .field("watchdog_cap", &self.watchdog_cap)
-            .field("fencing", &self.fencing)
-            .field("release_timeout", &self.release_timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl DistributedLock {
@@ -177,23 +178,16 @@ impl DistributedLock {
         }
     }
 
-    /// The prefix put before every lock key (default `lock:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every lock key (default `lock:`).
+        prefix: impl Into<String> => into;
 
-    /// How long [`with_lock`](Self::with_lock) waits for a busy lock (default
-    /// zero: try once).
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = wait;
-        self
-    }
+        /// How long [`with_lock`](Self::with_lock) waits for a busy lock (default
+        /// zero: try once).
+        wait: Duration;
 
-    /// The backoff between attempts while waiting.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
+        /// The backoff between attempts while waiting.
+        backoff: Backoff;
     }
 
     /// Turns the watchdog on: while a guard lives, its lock is extended every
@@ -203,16 +197,12 @@ impl DistributedLock {
         self
     }
 
-    /// Turns fencing tokens on (one extra `incr_by` and one check per acquisition).
-    pub fn fencing(mut self, on: bool) -> Self {
-        self.fencing = on;
-        self
-    }
+    cache_core::setters! {
+        /// Turns fencing tokens on (one extra `incr_by` and one check per acquisition).
+        fencing: bool;
 
-    /// How long the release that a dropped guard starts may take (default 2 s).
-    pub fn release_timeout(mut self, timeout: Duration) -> Self {
-        self.release_timeout = timeout;
-        self
+        /// How long the release that a dropped guard starts may take (default 2 s).
+        release_timeout: Duration;
     }
 
     /// Counters since this lock factory was built.
@@ -234,7 +224,7 @@ impl DistributedLock {
             .compare_and_set(&lock_key, None, token.as_bytes(), ttl)
             .await?
         {
-            LockCounters::bump(&self.counters.contended);
+            LockCounters::bump(&self.counters.contended, CONTENDED);
             tracing::debug!(key = %lock_key, "lock is held by another owner");
             return Ok(None);
         }
@@ -264,7 +254,7 @@ impl DistributedLock {
             // extension: it is not counted in `LockStats::extended`.
             if !guard.reset_ttl_if_held(ttl).await? {
                 guard.released = true;
-                LockCounters::bump(&self.counters.contended);
+                LockCounters::bump(&self.counters.contended, CONTENDED);
                 return Ok(None);
             }
             guard.fencing_token = u64::try_from(fence).ok();
@@ -272,7 +262,7 @@ impl DistributedLock {
         if let Some(cap) = self.watchdog_cap {
             guard.start_watchdog(cap);
         }
-        LockCounters::bump(&self.counters.acquired);
+        LockCounters::bump(&self.counters.acquired, ACQUIRED);
         Ok(Some(guard))
     }
 
@@ -290,11 +280,21 @@ impl DistributedLock {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Option<LockGuard>> {
-        let deadline = Instant::now() + wait;
+        let started = Instant::now();
+        let waited = |outcome| {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics::observe_seconds(
+                names::LOCK_WAIT_DURATION,
+                &[(labels::OUTCOME, outcome)],
+                seconds,
+            );
+        };
+        let deadline = started + wait;
         let local = LocalWaiters::enter(&self.local, &self.lock_key(key));
         // Become this process's poller for the key.
         let Ok(_poller) = tokio::time::timeout_at(deadline, local.queue.lock()).await else {
-            LockCounters::bump(&self.counters.timed_out);
+            LockCounters::bump(&self.counters.timed_out, TIMED_OUT);
+            waited("timeout");
             return Ok(None);
         };
         let mut attempt = 0u32;
@@ -303,11 +303,13 @@ impl DistributedLock {
             let released = local.released.notified();
             if let Some(guard) = self.try_acquire(key, ttl).await? {
                 // Dropping `_poller` makes the next local waiter the poller.
+                waited("acquired");
                 return Ok(Some(guard));
             }
             let now = Instant::now();
             if now >= deadline {
-                LockCounters::bump(&self.counters.timed_out);
+                LockCounters::bump(&self.counters.timed_out, TIMED_OUT);
+                waited("timeout");
                 return Ok(None);
             }
             let pause = self.backoff.delay(attempt).min(deadline - now);
