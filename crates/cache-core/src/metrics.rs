@@ -184,7 +184,7 @@ pub const METRICS: &[MetricDef] = &[
         Histogram,
         "s",
         OP_LABELS,
-        "Duration of one backend call, validation and retries included.",
+        "Duration of one backend call, validation and retries included (in-memory: one call in 16 per thread is timed).",
         "cache-memory, cache-redis",
     ),
     def(
