@@ -42,6 +42,7 @@ pub mod key;
 pub mod layer;
 pub mod metrics;
 pub mod pattern;
+mod setters;
 pub mod singleflight;
 pub mod stats;
 pub mod ttl;

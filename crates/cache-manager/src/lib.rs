@@ -78,6 +78,7 @@ pub mod prelude {
         CacheAside, Counter, DistributedLock, Idempotency, InvalidationBus, Namespaced, NearCache,
         RateLimiter, ReadThrough,
     };
+    #[cfg(feature = "redis")]
     pub use cache_redis::RedisCache;
 
     pub use crate::config::Config;

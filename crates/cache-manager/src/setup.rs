@@ -42,8 +42,9 @@ use cache_core::{Cache, CacheError, ConfigError, Result};
 use cache_memory::MemoryCache;
 use cache_memory::MemoryConfig;
 use cache_patterns::Namespaced;
-use cache_redis::RedisCache;
-use cache_redis::RedisConfig;
+#[cfg(feature = "redis")]
+use cache_redis::{RedisCache, RedisConfig};
+#[cfg(feature = "redis")]
 use futures::future::BoxFuture;
 
 use crate::deps::{self, GetCache, ModuleDeps};
@@ -194,7 +195,7 @@ pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
 /// The shared backend of `config`, without prefix.
 async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     match config.backend {
-        BackendKind::Redis => match connect_redis(&config.redis).await {
+        BackendKind::Redis => match connect_redis(config).await {
             Ok(redis) => Ok(redis),
             // Only an unreachable server: a refused password or ACL, or a bad
             // config, is a mistake that an in-memory cache would hide.
@@ -214,23 +215,52 @@ async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
 
 /// Boxed: the connect future is deeply nested, and inlined into a caller's
 /// `main` it overflows the compiler's query depth limit.
-async fn connect_redis(config: &RedisConfig) -> Result<Arc<dyn Cache>> {
+#[cfg(feature = "redis")]
+async fn connect_redis(section: &impl HasRedis) -> Result<Arc<dyn Cache>> {
+    let config: &RedisConfig = section.redis();
     let connecting: BoxFuture<'_, Result<RedisCache>> = Box::pin(RedisCache::connect(config));
     Ok(Arc::new(connecting.await?))
+}
+
+/// Without the `redis` feature validation refuses `type: redis`; a config
+/// that skipped validation gets the same answer here.
+#[cfg(not(feature = "redis"))]
+async fn connect_redis(_section: &impl HasRedis) -> Result<Arc<dyn Cache>> {
+    Err(ConfigError::new(
+        "cache.type",
+        "is `redis`, but this build leaves the Redis backend out (cache-manager's `redis` feature is off)",
+    )
+    .into())
+}
+
+/// A section that may carry a Redis backend: the root or a tenant override.
+trait HasRedis {
+    #[cfg(feature = "redis")]
+    fn redis(&self) -> &RedisConfig;
+}
+
+impl HasRedis for CacheConfig {
+    #[cfg(feature = "redis")]
+    fn redis(&self) -> &RedisConfig {
+        &self.redis
+    }
+}
+
+impl HasRedis for TenantOverride {
+    #[cfg(feature = "redis")]
+    fn redis(&self) -> &RedisConfig {
+        &self.redis
+    }
 }
 
 fn memory(config: &MemoryConfig) -> Result<Arc<dyn Cache>> {
     Ok(Arc::new(MemoryCache::from_config(config)?))
 }
 
-async fn connect(
-    backend: BackendKind,
-    memory_config: &MemoryConfig,
-    redis: &RedisConfig,
-) -> Result<Arc<dyn Cache>> {
-    match backend {
-        BackendKind::Redis => connect_redis(redis).await,
-        BackendKind::Memory => memory(memory_config),
+async fn connect(section: &TenantOverride) -> Result<Arc<dyn Cache>> {
+    match section.backend {
+        BackendKind::Redis => connect_redis(section).await,
+        BackendKind::Memory => memory(&section.memory),
     }
 }
 
@@ -269,12 +299,7 @@ impl fmt::Debug for OwnBackendResolver {
 #[async_trait]
 impl TenantResolver for OwnBackendResolver {
     async fn resolve(&self, tenant: &TenantId) -> Result<Arc<dyn Cache>> {
-        let backend = connect(
-            self.backend.backend,
-            &self.backend.memory,
-            &self.backend.redis,
-        )
-        .await?;
+        let backend = connect(&self.backend).await?;
         let namespace = format!("{}{}", self.prefix, self.template.render(tenant));
         Ok(Arc::new(Namespaced::owning(backend, namespace)))
     }

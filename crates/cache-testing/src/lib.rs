@@ -72,6 +72,7 @@ pub mod metrics;
 pub mod mock;
 pub mod recording;
 pub mod server;
+pub mod wait;
 
 pub use fakes::{ManualClock, fake_cache};
 pub use faulty::FaultyCache;

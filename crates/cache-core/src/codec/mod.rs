@@ -9,25 +9,31 @@
 //!    too many elements, nesting that is too deep, strings that declare more
 //!    bytes than the input holds, truncated and malformed input, and bytes after
 //!    the value, *before anything is allocated* for the value itself.
-//! 2. Only then is the value deserialized (with `ciborium`, whose own recursion
-//!    limit is set just above [`CodecLimits::max_depth`] as a second fence).
+//! 2. Only then is the value deserialized, by the codec's own serde
+//!    `Deserializer`, straight from the validated slice (text and byte
+//!    strings are borrowed from it, not copied through a buffer). Its
+//!    recursion follows the nesting, which the scan has bounded.
 //!
-//! Encoding validates its output against the same limits, so [`to_vec`] never
+//! Encoding checks its output against the same limits, so [`to_vec`] never
 //! produces bytes that [`from_slice`] would refuse: a value that cannot be read
-//! back is refused when it is written, not when someone reads it.
+//! back is refused when it is written, not when someone reads it. The encoder
+//! counts nesting and elements as it writes and runs the scan again only when
+//! the output may break a limit.
 //!
-//! The CBOR library is an implementation detail behind these functions (see
-//! `docs/adr/0002-cbor-codec-and-limits.md`); callers never see its types.
+//! The wire format is the one `ciborium` 0.2 wrote, byte for byte (shortest
+//! integers and lengths, floats in the shortest width that keeps their bits,
+//! `None` and `()` as null, enums as a name or a one-pair map), and everything
+//! it read still reads the same; `tests/data/codec-corpus` pins both. See
+//! `docs/adr/0002-cbor-codec-and-limits.md`; callers never see the codec's
+//! internals.
 //!
 //! # Byte strings: use `serde_bytes`
 //! Serde serializes a `Vec<u8>` as an *array of integers* (one CBOR item per
 //! byte: bigger, slower, and a 10,000-byte vector hits
 //! [`CodecLimits::max_elements`]). Mark byte fields with
 //! `#[serde(with = "serde_bytes")]` or use [`serde_bytes::ByteBuf`] to get a
-//! CBOR byte string. Decoding a byte string of more than 4096 bytes into a
-//! type that asks for *borrowed* bytes fails with `ciborium` (its issue #96);
-//! `ByteBuf` and `#[serde(with = "serde_bytes")]` on a `Vec<u8>` ask for owned
-//! bytes and work at any size.
+//! CBOR byte string. A plain `Vec<u8>` still reads a byte string (and an
+//! array of integers), so the change of type is compatible both ways.
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -59,14 +65,27 @@
 //! # Ok::<(), CodecError>(())
 //! ```
 
-use std::io;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::CodecError;
 
+mod de;
 mod scan;
+mod ser;
+
+/// Major types (RFC 8949 §3.1), for the scan, the serializer and the
+/// deserializer.
+mod major {
+    pub(super) const UNSIGNED: u8 = 0;
+    pub(super) const NEGATIVE: u8 = 1;
+    pub(super) const BYTES: u8 = 2;
+    pub(super) const TEXT: u8 = 3;
+    pub(super) const ARRAY: u8 = 4;
+    pub(super) const MAP: u8 = 5;
+    pub(super) const TAG: u8 = 6;
+    pub(super) const SIMPLE_OR_FLOAT: u8 = 7;
+}
 #[cfg(test)]
 mod tests;
 
@@ -82,7 +101,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// field set by hand, wherever the limits are applied; input nested deeper is
 /// [`CodecError::TooDeep`] naming this maximum.
 ///
-/// Decoding recurses once per level (in `ciborium` and in the target type's
+/// Decoding recurses once per level (in the decoder and in the target type's
 /// `Deserialize`), so the depth bounds stack use, and past a point a deep
 /// value overflows the stack and aborts the process. Measured on a Tokio
 /// worker thread (2 MiB stack, nothing else on it), decoding nested arrays
@@ -93,11 +112,6 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// third of such a stack, leaving the rest to the caller's own frames. On
 /// smaller stacks, lower `max_depth` to match.
 pub const MAX_DEPTH: usize = 256;
-
-/// How far `ciborium`'s own recursion limit sits above [`CodecLimits::max_depth`].
-/// The pre-scan is the authority; this fence only matters if the two ever
-/// disagreed on what counts as a level.
-const RECURSION_MARGIN: usize = 2;
 
 /// Limits applied to CBOR input before it is deserialized.
 ///
@@ -194,10 +208,18 @@ pub fn to_vec_with_limits<T: Serialize + ?Sized>(
     value: &T,
     limits: &CodecLimits,
 ) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(encode_error)?;
-    validate(&out, limits)?;
-    Ok(out)
+    let mut serializer = ser::Serializer::new();
+    value.serialize(&mut serializer).map_err(|e| e.0)?;
+    let within_limits = serializer.out.len() <= limits.max_bytes
+        && serializer.max_depth <= limits.depth_limit()
+        && serializer.max_elements <= limits.max_elements as u64
+        && !serializer.miscounted;
+    if !within_limits {
+        // The pre-scan is the authority on what decoding refuses, and names
+        // the first offence in the bytes exactly as decoding would.
+        validate(&serializer.out, limits)?;
+    }
+    Ok(serializer.out)
 }
 
 /// Decodes a `T` from CBOR with the default [`CodecLimits`].
@@ -217,9 +239,7 @@ pub fn from_slice_with_limits<T: DeserializeOwned>(
     limits: &CodecLimits,
 ) -> Result<T, CodecError> {
     validate(input, limits)?;
-    let recursion_limit = limits.depth_limit() + RECURSION_MARGIN;
-    ciborium::de::from_reader_with_recursion_limit(input, recursion_limit)
-        .map_err(|e| decode_error(e, limits))
+    T::deserialize(&mut de::Deserializer::new(input)).map_err(de::Error::into_inner)
 }
 
 /// Checks that `input` is exactly one well-formed CBOR item within `limits`,
@@ -253,27 +273,4 @@ fn truncated(at: usize, what: impl std::fmt::Display) -> CodecError {
 
 fn malformed(at: usize, what: impl std::fmt::Display) -> CodecError {
     CodecError::Malformed(format!("{what} (at byte {at})"))
-}
-
-fn encode_error(e: ciborium::ser::Error<io::Error>) -> CodecError {
-    match e {
-        ciborium::ser::Error::Io(e) => CodecError::Encode(e.to_string()),
-        ciborium::ser::Error::Value(msg) => CodecError::Encode(msg),
-    }
-}
-
-fn decode_error(e: ciborium::de::Error<io::Error>, limits: &CodecLimits) -> CodecError {
-    use ciborium::de::Error;
-    match e {
-        Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            CodecError::Truncated("input ends inside the value".into())
-        }
-        Error::Io(e) => CodecError::Malformed(e.to_string()),
-        Error::Syntax(at) => malformed(at, "text that is not UTF-8 or an invalid character"),
-        Error::Semantic(Some(at), msg) => CodecError::Decode(format!("{msg} (at byte {at})")),
-        Error::Semantic(None, msg) => CodecError::Decode(msg),
-        Error::RecursionLimitExceeded => CodecError::TooDeep {
-            max: limits.depth_limit(),
-        },
-    }
 }

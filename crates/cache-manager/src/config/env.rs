@@ -18,9 +18,11 @@
 
 use std::time::Duration;
 
+use super::duration;
 use super::load::parse_yaml;
 use super::model::{BackendKind, CacheConfig, Config};
-use super::{RedisMode, Secret, duration};
+#[cfg(feature = "redis")]
+use super::{RedisMode, Secret};
 use cache_core::error::ConfigError;
 
 /// How the loader treats a variable.
@@ -57,6 +59,24 @@ pub struct EnvVar {
 
 /// Sets one field from a (non-empty) value, or says why the value is wrong.
 type Setter = fn(&mut CacheConfig, &str) -> Result<(), String>;
+
+/// What a Redis variable does in a build without the Redis backend: it is
+/// refused by name at start-up rather than silently ignored.
+#[cfg(not(feature = "redis"))]
+pub(super) const NO_REDIS: &str = "configures the Redis backend, which this build leaves out (cache-manager's `redis` feature is off)";
+
+/// The setter of a variable that configures the Redis backend. Without the
+/// `redis` feature the variable stays listed (the documentation is the same
+/// for every build) and setting it is an error that names it.
+macro_rules! redis {
+    (|$c:ident, $v:ident| $body:expr) => {{
+        #[cfg(feature = "redis")]
+        let set: Setter = |$c, $v| $body;
+        #[cfg(not(feature = "redis"))]
+        let set: Setter = |_, _| Err(NO_REDIS.to_owned());
+        Some(set)
+    }};
+}
 
 /// A variable and how it applies. `set: None` marks the variables that combine
 /// with another one and are applied by hand below.
@@ -107,23 +127,23 @@ const CANONICAL: &[Binding] = &[
     }) },
     Binding { var: var("CACHE_MEMORY_DEFAULT_TTL", "cache.memory.default_ttl", Canonical, "10m"), set: Some(|c, v| set_duration(&mut c.memory.default_ttl, v)) },
     Binding { var: var("CACHE_MEMORY_MAX_VALUE_BYTES", "cache.memory.max_value_bytes", Canonical, "1048576"), set: Some(|c, v| set_number(&mut c.memory.max_value_bytes, v)) },
-    Binding { var: var("CACHE_REDIS_MODE", "cache.redis.mode", Canonical, "cluster"), set: Some(|c, v| { c.redis.mode = mode(v)?; Ok(()) }) },
-    Binding { var: note(var("CACHE_REDIS_ADDRS", "cache.redis.addrs", Canonical, "10.0.0.1:6379,10.0.0.2:6379"), "comma-separated"), set: Some(|c, v| { c.redis.addrs = addrs(v); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_SENTINEL_MASTER", "cache.redis.sentinel_master", Canonical, "primary"), set: Some(|c, v| { c.redis.sentinel_master = v.to_owned(); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_USERNAME", "cache.redis.username", Canonical, "app"), set: Some(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
-    Binding { var: secret(var("CACHE_REDIS_PASSWORD", "cache.redis.password", Canonical, "s3cret")), set: Some(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_DATABASE", "cache.redis.database", Canonical, "2"), set: Some(|c, v| set_number(&mut c.redis.database, v)) },
-    Binding { var: var("CACHE_REDIS_TLS_ENABLED", "cache.redis.tls.enabled", Canonical, "true"), set: Some(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
-    Binding { var: secret(var("CACHE_REDIS_TLS_CA_CERT_BASE64", "cache.redis.tls.ca_cert_base64", Canonical, "LS0tLS1CRUdJTi...")), set: Some(|c, v| { c.redis.tls.ca_cert_base64 = Some(Secret::new(v)); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_TLS_CA_CERT_PATH", "cache.redis.tls.ca_cert_path", Canonical, "/etc/ssl/redis-ca.pem"), set: Some(|c, v| { c.redis.tls.ca_cert_path = Some(v.into()); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_TLS_SERVER_NAME", "cache.redis.tls.server_name", Canonical, "redis.internal"), set: Some(|c, v| { c.redis.tls.server_name = Some(v.to_owned()); Ok(()) }) },
-    Binding { var: var("CACHE_REDIS_POOL_SIZE", "cache.redis.pool_size", Canonical, "8"), set: Some(|c, v| set_number(&mut c.redis.pool_size, v)) },
-    Binding { var: var("CACHE_REDIS_CONNECT_TIMEOUT", "cache.redis.connect_timeout", Canonical, "3s"), set: Some(|c, v| set_duration(&mut c.redis.connect_timeout, v)) },
-    Binding { var: var("CACHE_REDIS_COMMAND_TIMEOUT", "cache.redis.command_timeout", Canonical, "500ms"), set: Some(|c, v| set_duration(&mut c.redis.command_timeout, v)) },
-    Binding { var: var("CACHE_REDIS_MAX_RETRIES", "cache.redis.max_retries", Canonical, "5"), set: Some(|c, v| set_number(&mut c.redis.max_retries, v)) },
-    Binding { var: var("CACHE_REDIS_RETRY_BACKOFF", "cache.redis.retry_backoff", Canonical, "100ms"), set: Some(|c, v| set_duration(&mut c.redis.retry_backoff, v)) },
-    Binding { var: var("CACHE_REDIS_MAX_RETRY_BACKOFF", "cache.redis.max_retry_backoff", Canonical, "5s"), set: Some(|c, v| set_duration(&mut c.redis.max_retry_backoff, v)) },
-    Binding { var: var("CACHE_REDIS_MAX_VALUE_BYTES", "cache.redis.max_value_bytes", Canonical, "1048576"), set: Some(|c, v| set_number(&mut c.redis.max_value_bytes, v)) },
+    Binding { var: var("CACHE_REDIS_MODE", "cache.redis.mode", Canonical, "cluster"), set: redis!(|c, v| { c.redis.mode = mode(v)?; Ok(()) }) },
+    Binding { var: note(var("CACHE_REDIS_ADDRS", "cache.redis.addrs", Canonical, "10.0.0.1:6379,10.0.0.2:6379"), "comma-separated"), set: redis!(|c, v| { c.redis.addrs = addrs(v); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_SENTINEL_MASTER", "cache.redis.sentinel_master", Canonical, "primary"), set: redis!(|c, v| { c.redis.sentinel_master = v.to_owned(); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_USERNAME", "cache.redis.username", Canonical, "app"), set: redis!(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
+    Binding { var: secret(var("CACHE_REDIS_PASSWORD", "cache.redis.password", Canonical, "s3cret")), set: redis!(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_DATABASE", "cache.redis.database", Canonical, "2"), set: redis!(|c, v| set_number(&mut c.redis.database, v)) },
+    Binding { var: var("CACHE_REDIS_TLS_ENABLED", "cache.redis.tls.enabled", Canonical, "true"), set: redis!(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
+    Binding { var: secret(var("CACHE_REDIS_TLS_CA_CERT_BASE64", "cache.redis.tls.ca_cert_base64", Canonical, "LS0tLS1CRUdJTi...")), set: redis!(|c, v| { c.redis.tls.ca_cert_base64 = Some(Secret::new(v)); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_TLS_CA_CERT_PATH", "cache.redis.tls.ca_cert_path", Canonical, "/etc/ssl/redis-ca.pem"), set: redis!(|c, v| { c.redis.tls.ca_cert_path = Some(v.into()); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_TLS_SERVER_NAME", "cache.redis.tls.server_name", Canonical, "redis.internal"), set: redis!(|c, v| { c.redis.tls.server_name = Some(v.to_owned()); Ok(()) }) },
+    Binding { var: var("CACHE_REDIS_POOL_SIZE", "cache.redis.pool_size", Canonical, "8"), set: redis!(|c, v| set_number(&mut c.redis.pool_size, v)) },
+    Binding { var: var("CACHE_REDIS_CONNECT_TIMEOUT", "cache.redis.connect_timeout", Canonical, "3s"), set: redis!(|c, v| set_duration(&mut c.redis.connect_timeout, v)) },
+    Binding { var: var("CACHE_REDIS_COMMAND_TIMEOUT", "cache.redis.command_timeout", Canonical, "500ms"), set: redis!(|c, v| set_duration(&mut c.redis.command_timeout, v)) },
+    Binding { var: var("CACHE_REDIS_MAX_RETRIES", "cache.redis.max_retries", Canonical, "5"), set: redis!(|c, v| set_number(&mut c.redis.max_retries, v)) },
+    Binding { var: var("CACHE_REDIS_RETRY_BACKOFF", "cache.redis.retry_backoff", Canonical, "100ms"), set: redis!(|c, v| set_duration(&mut c.redis.retry_backoff, v)) },
+    Binding { var: var("CACHE_REDIS_MAX_RETRY_BACKOFF", "cache.redis.max_retry_backoff", Canonical, "5s"), set: redis!(|c, v| set_duration(&mut c.redis.max_retry_backoff, v)) },
+    Binding { var: var("CACHE_REDIS_MAX_VALUE_BYTES", "cache.redis.max_value_bytes", Canonical, "1048576"), set: redis!(|c, v| set_number(&mut c.redis.max_value_bytes, v)) },
     Binding { var: var("CACHE_TENANTS_MAX_TENANTS", "cache.tenants.max_tenants", Canonical, "500"), set: Some(|c, v| set_number(&mut c.tenants.max_tenants, v)) },
     Binding { var: var("CACHE_TENANTS_IDLE_TTL", "cache.tenants.idle_ttl", Canonical, "10m"), set: Some(|c, v| set_duration(&mut c.tenants.idle_ttl, v)) },
     Binding { var: var("CACHE_TENANTS_NAMESPACE", "cache.tenants.namespace", Canonical, "t:{<tenant>}:"), set: Some(|c, v| { c.tenants.namespace = v.to_owned(); Ok(()) }) },
@@ -133,15 +153,15 @@ const CANONICAL: &[Binding] = &[
 /// The seed documents' `CACHE_*` layout (go-redis style names).
 #[rustfmt::skip]
 const CACHE_ALIASES: &[Binding] = &[
-    Binding { var: note(var("CACHE_MODE", "cache.redis.mode", CacheAlias, "cluster"), "`single` or `standalone`, `cluster`, `sentinel`"), set: Some(|c, v| { c.redis.mode = mode(v)?; Ok(()) }) },
-    Binding { var: note(var("CACHE_ADDRS", "cache.redis.addrs", CacheAlias, "my-valkey.xxxxx.cache.amazonaws.com:6379"), "comma-separated; also sets `cache.type` to `redis`"), set: Some(|c, v| { c.redis.addrs = addrs(v); c.backend = BackendKind::Redis; Ok(()) }) },
-    Binding { var: var("CACHE_USERNAME", "cache.redis.username", CacheAlias, "app"), set: Some(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
-    Binding { var: secret(var("CACHE_PASSWORD", "cache.redis.password", CacheAlias, "s3cret")), set: Some(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
-    Binding { var: var("CACHE_TLS_ENABLED", "cache.redis.tls.enabled", CacheAlias, "true"), set: Some(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
-    Binding { var: secret(var("CACHE_CA_CERT_BASE64", "cache.redis.tls.ca_cert_base64", CacheAlias, "LS0tLS1CRUdJTi...")), set: Some(|c, v| { c.redis.tls.ca_cert_base64 = Some(Secret::new(v)); Ok(()) }) },
-    Binding { var: var("CACHE_POOL_SIZE", "cache.redis.pool_size", CacheAlias, "10"), set: Some(|c, v| set_number(&mut c.redis.pool_size, v)) },
-    Binding { var: var("CACHE_MAX_RETRIES", "cache.redis.max_retries", CacheAlias, "5"), set: Some(|c, v| set_number(&mut c.redis.max_retries, v)) },
-    Binding { var: var("CACHE_DIAL_TIMEOUT", "cache.redis.connect_timeout", CacheAlias, "10s"), set: Some(|c, v| set_duration(&mut c.redis.connect_timeout, v)) },
+    Binding { var: note(var("CACHE_MODE", "cache.redis.mode", CacheAlias, "cluster"), "`single` or `standalone`, `cluster`, `sentinel`"), set: redis!(|c, v| { c.redis.mode = mode(v)?; Ok(()) }) },
+    Binding { var: note(var("CACHE_ADDRS", "cache.redis.addrs", CacheAlias, "my-valkey.xxxxx.cache.amazonaws.com:6379"), "comma-separated; also sets `cache.type` to `redis`"), set: redis!(|c, v| { c.redis.addrs = addrs(v); c.backend = BackendKind::Redis; Ok(()) }) },
+    Binding { var: var("CACHE_USERNAME", "cache.redis.username", CacheAlias, "app"), set: redis!(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
+    Binding { var: secret(var("CACHE_PASSWORD", "cache.redis.password", CacheAlias, "s3cret")), set: redis!(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
+    Binding { var: var("CACHE_TLS_ENABLED", "cache.redis.tls.enabled", CacheAlias, "true"), set: redis!(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
+    Binding { var: secret(var("CACHE_CA_CERT_BASE64", "cache.redis.tls.ca_cert_base64", CacheAlias, "LS0tLS1CRUdJTi...")), set: redis!(|c, v| { c.redis.tls.ca_cert_base64 = Some(Secret::new(v)); Ok(()) }) },
+    Binding { var: var("CACHE_POOL_SIZE", "cache.redis.pool_size", CacheAlias, "10"), set: redis!(|c, v| set_number(&mut c.redis.pool_size, v)) },
+    Binding { var: var("CACHE_MAX_RETRIES", "cache.redis.max_retries", CacheAlias, "5"), set: redis!(|c, v| set_number(&mut c.redis.max_retries, v)) },
+    Binding { var: var("CACHE_DIAL_TIMEOUT", "cache.redis.connect_timeout", CacheAlias, "10s"), set: redis!(|c, v| set_duration(&mut c.redis.connect_timeout, v)) },
     Binding { var: note(var("CACHE_READ_TIMEOUT", "cache.redis.command_timeout", CacheAlias, "3s"), "with `CACHE_WRITE_TIMEOUT`, the larger of the two"), set: None },
     Binding { var: note(var("CACHE_WRITE_TIMEOUT", "cache.redis.command_timeout", CacheAlias, "3s"), "with `CACHE_READ_TIMEOUT`, the larger of the two"), set: None },
 ];
@@ -149,16 +169,16 @@ const CACHE_ALIASES: &[Binding] = &[
 /// The `VALKEY_*` names of the seed documents.
 #[rustfmt::skip]
 const VALKEY_ALIASES: &[Binding] = &[
-    Binding { var: note(var("VALKEY_ENABLED", "cache.type", ValkeyAlias, "true"), "`true` sets `redis`, `false` sets `memory` (it selects the backend; it does not disable the cache)"), set: Some(|c, v| {
+    Binding { var: note(var("VALKEY_ENABLED", "cache.type", ValkeyAlias, "true"), "`true` sets `redis`, `false` sets `memory` (it selects the backend; it does not disable the cache)"), set: redis!(|c, v| {
         c.backend = if boolean(v)? { BackendKind::Redis } else { BackendKind::Memory };
         Ok(())
     }) },
     Binding { var: note(var("VALKEY_HOST", "cache.redis.addrs", ValkeyAlias, "my-valkey.serverless.aps1.cache.amazonaws.com"), "one address `VALKEY_HOST:VALKEY_PORT`; also sets `cache.type` to `redis`"), set: None },
     Binding { var: note(var("VALKEY_PORT", "cache.redis.addrs", ValkeyAlias, "6380"), "the port for `VALKEY_HOST` (default 6379); ignored without it"), set: None },
-    Binding { var: var("VALKEY_USERNAME", "cache.redis.username", ValkeyAlias, "default"), set: Some(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
-    Binding { var: secret(var("VALKEY_PASSWORD", "cache.redis.password", ValkeyAlias, "s3cret")), set: Some(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
-    Binding { var: var("VALKEY_TLS", "cache.redis.tls.enabled", ValkeyAlias, "true"), set: Some(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
-    Binding { var: note(var("VALKEY_CLUSTER", "cache.redis.mode", ValkeyAlias, "true"), "`true` sets `cluster`, `false` sets `standalone`"), set: Some(|c, v| {
+    Binding { var: var("VALKEY_USERNAME", "cache.redis.username", ValkeyAlias, "default"), set: redis!(|c, v| { c.redis.username = Some(v.to_owned()); Ok(()) }) },
+    Binding { var: secret(var("VALKEY_PASSWORD", "cache.redis.password", ValkeyAlias, "s3cret")), set: redis!(|c, v| { c.redis.password = Some(Secret::new(v)); Ok(()) }) },
+    Binding { var: var("VALKEY_TLS", "cache.redis.tls.enabled", ValkeyAlias, "true"), set: redis!(|c, v| set_bool(&mut c.redis.tls.enabled, v)) },
+    Binding { var: note(var("VALKEY_CLUSTER", "cache.redis.mode", ValkeyAlias, "true"), "`true` sets `cluster`, `false` sets `standalone`"), set: redis!(|c, v| {
         c.redis.mode = if boolean(v)? { RedisMode::Cluster } else { RedisMode::Standalone };
         Ok(())
     }) },
@@ -199,25 +219,9 @@ impl Config {
         let cache = &mut self.cache;
 
         apply_bindings(cache, VALKEY_ALIASES, env)?;
-        if let Some(host) = value(env, "VALKEY_HOST", false) {
-            let port = port(env, "VALKEY_PORT")?;
-            cache.redis.addrs = vec![join_host_port(&host, port)];
-            cache.backend = BackendKind::Redis;
-            applied("VALKEY_HOST", "cache.redis.addrs");
-        }
-
+        valkey_host(cache, env)?;
         apply_bindings(cache, CACHE_ALIASES, env)?;
-        let read = read_duration(env, "CACHE_READ_TIMEOUT")?;
-        let write = read_duration(env, "CACHE_WRITE_TIMEOUT")?;
-        // redis-rs has one response timeout for a whole command: the larger one serves both.
-        if let Some(timeout) = read.into_iter().chain(write).max() {
-            cache.redis.command_timeout = timeout;
-            applied(
-                "CACHE_READ_TIMEOUT/CACHE_WRITE_TIMEOUT",
-                "cache.redis.command_timeout",
-            );
-        }
-
+        read_write_timeouts(cache, env)?;
         apply_bindings(cache, CANONICAL, env)?;
         if let Some(text) = value(env, "CACHE_TENANTS_OVERRIDES", true) {
             cache.tenants.overrides = parse_yaml(&text, env).map_err(|e| {
@@ -234,16 +238,83 @@ impl Config {
             applied("CACHE_TENANTS_OVERRIDES", "cache.tenants.overrides");
         }
 
-        if cache.backend == BackendKind::Redis
-            && cache.redis.addrs.is_empty()
-            && let Some(host) = value(env, "REDIS_HOST", false)
-        {
-            let port = port(env, "REDIS_PORT")?;
-            cache.redis.addrs = vec![join_host_port(&host, port)];
-            applied("REDIS_HOST", "cache.redis.addrs");
-        }
+        redis_host_fallback(cache, env)
+    }
+}
+
+/// `VALKEY_HOST` (with `VALKEY_PORT`): one address, and the Redis backend.
+fn valkey_host(
+    cache: &mut CacheConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let Some(host) = value(env, "VALKEY_HOST", false) else {
+        return Ok(());
+    };
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (cache, host);
+        Err(ConfigError::new("VALKEY_HOST", NO_REDIS))
+    }
+    #[cfg(feature = "redis")]
+    {
+        let port = port(env, "VALKEY_PORT")?;
+        cache.redis.addrs = vec![join_host_port(&host, port)];
+        cache.backend = BackendKind::Redis;
+        applied("VALKEY_HOST", "cache.redis.addrs");
         Ok(())
     }
+}
+
+/// `CACHE_READ_TIMEOUT` and `CACHE_WRITE_TIMEOUT`: redis-rs has one response
+/// timeout for a whole command, so the larger one serves both.
+fn read_write_timeouts(
+    cache: &mut CacheConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let read = read_duration(env, "CACHE_READ_TIMEOUT")?;
+    let write = read_duration(env, "CACHE_WRITE_TIMEOUT")?;
+    let Some(timeout) = read.into_iter().chain(write).max() else {
+        return Ok(());
+    };
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (cache, timeout);
+        Err(ConfigError::new(
+            "CACHE_READ_TIMEOUT/CACHE_WRITE_TIMEOUT",
+            NO_REDIS,
+        ))
+    }
+    #[cfg(feature = "redis")]
+    {
+        cache.redis.command_timeout = timeout;
+        applied(
+            "CACHE_READ_TIMEOUT/CACHE_WRITE_TIMEOUT",
+            "cache.redis.command_timeout",
+        );
+        Ok(())
+    }
+}
+
+/// `REDIS_HOST` (with `REDIS_PORT`), read last and only to fill an empty
+/// address list of the Redis backend. Without the backend there is nothing to
+/// fill: Kubernetes defines `REDIS_PORT` in every pod of a namespace with a
+/// Service named `redis`, so the variable alone must not fail a memory-only build.
+fn redis_host_fallback(
+    cache: &mut CacheConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    #[cfg(feature = "redis")]
+    if cache.backend == BackendKind::Redis
+        && cache.redis.addrs.is_empty()
+        && let Some(host) = value(env, "REDIS_HOST", false)
+    {
+        let port = port(env, "REDIS_PORT")?;
+        cache.redis.addrs = vec![join_host_port(&host, port)];
+        applied("REDIS_HOST", "cache.redis.addrs");
+    }
+    #[cfg(not(feature = "redis"))]
+    let _ = (cache, env);
+    Ok(())
 }
 
 fn apply_bindings(
@@ -305,6 +376,7 @@ fn read_duration(
         .transpose()
 }
 
+#[cfg(feature = "redis")]
 /// The port variable that goes with a host variable: a number, or the
 /// `tcp://10.0.0.7:6379` form that Kubernetes service links put in
 /// `<SERVICE>_PORT` (a Service named `redis` or `valkey` defines `REDIS_PORT`
@@ -326,6 +398,7 @@ fn port(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<u16, ConfigE
     }
 }
 
+#[cfg(feature = "redis")]
 /// `host:port`, with an IPv6 host in brackets.
 fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -335,6 +408,7 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
+#[cfg(feature = "redis")]
 fn addrs(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -384,6 +458,7 @@ fn backend(text: &str) -> Result<BackendKind, String> {
     }
 }
 
+#[cfg(feature = "redis")]
 fn mode(text: &str) -> Result<RedisMode, String> {
     match text.to_ascii_lowercase().as_str() {
         "standalone" | "single" => Ok(RedisMode::Standalone),
@@ -421,6 +496,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "redis")]
     fn ipv6_hosts_get_brackets() {
         assert_eq!(join_host_port("::1", 6379), "[::1]:6379");
         assert_eq!(join_host_port("[::1]", 6379), "[::1]:6379");

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 use serde_saphyr::MessageFormatter as _;
 
+#[cfg(feature = "redis")]
 use super::RedisConfig;
 use super::model::{CacheConfig, Config};
 use cache_core::error::ConfigError;
@@ -121,7 +122,6 @@ impl Config {
         tracing::debug!(
             enabled = config.cache.enabled,
             backend = ?config.cache.backend,
-            mode = ?config.cache.redis.mode,
             file = ?path,
             "cache configuration loaded"
         );
@@ -337,12 +337,18 @@ fn referenced_variables(
 /// An empty optional value means "not set", as an empty environment variable
 /// does: `password: ""` (or `password: ${EMPTY}`) is no password, not an empty one.
 fn normalize_empty(cache: &mut CacheConfig) {
-    normalize_redis(&mut cache.redis);
-    for tenant_override in cache.tenants.overrides.values_mut() {
-        normalize_redis(&mut tenant_override.redis);
+    #[cfg(feature = "redis")]
+    {
+        normalize_redis(&mut cache.redis);
+        for tenant_override in cache.tenants.overrides.values_mut() {
+            normalize_redis(&mut tenant_override.redis);
+        }
     }
+    #[cfg(not(feature = "redis"))]
+    let _ = cache;
 }
 
+#[cfg(feature = "redis")]
 fn normalize_redis(redis: &mut RedisConfig) {
     redis.username = redis.username.take().filter(|v| !v.is_empty());
     redis.password = redis.password.take().filter(|v| !v.is_empty());
@@ -361,15 +367,19 @@ fn normalize_redis(redis: &mut RedisConfig) {
 fn warn_on_literal_references(cache: &CacheConfig, path: &str) {
     warn_if_literal(path, "key_prefix", Some(&cache.key_prefix));
     warn_if_literal(path, "tenants.namespace", Some(&cache.tenants.namespace));
-    warn_on_literal_redis(&cache.redis, path);
-    for (tenant, tenant_override) in &cache.tenants.overrides {
-        warn_on_literal_redis(
-            &tenant_override.redis,
-            &format!("{path}.tenants.overrides.{tenant}"),
-        );
+    #[cfg(feature = "redis")]
+    {
+        warn_on_literal_redis(&cache.redis, path);
+        for (tenant, tenant_override) in &cache.tenants.overrides {
+            warn_on_literal_redis(
+                &tenant_override.redis,
+                &format!("{path}.tenants.overrides.{tenant}"),
+            );
+        }
     }
 }
 
+#[cfg(feature = "redis")]
 fn warn_on_literal_redis(redis: &RedisConfig, path: &str) {
     for (i, addr) in redis.addrs.iter().enumerate() {
         warn_if_literal(path, &format!("redis.addrs[{i}]"), Some(addr));

@@ -54,4 +54,5 @@ pub use validate::MAX_KEY_PREFIX_BYTES;
 // its whole configuration here; each is defined and validated by its backend.
 pub use cache_core::config::{Secret, duration};
 pub use cache_memory::MemoryConfig;
+#[cfg(feature = "redis")]
 pub use cache_redis::{RedisConfig, RedisMode, TlsConfig};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cache_core::config::{duration, null_as_default};
 use cache_memory::MemoryConfig;
+#[cfg(feature = "redis")]
 use cache_redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +43,8 @@ pub struct CacheConfig {
     /// The in-memory backend.
     #[serde(deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
-    /// The Redis/Valkey backend.
+    /// The Redis/Valkey backend (with the default `redis` feature).
+    #[cfg(feature = "redis")]
     #[serde(deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
     /// The per-tenant manager.
@@ -58,6 +60,7 @@ impl Default for CacheConfig {
             key_prefix: String::new(),
             fallback_to_memory: false,
             memory: MemoryConfig::default(),
+            #[cfg(feature = "redis")]
             redis: RedisConfig::default(),
             tenants: TenantsConfig::default(),
         }
@@ -72,7 +75,8 @@ pub enum BackendKind {
     /// The embedded in-memory backend.
     #[default]
     Memory,
-    /// Redis or Valkey.
+    /// Redis or Valkey. A build without cache-manager's `redis` feature
+    /// refuses it at validation, naming the field.
     Redis,
 }
 
@@ -117,7 +121,8 @@ pub struct TenantOverride {
     /// Its in-memory settings.
     #[serde(default, deserialize_with = "null_as_default")]
     pub memory: MemoryConfig,
-    /// Its Redis settings.
+    /// Its Redis settings (with the default `redis` feature).
+    #[cfg(feature = "redis")]
     #[serde(default, deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
 }

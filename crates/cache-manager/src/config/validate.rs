@@ -6,7 +6,7 @@
 //! Redis (at the top level, or in a tenant override); the memory and tenants
 //! sections are always checked (the in-memory fallback and the manager use them).
 
-use cache_core::error::ConfigError;
+use cache_core::error::{ConfigError, check_byte_limit};
 
 use super::load::is_plain_key;
 use super::model::{BackendKind, CacheConfig, Config, TenantOverride, TenantsConfig};
@@ -40,7 +40,7 @@ impl CacheConfig {
             return Ok(());
         }
         check_prefix(&format!("{path}.key_prefix"), &self.key_prefix)?;
-        backend_sections(path, self.backend, &self.memory, &self.redis)?;
+        self.backend_sections(path)?;
         self.tenants.validate_at(&format!("{path}.tenants"))
     }
 }
@@ -79,39 +79,113 @@ impl TenantsConfig {
 
 impl TenantOverride {
     fn validate_at(&self, path: &str) -> Result<(), ConfigError> {
-        backend_sections(path, self.backend, &self.memory, &self.redis)
+        self.backend_sections(path)
     }
 }
 
 /// The backends' own validators, each placed at its section. The memory
 /// section is always checked (the in-memory fallback uses it), the Redis one
-/// when the backend is Redis.
-fn backend_sections(
-    path: &str,
-    backend: BackendKind,
-    memory: &cache_memory::MemoryConfig,
-    redis: &cache_redis::RedisConfig,
-) -> Result<(), ConfigError> {
-    memory
-        .validate()
-        .map_err(|e| e.within(&format!("{path}.memory")))?;
-    match backend {
-        BackendKind::Redis => redis
-            .validate()
-            .map_err(|e| e.within(&format!("{path}.redis"))),
-        BackendKind::Memory => Ok(()),
-    }
+/// when the backend is Redis. Written once for the root and a tenant override.
+macro_rules! backend_sections {
+    ($($section:ty),*) => {$(
+        impl $section {
+            fn backend_sections(&self, path: &str) -> Result<(), ConfigError> {
+                self.memory
+                    .validate()
+                    .map_err(|e| e.within(&format!("{path}.memory")))?;
+                match self.backend {
+                    #[cfg(feature = "redis")]
+                    BackendKind::Redis => self
+                        .redis
+                        .validate()
+                        .map_err(|e| e.within(&format!("{path}.redis"))),
+                    #[cfg(not(feature = "redis"))]
+                    BackendKind::Redis => Err(ConfigError::new(
+                        format!("{path}.type"),
+                        "is `redis`, but this build leaves the Redis backend out \
+                         (cache-manager's `redis` feature is off)",
+                    )),
+                    BackendKind::Memory => Ok(()),
+                }
+            }
+        }
+    )*};
 }
+backend_sections!(CacheConfig, TenantOverride);
 
 fn check_prefix(field: &str, prefix: &str) -> Result<(), ConfigError> {
-    if prefix.len() > MAX_KEY_PREFIX_BYTES {
-        return Err(ConfigError::new(
-            field,
-            format!(
-                "is {} bytes, more than the limit of {MAX_KEY_PREFIX_BYTES}",
-                prefix.len()
-            ),
-        ));
+    check_byte_limit("a prefix", prefix.len(), MAX_KEY_PREFIX_BYTES)
+        .map_err(|reason| ConfigError::new(field, reason))
+}
+
+/// A build without the `redis` feature refuses every way of asking for Redis
+/// at start-up, by name, instead of quietly running on memory.
+#[cfg(all(test, not(feature = "redis")))]
+mod without_redis {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn apply(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<_, _> = vars.iter().copied().collect();
+        let env = |name: &str| env.get(name).map(|v| v.to_string());
+        let mut config = Config::default();
+        config.apply_env(&env)?;
+        config.validate()?;
+        Ok(config)
     }
-    Ok(())
+
+    #[test]
+    fn type_redis_is_refused_naming_the_field() {
+        let err = apply(&[("CACHE_TYPE", "redis")]).unwrap_err();
+        assert_eq!(err.field, "cache.type");
+        assert!(err.reason.contains("`redis` feature"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_tenant_override_on_redis_is_refused_naming_its_field() {
+        let config = Config::from_yaml_str(
+            "cache:\n  tenants:\n    overrides:\n      acme:\n        type: redis\n",
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, "cache.tenants.overrides.acme.type");
+    }
+
+    #[test]
+    fn redis_variables_are_refused_by_name() {
+        for name in [
+            "CACHE_REDIS_ADDRS",
+            "CACHE_ADDRS",
+            "CACHE_PASSWORD",
+            "VALKEY_HOST",
+            "VALKEY_ENABLED",
+            "CACHE_READ_TIMEOUT",
+        ] {
+            let value = if name == "VALKEY_ENABLED" {
+                "true"
+            } else {
+                "1s"
+            };
+            let err = apply(&[(name, value)]).unwrap_err();
+            assert!(err.field.contains(name), "{name}: {err}");
+            assert!(err.reason.contains("`redis` feature"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_service_links_alone_do_not_fail_a_memory_build() {
+        let config = apply(&[
+            ("REDIS_PORT", "tcp://10.0.0.7:6379"),
+            ("VALKEY_PORT", "6380"),
+        ])
+        .unwrap();
+        assert_eq!(config.cache.backend, BackendKind::Memory);
+    }
+
+    #[test]
+    fn a_redis_section_in_yaml_is_refused() {
+        let err = Config::from_yaml_str("cache:\n  redis:\n    addrs: ['r:6379']\n").unwrap_err();
+        assert!(err.reason.contains("redis"), "{err}");
+    }
 }

@@ -55,6 +55,7 @@
 //! ```
 
 mod near;
+mod typed;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ use parking_lot::RwLock;
 use tokio::task::JoinHandle;
 
 pub use near::NearCache;
+pub use typed::DEFAULT_TYPED_CAPACITY;
 
 use cache_core::cache::{Cache, Subscription, SubscriptionEvent};
 use cache_core::error::Result;

@@ -125,17 +125,21 @@ impl RedisServerBuilder {
         self
     }
 
-    /// Uses this port instead of a free one. No retry on another port then.
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
+    /// Persists every write before replying: the append-only file with
+    /// `appendfsync always` (`--appendonly yes --appendfsync always`). A
+    /// [`RedisServer::stop`] (SIGKILL) then loses no acknowledged write, and
+    /// [`RedisServer::restart`] reloads them from the same directory.
+    pub fn aof_always(self) -> Self {
+        self.args(["--appendonly", "yes", "--appendfsync", "always"])
     }
 
-    /// The option that receives the port (default `--port`); a TLS-only
-    /// server uses `--tls-port` here plus `.args(["--port", "0"])`.
-    pub fn port_arg(mut self, option: impl Into<String>) -> Self {
-        self.port_arg = option.into();
-        self
+    cache_core::setters! {
+        /// Uses this port instead of a free one. No retry on another port then.
+        port: u16 => Some;
+
+        /// The option that receives the port (default `--port`); a TLS-only
+        /// server uses `--tls-port` here plus `.args(["--port", "0"])`.
+        port_arg: impl Into<String> => into;
     }
 
     /// Gives `option` (e.g. `--cluster-port`) its own free port, chosen
@@ -158,10 +162,9 @@ impl RedisServerBuilder {
         self
     }
 
-    /// How long the server gets to become ready (default 20 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
+    cache_core::setters! {
+        /// How long the server gets to become ready (default 20 s).
+        startup_timeout: Duration;
     }
 
     /// Runs this binary instead of [`super::server_binary`].
@@ -354,6 +357,40 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the process (SIGSTOP): its sockets stay open and accept, but
+    /// nothing answers, like a hung server or a VM paused by its host.
+    /// [`resume`](Self::resume) lets it go on; a paused server is still
+    /// killed on drop.
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d process go on (SIGCONT).
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running: cannot send {signal}", self.addr()));
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill {signal} {pid}`: {e}"));
+        assert!(
+            status.success(),
+            "`kill {signal} {pid}` exited with {status}"
+        );
     }
 
     /// Starts the server again on the same port and directory (stopping it
