@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cache_core::key::{validate_key, validate_value_size};
 use cache_core::ttl::ttl_millis;
 use cache_core::{
-    Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitAlgorithm,
+    Cache, CacheError, CacheStats, KeyPage, KeyTtl, Operation, RateDecision, RateLimitAlgorithm,
     RateLimitRule, Result, ScanCursor, Subscription,
 };
 #[cfg(feature = "cluster")]
@@ -116,6 +116,39 @@ impl RedisCache {
                 pipe
             })
             .collect()
+    }
+
+    /// `name key...` (UNLINK, EXISTS, TOUCH: commands that answer how many
+    /// of their keys they found), in chunks, summed. In a cluster redis-rs
+    /// splits each command by slot and sums the counts, so the keys may be in
+    /// any slots. Every key is validated before any I/O.
+    async fn count_keys(&self, op: Operation, name: &str, keys: &[&str]) -> Result<u64> {
+        for key in keys {
+            validate_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let commands: Vec<Cmd> = keys
+            .chunks(BATCH)
+            .map(|chunk| {
+                let mut cmd = redis::cmd(name);
+                for key in chunk {
+                    cmd.arg(*key);
+                }
+                cmd
+            })
+            .collect();
+        let commands = &commands;
+        let counts = self
+            .run(op, None, Idempotent, move |conn| {
+                futures::future::try_join_all(commands.iter().map(move |cmd| {
+                    let mut conn = conn.clone();
+                    async move { cmd.query_async::<u64>(&mut conn).await }
+                }))
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
     }
 
     /// One SCAN page of `node`.
@@ -328,36 +361,8 @@ impl Cache for RedisCache {
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let op = Operation::DeleteMany;
-        self.counted(op, async {
-            for key in keys {
-                validate_key(key)?;
-            }
-            if keys.is_empty() {
-                return Ok(0);
-            }
-            // In a cluster redis-rs splits a multi-key UNLINK by slot and sums the counts.
-            let commands: Vec<Cmd> = keys
-                .chunks(BATCH)
-                .map(|chunk| {
-                    let mut cmd = redis::cmd("UNLINK");
-                    for key in chunk {
-                        cmd.arg(*key);
-                    }
-                    cmd
-                })
-                .collect();
-            let commands = &commands;
-            let counts = self
-                .run(op, None, Idempotent, move |conn| {
-                    futures::future::try_join_all(commands.iter().map(move |cmd| {
-                        let mut conn = conn.clone();
-                        async move { cmd.query_async::<u64>(&mut conn).await }
-                    }))
-                })
-                .await?;
-            Ok(counts.into_iter().sum())
-        })
-        .await
+        self.counted(op, async { self.count_keys(op, "UNLINK", keys).await })
+            .await
     }
 
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
@@ -372,6 +377,60 @@ impl Cache for RedisCache {
                 .map_err(|_| CacheError::wrong_type(key, "a decimal i64 counter"))
         })
         .await
+    }
+
+    async fn exists(&self, keys: &[&str]) -> Result<u64> {
+        let op = Operation::Exists;
+        self.counted(op, async { self.count_keys(op, "EXISTS", keys).await })
+            .await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let op = Operation::Expire;
+        self.counted(op, async {
+            validate_key(key)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            let mut cmd = redis::cmd("PEXPIRE");
+            cmd.arg(key).arg(ttl_ms);
+            let set: i64 = self.query(op, Some(key), Idempotent, &cmd).await?;
+            Ok(set == 1)
+        })
+        .await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        let op = Operation::Persist;
+        self.counted(op, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("PERSIST");
+            cmd.arg(key);
+            // Not retried: a retry after a PERSIST that ran would answer false.
+            let removed: i64 = self.query(op, Some(key), NotIdempotent, &cmd).await?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let op = Operation::Ttl;
+        self.counted(op, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("PTTL");
+            cmd.arg(key);
+            let ms: i64 = self.query(op, Some(key), Idempotent, &cmd).await?;
+            Ok(match ms {
+                -2 => KeyTtl::Absent,
+                -1 => KeyTtl::NoExpiry,
+                ms => KeyTtl::Remaining(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            })
+        })
+        .await
+    }
+
+    async fn touch(&self, keys: &[&str]) -> Result<u64> {
+        let op = Operation::Touch;
+        self.counted(op, async { self.count_keys(op, "TOUCH", keys).await })
+            .await
     }
 
     async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
