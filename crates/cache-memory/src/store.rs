@@ -142,6 +142,22 @@ impl Store {
         Ok(guard)
     }
 
+    /// The checks of a conditional write of `value` at `key` (open, key, TTL,
+    /// size), then the key's lock; the TTL comes back normalized.
+    fn begin_write(
+        &self,
+        op: Operation,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Duration, MutexGuard<'_, ()>)> {
+        self.ensure_open(op)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.check_value(key, value)?;
+        Ok((ttl, self.lock(key, op)?))
+    }
+
     /// The live entry at `key`, if any.
     #[inline]
     fn live(&self, key: &str, now: Instant) -> Option<Entry> {
@@ -225,11 +241,7 @@ impl Store {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Bytes, bool)> {
-        self.ensure_open(Operation::GetOrSet)?;
-        validate_key(key)?;
-        let ttl = normalize_ttl(ttl)?;
-        self.check_value(key, value)?;
-        let _guard = self.lock(key, Operation::GetOrSet)?;
+        let (ttl, _guard) = self.begin_write(Operation::GetOrSet, key, value, ttl)?;
         let now = self.clock.now();
         match self.live(key, now) {
             Some(Entry {
@@ -253,11 +265,7 @@ impl Store {
         new: &[u8],
         ttl: Duration,
     ) -> Result<bool> {
-        self.ensure_open(Operation::CompareAndSet)?;
-        validate_key(key)?;
-        let ttl = normalize_ttl(ttl)?;
-        self.check_value(key, new)?;
-        let _guard = self.lock(key, Operation::CompareAndSet)?;
+        let (ttl, _guard) = self.begin_write(Operation::CompareAndSet, key, new, ttl)?;
         let now = self.clock.now();
         let current = self.live(key, now);
         let holds = match (expected, &current) {
