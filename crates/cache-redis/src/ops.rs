@@ -25,6 +25,7 @@ use crate::cache::RedisCache;
 use crate::retry::Idempotency::{self, Idempotent, NotIdempotent};
 use crate::scan::ScanPosition;
 use crate::scripts;
+use crate::server_info::DeleteIfEqual;
 use crate::topology::Topology;
 
 /// Keys per command or pipeline in batch calls: big enough to amortize round
@@ -273,6 +274,22 @@ impl Cache for RedisCache {
                         self.query(op, Some(key), NotIdempotent, &cmd).await?;
                     Ok(reply.is_some())
                 }
+                Some(expected) if self.inner.set_ifeq => {
+                    let mut cmd = Self::command(
+                        "SET",
+                        7,
+                        key.len() + new.len() + 4 + expected.len() + MAX_TTL_ARG,
+                    );
+                    cmd.arg(key)
+                        .arg(new)
+                        .arg("IFEQ")
+                        .arg(expected)
+                        .arg("PX")
+                        .arg(ttl_ms);
+                    let reply: Option<String> =
+                        self.query(op, Some(key), NotIdempotent, &cmd).await?;
+                    Ok(reply.is_some())
+                }
                 Some(expected) => {
                     let mut invocation = scripts::COMPARE_AND_SET.prepare_invoke();
                     invocation.key(key).arg(expected).arg(new).arg(ttl_ms);
@@ -288,9 +305,23 @@ impl Cache for RedisCache {
         let op = Operation::CompareAndDelete;
         self.counted(op, async {
             validate_key(key)?;
-            let mut invocation = scripts::COMPARE_AND_DELETE.prepare_invoke();
-            invocation.key(key).arg(expected);
-            let deleted: i64 = self.script(op, key, &invocation).await?;
+            let deleted: i64 = match self.inner.delete_if_equal {
+                Some(DeleteIfEqual::Delifeq) => {
+                    let mut cmd = Self::command("DELIFEQ", 3, key.len() + expected.len());
+                    cmd.arg(key).arg(expected);
+                    self.query(op, Some(key), NotIdempotent, &cmd).await?
+                }
+                Some(DeleteIfEqual::Delex) => {
+                    let mut cmd = Self::command("DELEX", 4, key.len() + 4 + expected.len());
+                    cmd.arg(key).arg("IFEQ").arg(expected);
+                    self.query(op, Some(key), NotIdempotent, &cmd).await?
+                }
+                None => {
+                    let mut invocation = scripts::COMPARE_AND_DELETE.prepare_invoke();
+                    invocation.key(key).arg(expected);
+                    self.script(op, key, &invocation).await?
+                }
+            };
             Ok(deleted == 1)
         })
         .await
