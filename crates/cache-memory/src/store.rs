@@ -37,6 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use cache_core::cache::{KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use cache_core::error::{CacheError, Operation, Result};
 use cache_core::key::{validate_key, validate_value_size};
+use cache_core::metrics::Answer;
 use cache_core::ttl::normalize_ttl;
 
 use super::builder::Settings;
@@ -69,6 +70,8 @@ pub(crate) struct Store {
     pub(crate) clock: Clock,
     closed: AtomicBool,
     pub(crate) stats: StatsShards,
+    /// Operation metrics, bound to the recorder current when the cache was built.
+    pub(crate) metrics: cache_core::metrics::OpMetrics,
     pub(crate) pubsub: Arc<PubSub>,
     scans: scan::ScanSessions,
 }
@@ -104,6 +107,7 @@ impl Store {
             clock,
             closed: AtomicBool::new(false),
             stats: StatsShards::new(),
+            metrics: cache_core::metrics::OpMetrics::new("memory"),
             pubsub,
             scans: scan::ScanSessions::default(),
         }
@@ -116,6 +120,20 @@ impl Store {
         stats.op(op);
         stats.outcome(&result);
         result
+    }
+
+    /// Runs `call` as the call of `op`: counted in the stats, and timed and
+    /// counted in the metrics.
+    #[inline]
+    pub(crate) fn timed<T: Answer>(
+        &self,
+        op: Operation,
+        call: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let timer = self.metrics.start();
+        let result = call();
+        self.metrics.finish(op, timer, &result);
+        self.record(op, result)
     }
 
     /// Whether [`Store::close`] ran.
