@@ -96,6 +96,40 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// is an error too, never a wrap.
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64>;
 
+    /// How many of `keys` hold a value (of any kind: a rate-limit window
+    /// counts too). A key named twice counts twice, as Redis's `EXISTS` does.
+    /// Not a use of the keys: eviction order and TTLs stay as they were. In a
+    /// cluster the keys may be in different slots.
+    async fn exists(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Gives `key` a new TTL counted from now, keeping its value. Returns
+    /// whether the key held a value; an absent key is left absent (`false`).
+    ///
+    /// `ttl` follows the rules of [`crate::ttl`]: zero is refused with
+    /// [`ErrorKind::InvalidTtl`](crate::ErrorKind::InvalidTtl) (delete the key to end it now).
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool>;
+
+    /// Removes the TTL of `key`: it then lives until it is deleted,
+    /// overwritten or evicted. Returns whether a TTL was removed, `false` for
+    /// an absent key and for one that already had none (as Redis's `PERSIST`).
+    ///
+    /// The one deliberate exception to "every entry expires" ([`crate::ttl`]):
+    /// it is asked for by name, and [`Cache::ttl`] reports such keys as
+    /// [`KeyTtl::NoExpiry`]. The next `set` gives the key a TTL again.
+    async fn persist(&self, key: &str) -> Result<bool>;
+
+    /// How long `key` still lives: [`KeyTtl::Absent`] when it holds nothing,
+    /// [`KeyTtl::NoExpiry`] when it has no TTL (after [`Cache::persist`], or
+    /// written by another client without one), otherwise the time left,
+    /// never more than the TTL last given.
+    async fn ttl(&self, key: &str) -> Result<KeyTtl>;
+
+    /// Marks each of `keys` as just used, for the backend's eviction (LRU),
+    /// leaving values and TTLs alone. Returns how many hold a value, a key
+    /// named twice counting twice (Redis's `TOUCH`). In a cluster the keys
+    /// may be in different slots.
+    async fn touch(&self, keys: &[&str]) -> Result<u64>;
+
     /// One page of the keys that match the glob `pattern` (see
     /// [`crate::pattern`]), starting at `cursor`, about `count` keys long.
     ///
@@ -218,6 +252,42 @@ impl KeyPage {
     /// A page of `keys` continuing at `next`.
     pub fn new(keys: Vec<String>, next: Option<ScanCursor>) -> Self {
         KeyPage { keys, next }
+    }
+}
+
+/// The answer of [`Cache::ttl`]: the three states Redis's `PTTL` encodes as
+/// `-2`, `-1` and a number of milliseconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::KeyTtl;
+///
+/// assert_eq!(KeyTtl::Remaining(Duration::from_secs(5)).remaining(), Some(Duration::from_secs(5)));
+/// assert_eq!(KeyTtl::NoExpiry.remaining(), None);
+/// assert!(!KeyTtl::Absent.exists());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyTtl {
+    /// The key holds nothing (never set, deleted or expired).
+    Absent,
+    /// The key holds a value that never expires.
+    NoExpiry,
+    /// The key holds a value for this much longer.
+    Remaining(Duration),
+}
+
+impl KeyTtl {
+    /// Whether the key holds a value.
+    pub fn exists(&self) -> bool {
+        !matches!(self, KeyTtl::Absent)
+    }
+
+    /// The time left, `None` when absent or without expiry.
+    pub fn remaining(&self) -> Option<Duration> {
+        match self {
+            KeyTtl::Remaining(left) => Some(*left),
+            _ => None,
+        }
     }
 }
 

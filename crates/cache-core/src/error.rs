@@ -52,6 +52,16 @@ pub enum Operation {
     DeleteMany,
     /// [`Cache::incr_by`](crate::Cache::incr_by).
     IncrBy,
+    /// [`Cache::exists`](crate::Cache::exists).
+    Exists,
+    /// [`Cache::expire`](crate::Cache::expire).
+    Expire,
+    /// [`Cache::persist`](crate::Cache::persist).
+    Persist,
+    /// [`Cache::ttl`](crate::Cache::ttl).
+    Ttl,
+    /// [`Cache::touch`](crate::Cache::touch).
+    Touch,
     /// [`Cache::scan_keys`](crate::Cache::scan_keys).
     ScanKeys,
     /// [`Cache::delete_pattern`](crate::Cache::delete_pattern).
@@ -72,7 +82,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 23] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
@@ -83,6 +93,11 @@ impl Operation {
         Operation::SetMany,
         Operation::DeleteMany,
         Operation::IncrBy,
+        Operation::Exists,
+        Operation::Expire,
+        Operation::Persist,
+        Operation::Ttl,
+        Operation::Touch,
         Operation::ScanKeys,
         Operation::DeletePattern,
         Operation::RateLimit,
@@ -106,6 +121,11 @@ impl Operation {
             Operation::SetMany => "set_many",
             Operation::DeleteMany => "delete_many",
             Operation::IncrBy => "incr_by",
+            Operation::Exists => "exists",
+            Operation::Expire => "expire",
+            Operation::Persist => "persist",
+            Operation::Ttl => "ttl",
+            Operation::Touch => "touch",
             Operation::ScanKeys => "scan_keys",
             Operation::DeletePattern => "delete_pattern",
             Operation::RateLimit => "rate_limit",

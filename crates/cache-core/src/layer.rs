@@ -121,7 +121,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use crate::cache::{Cache, KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use crate::error::{CacheError, Operation, Result};
 use crate::stats::CacheStats;
 
@@ -248,6 +248,31 @@ pub trait CacheLayer: Send + Sync + fmt::Debug {
         ttl: Duration,
     ) -> impl Future<Output = Result<i64>> + Send {
         async move { Cache::incr_by(this.inner(), key, delta, ttl).await }
+    }
+
+    /// The body of [`Cache::exists`].
+    fn exists(this: &Self, keys: &[&str]) -> impl Future<Output = Result<u64>> + Send {
+        async move { Cache::exists(this.inner(), keys).await }
+    }
+
+    /// The body of [`Cache::expire`].
+    fn expire(this: &Self, key: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send {
+        async move { Cache::expire(this.inner(), key, ttl).await }
+    }
+
+    /// The body of [`Cache::persist`].
+    fn persist(this: &Self, key: &str) -> impl Future<Output = Result<bool>> + Send {
+        async move { Cache::persist(this.inner(), key).await }
+    }
+
+    /// The body of [`Cache::ttl`].
+    fn ttl(this: &Self, key: &str) -> impl Future<Output = Result<KeyTtl>> + Send {
+        async move { Cache::ttl(this.inner(), key).await }
+    }
+
+    /// The body of [`Cache::touch`].
+    fn touch(this: &Self, keys: &[&str]) -> impl Future<Output = Result<u64>> + Send {
+        async move { Cache::touch(this.inner(), keys).await }
     }
 
     /// The body of [`Cache::scan_keys`] (the keys it returns are mapped back
@@ -451,6 +476,15 @@ fn mapped_all<'k>(
         .transpose()
 }
 
+/// The mapped keys of a batch as `&str`s, or the caller's own when the layer
+/// does not map.
+fn refs_or<'k>(owned: &'k Option<Vec<String>>, keys: &'k [&'k str]) -> Cow<'k, [&'k str]> {
+    match owned {
+        Some(owned) => Cow::Owned(owned.iter().map(String::as_str).collect()),
+        None => Cow::Borrowed(keys),
+    }
+}
+
 /// The inner cache's result in the caller's terms.
 fn unmapped<T>(
     mapping: Option<&dyn KeyMapping>,
@@ -562,11 +596,8 @@ impl<L: CacheLayer> Cache for L {
         run(self, call, async move {
             let m = self.key_mapping();
             let owned = mapped_all(m, keys.iter().copied())?;
-            let refs: Option<Vec<&str>> = owned
-                .as_ref()
-                .map(|o| o.iter().map(String::as_str).collect());
-            let keys = refs.as_deref().unwrap_or(keys);
-            unmapped(m, &call, CacheLayer::get_many(self, keys).await)
+            let keys = refs_or(&owned, keys);
+            unmapped(m, &call, CacheLayer::get_many(self, &keys).await)
         })
         .await
     }
@@ -593,11 +624,8 @@ impl<L: CacheLayer> Cache for L {
         run(self, call, async move {
             let m = self.key_mapping();
             let owned = mapped_all(m, keys.iter().copied())?;
-            let refs: Option<Vec<&str>> = owned
-                .as_ref()
-                .map(|o| o.iter().map(String::as_str).collect());
-            let keys = refs.as_deref().unwrap_or(keys);
-            unmapped(m, &call, CacheLayer::delete_many(self, keys).await)
+            let keys = refs_or(&owned, keys);
+            unmapped(m, &call, CacheLayer::delete_many(self, &keys).await)
         })
         .await
     }
@@ -608,6 +636,58 @@ impl<L: CacheLayer> Cache for L {
             let m = self.key_mapping();
             let key = mapped(m, key, |m, k| m.map_key(k))?;
             unmapped(m, &call, CacheLayer::incr_by(self, &key, delta, ttl).await)
+        })
+        .await
+    }
+
+    async fn exists(&self, keys: &[&str]) -> Result<u64> {
+        let call = CallInfo::new(Operation::Exists, CallKeys::Keys(keys), None);
+        run(self, call, async move {
+            let m = self.key_mapping();
+            let owned = mapped_all(m, keys.iter().copied())?;
+            let keys = refs_or(&owned, keys);
+            unmapped(m, &call, CacheLayer::exists(self, &keys).await)
+        })
+        .await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let call = CallInfo::new(Operation::Expire, CallKeys::Key(key), Some(ttl));
+        run(self, call, async move {
+            let m = self.key_mapping();
+            let key = mapped(m, key, |m, k| m.map_key(k))?;
+            unmapped(m, &call, CacheLayer::expire(self, &key, ttl).await)
+        })
+        .await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        let call = CallInfo::new(Operation::Persist, CallKeys::Key(key), None);
+        run(self, call, async move {
+            let m = self.key_mapping();
+            let key = mapped(m, key, |m, k| m.map_key(k))?;
+            unmapped(m, &call, CacheLayer::persist(self, &key).await)
+        })
+        .await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let call = CallInfo::new(Operation::Ttl, CallKeys::Key(key), None);
+        run(self, call, async move {
+            let m = self.key_mapping();
+            let key = mapped(m, key, |m, k| m.map_key(k))?;
+            unmapped(m, &call, CacheLayer::ttl(self, &key).await)
+        })
+        .await
+    }
+
+    async fn touch(&self, keys: &[&str]) -> Result<u64> {
+        let call = CallInfo::new(Operation::Touch, CallKeys::Keys(keys), None);
+        run(self, call, async move {
+            let m = self.key_mapping();
+            let owned = mapped_all(m, keys.iter().copied())?;
+            let keys = refs_or(&owned, keys);
+            unmapped(m, &call, CacheLayer::touch(self, &keys).await)
         })
         .await
     }
@@ -752,6 +832,11 @@ impl<C: Cache + ?Sized> Cache for Arc<C> {
         fn set_many<'s, 'l, 'k, 'v>(entries: &'l [(&'k str, &'v [u8])], ttl: Duration) -> ();
         fn delete_many<'s, 'l, 'k>(keys: &'l [&'k str]) -> u64;
         fn incr_by<'s, 'k>(key: &'k str, delta: i64, ttl: Duration) -> i64;
+        fn exists<'s, 'l, 'k>(keys: &'l [&'k str]) -> u64;
+        fn expire<'s, 'k>(key: &'k str, ttl: Duration) -> bool;
+        fn persist<'s, 'k>(key: &'k str) -> bool;
+        fn ttl<'s, 'k>(key: &'k str) -> KeyTtl;
+        fn touch<'s, 'l, 'k>(keys: &'l [&'k str]) -> u64;
         fn scan_keys<'s, 'p, 'c>(pattern: &'p str, cursor: &'c ScanCursor, count: usize) -> KeyPage;
         fn delete_pattern<'s, 'p>(pattern: &'p str) -> u64;
         fn rate_limit<'s, 'k, 'r>(key: &'k str, rule: &'r RateLimitRule) -> RateDecision;

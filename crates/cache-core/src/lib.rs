@@ -50,8 +50,8 @@ pub mod typed;
 
 pub use bytes::Bytes;
 pub use cache::{
-    Cache, KeyPage, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor, Subscription,
-    SubscriptionEvent,
+    Cache, KeyPage, KeyTtl, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor,
+    Subscription, SubscriptionEvent,
 };
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use layer::{CacheLayer, CallInfo, CallKeys, KeyMapping, Next};

@@ -473,6 +473,7 @@ ok_answers!(
     (bytes::Bytes, bool),
     Vec<Option<bytes::Bytes>>,
     crate::KeyPage,
+    crate::KeyTtl,
     crate::RateDecision,
     crate::Subscription,
 );

@@ -1,8 +1,11 @@
 //! TTL semantics, identical in every backend.
 //!
-//! - Every entry expires: the contract has no "keep forever" (keys without a
+//! - Every entry expires: no write keeps a value forever (keys without a
 //!   TTL are the classic memory leak of a shared cache). The longest TTL is
-//!   [`MAX_TTL`], ten years.
+//!   [`MAX_TTL`], ten years. The one exception is asked for by name:
+//!   [`Cache::persist`](crate::Cache::persist) removes a key's TTL, and
+//!   [`Cache::ttl`](crate::Cache::ttl) shows such keys as
+//!   [`KeyTtl::NoExpiry`](crate::KeyTtl::NoExpiry).
 //! - Precision is the millisecond. A TTL that is not a whole number of
 //!   milliseconds is rounded **up**, so a non-zero TTL never becomes zero.
 //! - [`Duration::ZERO`] is refused with [`ErrorKind::InvalidTtl`](crate::ErrorKind::InvalidTtl): a zero TTL

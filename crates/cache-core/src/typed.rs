@@ -451,6 +451,26 @@ mod tests {
             unsupported(Operation::IncrBy)
         }
 
+        async fn exists(&self, _keys: &[&str]) -> Result<u64> {
+            unsupported(Operation::Exists)
+        }
+
+        async fn expire(&self, _key: &str, _ttl: Duration) -> Result<bool> {
+            unsupported(Operation::Expire)
+        }
+
+        async fn persist(&self, _key: &str) -> Result<bool> {
+            unsupported(Operation::Persist)
+        }
+
+        async fn ttl(&self, _key: &str) -> Result<crate::KeyTtl> {
+            unsupported(Operation::Ttl)
+        }
+
+        async fn touch(&self, _keys: &[&str]) -> Result<u64> {
+            unsupported(Operation::Touch)
+        }
+
         async fn scan_keys(
             &self,
             _pattern: &str,

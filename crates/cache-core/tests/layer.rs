@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use cache_core::{
-    Bytes, Cache, CacheError, CacheLayer, CallInfo, CallKeys, ErrorKind, KeyMapping, Next,
+    Bytes, Cache, CacheError, CacheLayer, CallInfo, CallKeys, ErrorKind, KeyMapping, KeyTtl, Next,
     Operation, RateLimitRule, Result, ScanCursor, Subscription, SubscriptionEvent,
 };
 use cache_memory::MemoryCache;
@@ -173,6 +173,25 @@ async fn every_key_of_every_call_is_mapped() {
 
     assert!(view.delete("a").await.unwrap());
     assert_eq!(held(&backend, "p:a").await, None);
+}
+
+#[tokio::test]
+async fn key_operations_are_mapped() {
+    let (backend, view) = prefixed();
+    backend.set("a", b"not the view's", TTL).await.unwrap();
+    view.set("a", b"1", TTL).await.unwrap();
+    view.set("b", b"2", TTL).await.unwrap();
+    assert_eq!(view.exists(&["a", "b", "c"]).await.unwrap(), 2);
+    assert_eq!(view.touch(&["a", "c"]).await.unwrap(), 1);
+    let short = Duration::from_secs(5);
+    assert!(view.expire("a", short).await.unwrap());
+    assert!(backend.ttl("p:a").await.unwrap().remaining().unwrap() <= short);
+    assert!(backend.ttl("a").await.unwrap().remaining().unwrap() > short);
+    assert!(view.persist("b").await.unwrap());
+    assert_eq!(backend.ttl("p:b").await.unwrap(), KeyTtl::NoExpiry);
+    assert_eq!(view.ttl("b").await.unwrap(), KeyTtl::NoExpiry);
+    assert_eq!(view.ttl("c").await.unwrap(), KeyTtl::Absent);
+    assert!(!view.expire("c", short).await.unwrap());
 }
 
 #[tokio::test]

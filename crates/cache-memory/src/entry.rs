@@ -15,11 +15,12 @@ use parking_lot::Mutex;
 pub(crate) struct Entry {
     /// The payload.
     pub(crate) value: Stored,
-    /// The first instant, on the cache's clock, at which the entry is gone.
-    /// Checked on every read: moka removes expired entries lazily (and, off
-    /// the system clock, not at all), the contract says "gone from the first
-    /// millisecond its TTL has passed".
-    pub(crate) expires_at: Instant,
+    /// The first instant, on the cache's clock, at which the entry is gone;
+    /// `None` after `persist` (no expiry). Checked on every read: moka
+    /// removes expired entries lazily (and, off the system clock, not at
+    /// all), the contract says "gone from the first millisecond its TTL has
+    /// passed".
+    pub(crate) expires_at: Option<Instant>,
 }
 
 /// The payload of an [`Entry`].
@@ -46,14 +47,14 @@ impl Entry {
     pub(crate) fn bytes(value: Bytes, expires_at: Instant) -> Self {
         Entry {
             value: Stored::Bytes(value),
-            expires_at,
+            expires_at: Some(expires_at),
         }
     }
 
     /// Whether the entry is still visible at `now`.
     #[inline]
     pub(crate) fn is_live(&self, now: Instant) -> bool {
-        now < self.expires_at
+        self.expires_at.is_none_or(|at| now < at)
     }
 
     /// The payload size charged against the byte bound.
@@ -151,8 +152,8 @@ impl Weighing {
 }
 
 /// moka's per-entry expiry: the instant stored in the entry, whether it was
-/// created or replaced. Operations that keep a TTL (`incr_by` on an existing
-/// counter) store the old instant again. Given to moka only on the system
+/// created or replaced, none after `persist`. Operations that keep a TTL
+/// (`incr_by` on an existing counter) store the old instant again. Given to moka only on the system
 /// clock, the one moka's own `created_at` and `updated_at` are read from.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct EntryExpiry;
@@ -164,7 +165,9 @@ impl Expiry<String, Entry> for EntryExpiry {
         entry: &Entry,
         created_at: Instant,
     ) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(created_at))
+        entry
+            .expires_at
+            .map(|at| at.saturating_duration_since(created_at))
     }
 
     fn expire_after_update(
@@ -174,7 +177,9 @@ impl Expiry<String, Entry> for EntryExpiry {
         updated_at: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(updated_at))
+        entry
+            .expires_at
+            .map(|at| at.saturating_duration_since(updated_at))
     }
 }
 

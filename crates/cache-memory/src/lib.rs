@@ -25,7 +25,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use cache_core::cache::{
+    Cache, KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription,
+};
 use cache_core::error::{Operation, Result};
 use cache_core::stats::CacheStats;
 
@@ -143,9 +145,9 @@ impl MemoryCache {
     }
 
     /// How long `key` still lives on the cache's clock, or `None` when it
-    /// holds nothing live (or is not a valid key, or the cache is closed).
-    /// For tests and diagnostics, like Redis's `PTTL`: it is not part of the
-    /// [`Cache`] contract. TTLs are whole milliseconds, so right after a write
+    /// holds nothing live or never expires (or is not a valid key, or the
+    /// cache is closed). A synchronous shortcut for tests and diagnostics;
+    /// [`Cache::ttl`] tells the cases apart. TTLs are whole milliseconds, so right after a write
     /// this is the TTL given, rounded up.
     ///
     /// ```
@@ -287,6 +289,31 @@ impl Cache for MemoryCache {
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
         let store = &*self.store;
         store.timed(Operation::IncrBy, || store.incr_by(key, delta, ttl))
+    }
+
+    async fn exists(&self, keys: &[&str]) -> Result<u64> {
+        let store = &*self.store;
+        store.record(Operation::Exists, store.exists(keys))
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let store = &*self.store;
+        store.record(Operation::Expire, store.expire(key, ttl))
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        let store = &*self.store;
+        store.record(Operation::Persist, store.persist(key))
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let store = &*self.store;
+        store.record(Operation::Ttl, store.ttl(key))
+    }
+
+    async fn touch(&self, keys: &[&str]) -> Result<u64> {
+        let store = &*self.store;
+        store.record(Operation::Touch, store.touch(keys))
     }
 
     async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {

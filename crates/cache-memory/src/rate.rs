@@ -94,7 +94,7 @@ fn sliding(
         decision: RateDecision::new(true, limit, limit - used - 1, Duration::ZERO),
         write: Some(Entry {
             value: Stored::RequestLog(log),
-            expires_at: now + window,
+            expires_at: Some(now + window),
         }),
     })
 }
@@ -114,7 +114,11 @@ fn fixed(
             expires_at,
         }) => match parse_counter(value) {
             // A counter pushed below zero by `incr_by` counts as unused.
-            Some(count) => (u64::try_from(count).unwrap_or(0), *expires_at),
+            // A counter without expiry (after `persist`) gets the window, as on Redis.
+            Some(count) => (
+                u64::try_from(count).unwrap_or(0),
+                expires_at.unwrap_or(now + window),
+            ),
             None => return Err(wrong_type(key, "a fixed-window counter")),
         },
         Some(_) => return Err(wrong_type(key, "a fixed-window counter")),
@@ -217,7 +221,7 @@ mod tests {
         step(&mut stored, &rule, t0 + Duration::from_secs(3));
         assert_eq!(
             stored.unwrap().expires_at,
-            t0 + Duration::from_secs(3) + WINDOW
+            Some(t0 + Duration::from_secs(3) + WINDOW)
         );
     }
 
@@ -234,7 +238,7 @@ mod tests {
         assert!(!denied.allowed);
         assert_eq!(denied.retry_after, Duration::from_secs(6));
         let entry = stored.unwrap();
-        assert_eq!(entry.expires_at, t0 + WINDOW);
+        assert_eq!(entry.expires_at, Some(t0 + WINDOW));
         assert!(matches!(entry.value, Stored::Bytes(ref b) if b.as_ref() == b"2"));
     }
 

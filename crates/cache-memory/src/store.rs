@@ -34,7 +34,7 @@ use bytes::Bytes;
 use moka::policy::EvictionPolicy;
 use parking_lot::{Mutex, MutexGuard};
 
-use cache_core::cache::{KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
+use cache_core::cache::{KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use cache_core::error::{CacheError, Operation, Result};
 use cache_core::key::{validate_key, validate_value_size};
 use cache_core::metrics::{Answer, OpMetrics};
@@ -374,11 +374,13 @@ impl Store {
         let now = self.clock.now();
         let (current, expires_at) = match self.live(key, now) {
             None => (0, now + ttl),
+            // A counter without expiry (after `persist`) gets `ttl`, as the
+            // Redis script gives it.
             Some(Entry {
                 value: Stored::Bytes(value),
                 expires_at,
             }) => match parse_counter(&value) {
-                Some(current) => (current, expires_at),
+                Some(current) => (current, expires_at.unwrap_or(now + ttl)),
                 None => return Err(wrong_type(key, "a decimal i64 counter")),
             },
             Some(_) => return Err(wrong_type(key, "a decimal i64 counter")),
@@ -393,6 +395,73 @@ impl Store {
         let text = Bytes::from(next.to_string());
         self.put(key, Entry::bytes(text, expires_at))?;
         Ok(next)
+    }
+
+    pub(crate) fn exists(&self, keys: &[&str]) -> Result<u64> {
+        self.ensure_open(Operation::Exists)?;
+        for key in keys {
+            validate_key(key)?;
+        }
+        Ok(keys.iter().filter(|key| self.still_there(key)).count() as u64)
+    }
+
+    pub(crate) fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.ensure_open(Operation::Expire)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.retime(key, Operation::Expire, |_| true, |now| Some(now + ttl))
+    }
+
+    pub(crate) fn persist(&self, key: &str) -> Result<bool> {
+        self.ensure_open(Operation::Persist)?;
+        validate_key(key)?;
+        self.retime(
+            key,
+            Operation::Persist,
+            |entry| entry.expires_at.is_some(),
+            |_| None,
+        )
+    }
+
+    /// Gives the live entry at `key` the deadline `deadline(now)` when
+    /// `applies` to it, under the key's lock; whether it did.
+    fn retime(
+        &self,
+        key: &str,
+        op: Operation,
+        applies: impl FnOnce(&Entry) -> bool,
+        deadline: impl FnOnce(Instant) -> Option<Instant>,
+    ) -> Result<bool> {
+        let _guard = self.lock(key, op)?;
+        let now = self.clock.now();
+        match self.live(key, now) {
+            Some(mut entry) if applies(&entry) => {
+                entry.expires_at = deadline(now);
+                // The same payload: it fitted before, it fits now.
+                self.map.insert(key.to_owned(), entry);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub(crate) fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.ensure_open(Operation::Ttl)?;
+        validate_key(key)?;
+        Ok(self.key_ttl(key))
+    }
+
+    pub(crate) fn touch(&self, keys: &[&str]) -> Result<u64> {
+        self.ensure_open(Operation::Touch)?;
+        for key in keys {
+            validate_key(key)?;
+        }
+        // A read is a use for moka's LRU order: that is all touching means here.
+        let now = self.clock.now();
+        Ok(keys
+            .iter()
+            .filter(|key| self.live(key, now).is_some())
+            .count() as u64)
     }
 
     pub(crate) fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
@@ -468,7 +537,8 @@ impl Store {
         Ok(KeyPage::new(keys, next))
     }
 
-    /// Whether a key found by an earlier scan pass still holds a live entry.
+    /// Whether a key (one found by an earlier scan pass, one asked about by
+    /// `exists`) holds a live entry, without counting as a use.
     /// On the system clock `contains_key` answers that (moka expires entries
     /// on the same time) without counting as a use for the LRU order, so
     /// listing does not keep keys alive. On another clock moka does not know
@@ -536,10 +606,25 @@ impl Store {
         self.map.run_pending_tasks();
     }
 
-    /// How long `key` still lives, `None` when it holds nothing live.
+    /// How long `key` still lives, `None` when it holds nothing live or
+    /// never expires.
     pub(crate) fn remaining_ttl(&self, key: &str) -> Option<Duration> {
+        self.key_ttl(key).remaining()
+    }
+
+    /// What [`Cache::ttl`](cache_core::Cache::ttl) answers for a valid key.
+    fn key_ttl(&self, key: &str) -> KeyTtl {
         let now = self.clock.now();
-        self.live(key, now).map(|entry| entry.expires_at - now)
+        match self.live(key, now) {
+            None => KeyTtl::Absent,
+            Some(Entry {
+                expires_at: None, ..
+            }) => KeyTtl::NoExpiry,
+            Some(Entry {
+                expires_at: Some(at),
+                ..
+            }) => KeyTtl::Remaining(at - now),
+        }
     }
 
     /// Every live key, sorted.

@@ -35,9 +35,12 @@
 //! | [`counter`] | [`Counter`]: atomic counters with a TTL |
 //! | [`invalidation`] | [`InvalidationBus`], [`NearCache`]: cross-instance invalidation of local state |
 //! | [`namespace`] | [`Namespaced`]: a view of a shared cache under a key prefix |
+//! | `compress` | `Compressed`: values over a threshold stored zstd-compressed (feature `compression`, default) |
 #![forbid(unsafe_code)]
 
 pub mod aside;
+#[cfg(feature = "compression")]
+pub mod compress;
 pub mod counter;
 pub mod idempotency;
 pub mod invalidation;

@@ -21,8 +21,9 @@
 //! cargo bench -p cache-redis --bench connections -- 30      # 30 rounds
 //! ```
 
+mod support;
+
 use std::sync::Arc;
-use std::time::Instant;
 
 use cache_core::Cache;
 use cache_redis::RedisCache;
@@ -65,28 +66,12 @@ impl Client {
 
 /// Runs `ops` GETs split over `tasks` tasks; returns GETs per second.
 async fn sample(client: &Client, tasks: usize, ops: usize) -> f64 {
-    let per_task = ops.div_ceil(tasks);
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                for _ in 0..per_task {
-                    client.get().await;
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.await.expect("a benchmark task panicked");
-    }
-    (per_task * tasks) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let at = (sorted.len() - 1) as f64 * q;
-    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo as f64)
+    let client = client.clone();
+    support::per_second(tasks, ops, move |_| {
+        let client = client.clone();
+        async move { client.get().await }
+    })
+    .await
 }
 
 fn main() {
@@ -159,9 +144,9 @@ fn main() {
                 samples.sort_by(f64::total_cmp);
                 format!(
                     "{:>8.0} [{:>7.0} .. {:>7.0}]",
-                    quantile(samples, 0.5),
-                    quantile(samples, 0.25),
-                    quantile(samples, 0.75)
+                    support::quantile(samples, 0.5),
+                    support::quantile(samples, 0.25),
+                    support::quantile(samples, 0.75)
                 )
             })
             .collect();

@@ -17,7 +17,7 @@ use crate::errors::{map_connect_error, map_error};
 use crate::metrics::RedisMetrics;
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
-use crate::server_info::ServerInfo;
+use crate::server_info::{DeleteIfEqual, ServerInfo};
 use crate::settings::Settings;
 use crate::topology::{Conn, Topology};
 use cache_core::StatsShards;
@@ -41,6 +41,10 @@ pub(crate) struct Inner {
     pub(crate) stats: StatsShards,
     pub(crate) metrics: crate::metrics::RedisMetrics,
     pub(crate) set_nx_get: bool,
+    /// `compare_and_set` with an expected value uses `SET … IFEQ`.
+    pub(crate) set_ifeq: bool,
+    /// The native `compare_and_delete`, `None` for the Lua script.
+    pub(crate) delete_if_equal: Option<DeleteIfEqual>,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
     description: String,
@@ -53,6 +57,7 @@ pub(crate) struct Inner {
 #[non_exhaustive]
 pub struct ConnectOptions {
     force_lua_get_or_set: bool,
+    force_lua_conditionals: bool,
 }
 
 impl ConnectOptions {
@@ -61,6 +66,11 @@ impl ConnectOptions {
         /// (so that both paths can be tested against one server).
         #[doc(hidden)]
         force_lua_get_or_set: bool;
+        /// Use the Lua `compare_and_set` and `compare_and_delete` even when
+        /// the server has `SET … IFEQ`, `DELIFEQ` or `DELEX` (so that both
+        /// paths can be tested and measured against one server).
+        #[doc(hidden)]
+        force_lua_conditionals: bool;
     }
 }
 
@@ -121,10 +131,15 @@ impl RedisCache {
             let server = detect_server(&topology, settings.command_timeout).await;
             let set_nx_get = !options.force_lua_get_or_set
                 && server.as_ref().is_some_and(ServerInfo::supports_set_nx_get);
+            let native = server.as_ref().filter(|_| !options.force_lua_conditionals);
+            let set_ifeq = native.is_some_and(ServerInfo::supports_set_ifeq);
+            let delete_if_equal = native.and_then(ServerInfo::delete_if_equal);
             tracing::info!(
                 engine = server.as_ref().map(|s| s.engine),
                 version = server.as_ref().map(|s| s.version.to_string()),
                 get_or_set = if set_nx_get { "SET NX GET" } else { "Lua" },
+                compare_and_set = compare_and_set_command(set_ifeq),
+                compare_and_delete = compare_and_delete_command(delete_if_equal),
                 "connected"
             );
             let pubsub = PubSubHub::new(PubSubTimings {
@@ -140,6 +155,8 @@ impl RedisCache {
                     stats: StatsShards::new(),
                     metrics,
                     set_nx_get,
+                    set_ifeq,
+                    delete_if_equal,
                     server,
                     pubsub,
                     description,
@@ -154,6 +171,20 @@ impl RedisCache {
     /// 7.0+ and Valkey) rather than the Lua script for older servers.
     pub fn uses_set_nx_get(&self) -> bool {
         self.inner.set_nx_get
+    }
+
+    /// What `compare_and_set` with an expected value sends: `"SET IFEQ"`
+    /// (Valkey 8.1+) or `"Lua"` (a script, every other server). Chosen at
+    /// connect from `INFO server`.
+    pub fn compare_and_set_command(&self) -> &'static str {
+        compare_and_set_command(self.inner.set_ifeq)
+    }
+
+    /// What `compare_and_delete` sends: `"DELIFEQ"` (Valkey 9.0+), `"DELEX"`
+    /// (Redis 8.4+) or `"Lua"` (a script, every other server). Chosen at
+    /// connect from `INFO server`.
+    pub fn compare_and_delete_command(&self) -> &'static str {
+        compare_and_delete_command(self.inner.delete_if_equal)
     }
 
     /// The server's engine and version as reported at connect time, e.g.
@@ -382,8 +413,21 @@ impl RedisCache {
     }
 }
 
+fn compare_and_set_command(set_ifeq: bool) -> &'static str {
+    if set_ifeq { "SET IFEQ" } else { "Lua" }
+}
+
+fn compare_and_delete_command(native: Option<DeleteIfEqual>) -> &'static str {
+    match native {
+        Some(DeleteIfEqual::Delifeq) => "DELIFEQ",
+        Some(DeleteIfEqual::Delex) => "DELEX",
+        None => "Lua",
+    }
+}
+
 /// Reads `INFO server`; `None` when the ACL user may not, or it times out
-/// (then `get_or_set` takes the Lua path, which works everywhere).
+/// (then `get_or_set` and the conditional calls take the Lua paths, which
+/// work everywhere).
 async fn detect_server(topology: &Topology, timeout: Duration) -> Option<ServerInfo> {
     let mut conn = topology.conn();
     let info = crate::topology::within(timeout, async {

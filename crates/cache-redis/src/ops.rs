@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cache_core::key::{validate_key, validate_value_size};
 use cache_core::ttl::ttl_millis;
 use cache_core::{
-    Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitAlgorithm,
+    Cache, CacheError, CacheStats, KeyPage, KeyTtl, Operation, RateDecision, RateLimitAlgorithm,
     RateLimitRule, Result, ScanCursor, Subscription,
 };
 use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation};
@@ -23,6 +23,7 @@ use crate::cache::{KeyGroup, RedisCache};
 use crate::retry::Idempotency::{self, Idempotent, NotIdempotent};
 use crate::scan::ScanPosition;
 use crate::scripts;
+use crate::server_info::DeleteIfEqual;
 use crate::topology::Topology;
 
 /// Keys per command or pipeline in batch calls: big enough to amortize round
@@ -119,6 +120,33 @@ impl RedisCache {
             cmd.arg(keys[i]);
         }
         cmd
+    }
+
+    /// `name key...` (UNLINK, EXISTS, TOUCH: commands that answer how many
+    /// of their keys they found), one command per key group (per slot in a
+    /// cluster, see [`RedisCache::key_groups`]), summed. A group that
+    /// succeeded is not sent again, so its count is not lost to a retry.
+    /// Every key is validated before any I/O.
+    async fn count_keys(&self, op: Operation, name: &str, keys: &[&str]) -> Result<u64> {
+        for key in keys {
+            validate_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let groups = self.key_groups(keys.iter().copied());
+        let commands: Vec<Cmd> = groups
+            .iter()
+            .map(|group| Self::group_command(name, keys, group))
+            .collect();
+        let commands = &commands;
+        let counts = self
+            .run_groups(op, &groups, |mut conn, i| {
+                let cmd = &commands[i];
+                async move { cmd.query_async::<u64>(&mut conn).await }
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
     }
 
     /// One SCAN page of `node`.
@@ -243,6 +271,22 @@ impl Cache for RedisCache {
                         self.query(op, Some(key), NotIdempotent, &cmd).await?;
                     Ok(reply.is_some())
                 }
+                Some(expected) if self.inner.set_ifeq => {
+                    let mut cmd = Self::command(
+                        "SET",
+                        7,
+                        key.len() + new.len() + 4 + expected.len() + MAX_TTL_ARG,
+                    );
+                    cmd.arg(key)
+                        .arg(new)
+                        .arg("IFEQ")
+                        .arg(expected)
+                        .arg("PX")
+                        .arg(ttl_ms);
+                    let reply: Option<String> =
+                        self.query(op, Some(key), NotIdempotent, &cmd).await?;
+                    Ok(reply.is_some())
+                }
                 Some(expected) => {
                     let mut invocation = scripts::COMPARE_AND_SET.prepare_invoke();
                     invocation.key(key).arg(expected).arg(new).arg(ttl_ms);
@@ -258,9 +302,23 @@ impl Cache for RedisCache {
         let op = Operation::CompareAndDelete;
         self.counted(op, async {
             validate_key(key)?;
-            let mut invocation = scripts::COMPARE_AND_DELETE.prepare_invoke();
-            invocation.key(key).arg(expected);
-            let deleted: i64 = self.script(op, key, &invocation).await?;
+            let deleted: i64 = match self.inner.delete_if_equal {
+                Some(DeleteIfEqual::Delifeq) => {
+                    let mut cmd = Self::command("DELIFEQ", 3, key.len() + expected.len());
+                    cmd.arg(key).arg(expected);
+                    self.query(op, Some(key), NotIdempotent, &cmd).await?
+                }
+                Some(DeleteIfEqual::Delex) => {
+                    let mut cmd = Self::command("DELEX", 4, key.len() + 4 + expected.len());
+                    cmd.arg(key).arg("IFEQ").arg(expected);
+                    self.query(op, Some(key), NotIdempotent, &cmd).await?
+                }
+                None => {
+                    let mut invocation = scripts::COMPARE_AND_DELETE.prepare_invoke();
+                    invocation.key(key).arg(expected);
+                    self.script(op, key, &invocation).await?
+                }
+            };
             Ok(deleted == 1)
         })
         .await
@@ -355,30 +413,8 @@ impl Cache for RedisCache {
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let op = Operation::DeleteMany;
-        self.counted(op, async {
-            for key in keys {
-                validate_key(key)?;
-            }
-            if keys.is_empty() {
-                return Ok(0);
-            }
-            // One UNLINK per group; a group that succeeded is not sent again,
-            // so its count is not lost to a retry.
-            let groups = self.key_groups(keys.iter().copied());
-            let commands: Vec<Cmd> = groups
-                .iter()
-                .map(|group| Self::group_command("UNLINK", keys, group))
-                .collect();
-            let commands = &commands;
-            let counts = self
-                .run_groups(op, &groups, |mut conn, i| {
-                    let cmd = &commands[i];
-                    async move { cmd.query_async::<u64>(&mut conn).await }
-                })
-                .await?;
-            Ok(counts.into_iter().sum())
-        })
-        .await
+        self.counted(op, async { self.count_keys(op, "UNLINK", keys).await })
+            .await
     }
 
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
@@ -393,6 +429,60 @@ impl Cache for RedisCache {
                 .map_err(|_| CacheError::wrong_type(key, "a decimal i64 counter"))
         })
         .await
+    }
+
+    async fn exists(&self, keys: &[&str]) -> Result<u64> {
+        let op = Operation::Exists;
+        self.counted(op, async { self.count_keys(op, "EXISTS", keys).await })
+            .await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let op = Operation::Expire;
+        self.counted(op, async {
+            validate_key(key)?;
+            let ttl_ms = ttl_millis(ttl)?;
+            let mut cmd = redis::cmd("PEXPIRE");
+            cmd.arg(key).arg(ttl_ms);
+            let set: i64 = self.query(op, Some(key), Idempotent, &cmd).await?;
+            Ok(set == 1)
+        })
+        .await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        let op = Operation::Persist;
+        self.counted(op, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("PERSIST");
+            cmd.arg(key);
+            // Not retried: a retry after a PERSIST that ran would answer false.
+            let removed: i64 = self.query(op, Some(key), NotIdempotent, &cmd).await?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let op = Operation::Ttl;
+        self.counted(op, async {
+            validate_key(key)?;
+            let mut cmd = redis::cmd("PTTL");
+            cmd.arg(key);
+            let ms: i64 = self.query(op, Some(key), Idempotent, &cmd).await?;
+            Ok(match ms {
+                -2 => KeyTtl::Absent,
+                -1 => KeyTtl::NoExpiry,
+                ms => KeyTtl::Remaining(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            })
+        })
+        .await
+    }
+
+    async fn touch(&self, keys: &[&str]) -> Result<u64> {
+        let op = Operation::Touch;
+        self.counted(op, async { self.count_keys(op, "TOUCH", keys).await })
+            .await
     }
 
     async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {

@@ -1,6 +1,8 @@
 //! What the server is, as far as the cache cares: whether it accepts
 //! `SET key value NX GET` (Redis 7.0+, and every Valkey, which forked from
-//! Redis 7.2 and reports its own version as `valkey_version`).
+//! Redis 7.2 and reports its own version as `valkey_version`), and which
+//! native conditional commands replace the Lua scripts: `SET … IFEQ`
+//! (Valkey 8.1+), `DELIFEQ` (Valkey 9.0+), `DELEX … IFEQ` (Redis 8.4+).
 
 /// A server version, `major.minor.patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +55,32 @@ impl ServerInfo {
     }
 }
 
+/// The native command that deletes a key only if it holds a given value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeleteIfEqual {
+    /// `DELIFEQ key value` (Valkey 9.0+).
+    Delifeq,
+    /// `DELEX key IFEQ value` (Redis 8.4+).
+    Delex,
+}
+
+impl ServerInfo {
+    /// Whether `SET key value IFEQ expected` works: Valkey 8.1+. (Redis 8.4
+    /// has an `IFEQ` of its own; it is not used before it has been tested here.)
+    pub(crate) fn supports_set_ifeq(&self) -> bool {
+        self.engine == "valkey" && self.version >= Version(8, 1, 0)
+    }
+
+    /// The native compare-and-delete, if the server has one.
+    pub(crate) fn delete_if_equal(&self) -> Option<DeleteIfEqual> {
+        match self.engine {
+            "valkey" if self.version >= Version(9, 0, 0) => Some(DeleteIfEqual::Delifeq),
+            "redis" if self.version >= Version(8, 4, 0) => Some(DeleteIfEqual::Delex),
+            _ => None,
+        }
+    }
+}
+
 fn parse_version(text: &str) -> Option<Version> {
     let mut parts = text.trim().split('.').map(|p| {
         let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
@@ -93,6 +121,38 @@ mod tests {
         assert_eq!(info.engine, "valkey");
         assert_eq!(info.version, Version(8, 0, 1));
         assert!(info.supports_set_nx_get());
+    }
+
+    fn info(engine: &str, version: &str) -> ServerInfo {
+        let text = match engine {
+            "valkey" => format!("redis_version:7.2.4\r\nvalkey_version:{version}\r\n"),
+            _ => format!("redis_version:{version}\r\n"),
+        };
+        ServerInfo::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn set_ifeq_is_valkey_8_1_and_later() {
+        assert!(!info("valkey", "8.0.2").supports_set_ifeq());
+        assert!(info("valkey", "8.1.0").supports_set_ifeq());
+        assert!(info("valkey", "9.1.2").supports_set_ifeq());
+        assert!(!info("redis", "8.4.0").supports_set_ifeq());
+        assert!(!info("redis", "7.0.15").supports_set_ifeq());
+    }
+
+    #[test]
+    fn delete_if_equal_is_delifeq_on_valkey_9_and_delex_on_redis_8_4() {
+        assert_eq!(info("valkey", "8.1.4").delete_if_equal(), None);
+        assert_eq!(
+            info("valkey", "9.0.0").delete_if_equal(),
+            Some(DeleteIfEqual::Delifeq)
+        );
+        assert_eq!(info("redis", "8.2.1").delete_if_equal(), None);
+        assert_eq!(
+            info("redis", "8.4.0").delete_if_equal(),
+            Some(DeleteIfEqual::Delex)
+        );
+        assert_eq!(info("redis", "7.0.15").delete_if_equal(), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //!     })
 //!     .times(1)
 //!     .returning(|_, _, _| Ok(()));
-//! // The four methods whose arguments nest references return a boxed future.
+//! // The six methods whose arguments nest references return a boxed future.
 //! cache
 //!     .expect_compare_and_set()
 //!     .withf(|_, expected, _, _| expected.is_none())
@@ -50,11 +50,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cache_core::{
-    Cache, CacheStats, KeyPage, RateDecision, RateLimitRule, Result, ScanCursor, Subscription,
+    Cache, CacheStats, KeyPage, KeyTtl, RateDecision, RateLimitRule, Result, ScanCursor,
+    Subscription,
 };
 
-/// The future returned by the four methods whose arguments nest references
-/// (`compare_and_set`, `get_many`, `set_many`, `delete_many`): mockall cannot
+/// The future returned by the six methods whose arguments nest references
+/// (`compare_and_set`, `get_many`, `set_many`, `delete_many`, `exists`,
+/// `touch`): mockall cannot
 /// mock those through `#[async_trait]`, so they are declared in the form
 /// `#[async_trait]` expands to, and their expectations return
 /// `Box::pin(async { .. })`.
@@ -114,6 +116,27 @@ mockall::mock! {
             'life2: 'async_trait,
             Self: 'async_trait;
         async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64>;
+        fn exists<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            keys: &'life1 [&'life2 str],
+        ) -> BoxedFuture<'async_trait, u64>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait;
+        async fn expire(&self, key: &str, ttl: Duration) -> Result<bool>;
+        async fn persist(&self, key: &str) -> Result<bool>;
+        async fn ttl(&self, key: &str) -> Result<KeyTtl>;
+        fn touch<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            keys: &'life1 [&'life2 str],
+        ) -> BoxedFuture<'async_trait, u64>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait;
         async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage>;
         async fn delete_pattern(&self, pattern: &str) -> Result<u64>;
         async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision>;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, ErrorKind, Operation};
+use cache_core::{Cache, CacheError, ErrorKind, KeyTtl, Operation};
 use cache_memory::MemoryCache;
 use cache_testing::faulty::{FAULT_ADDR, FaultyCache};
 
@@ -131,4 +131,21 @@ async fn wraps_a_shared_dyn_cache() {
     let cache: Arc<dyn Cache> = Arc::new(FaultyCache::new(shared.clone()));
     cache.set("k", b"v", TTL).await.unwrap();
     assert_eq!(shared.get("k").await.unwrap().unwrap().as_ref(), b"v");
+}
+
+#[tokio::test]
+async fn key_operations_pass_through_and_fail_by_operation() {
+    let cache = faulty();
+    cache.set("k", b"v", TTL).await.unwrap();
+    assert_eq!(cache.exists(&["k", "absent"]).await.unwrap(), 1);
+    assert!(cache.expire("k", TTL).await.unwrap());
+    assert!(cache.persist("k").await.unwrap());
+    assert_eq!(cache.ttl("k").await.unwrap(), KeyTtl::NoExpiry);
+    assert_eq!(cache.touch(&["k"]).await.unwrap(), 1);
+    cache.fail_operation(Operation::Expire);
+    let err = cache.expire("k", TTL).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection);
+    // The other key operations still pass.
+    assert_eq!(cache.exists(&["k"]).await.unwrap(), 1);
+    assert_eq!(cache.injected_faults_for(Operation::Expire), 1);
 }

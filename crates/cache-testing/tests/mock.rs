@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Bytes, Cache, CacheStats};
+use cache_core::{Bytes, Cache, CacheStats, KeyTtl};
 use cache_testing::mock::MockCache;
 use mockall::Sequence;
 use mockall::predicate::eq;
@@ -77,4 +77,29 @@ fn an_unexpected_call_panics() {
         .build()
         .unwrap();
     let _ = rt.block_on(mock.health());
+}
+
+#[tokio::test]
+async fn key_operations_can_be_scripted() {
+    let mut mock = MockCache::new();
+    mock.expect_exists()
+        .withf(|keys| keys == ["a", "b"])
+        .returning(|_| Box::pin(async { Ok(1) }));
+    mock.expect_touch().returning(|keys| {
+        let n = keys.len() as u64;
+        Box::pin(async move { Ok(n) })
+    });
+    mock.expect_expire()
+        .withf(|k, ttl| k == "a" && *ttl == Duration::from_secs(9))
+        .returning(|_, _| Ok(true));
+    mock.expect_persist().with(eq("a")).returning(|_| Ok(false));
+    mock.expect_ttl()
+        .with(eq("a"))
+        .returning(|_| Ok(KeyTtl::NoExpiry));
+    let cache: Arc<dyn Cache> = Arc::new(mock);
+    assert_eq!(cache.exists(&["a", "b"]).await.unwrap(), 1);
+    assert_eq!(cache.touch(&["a", "b", "c"]).await.unwrap(), 3);
+    assert!(cache.expire("a", Duration::from_secs(9)).await.unwrap());
+    assert!(!cache.persist("a").await.unwrap());
+    assert_eq!(cache.ttl("a").await.unwrap(), KeyTtl::NoExpiry);
 }

@@ -111,3 +111,30 @@ async fn stats_come_from_the_wrapped_cache() {
     let _ = cache.get("k").await;
     assert_eq!(cache.stats().misses, 1);
 }
+
+#[tokio::test]
+async fn key_operations_are_recorded_with_their_keys_and_ttl() {
+    let cache = recording();
+    cache.set("a", b"1", TTL).await.unwrap();
+    cache.exists(&["a", "b"]).await.unwrap();
+    let short = Duration::from_secs(5);
+    cache.expire("a", short).await.unwrap();
+    cache.ttl("a").await.unwrap();
+    cache.persist("a").await.unwrap();
+    cache.touch(&["b", "a"]).await.unwrap();
+    let summary: Vec<_> = cache.calls()[1..]
+        .iter()
+        .map(|c| (c.op, c.keys.clone(), c.ttl))
+        .collect();
+    let keys = |ks: &[&str]| ks.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        summary,
+        [
+            (Operation::Exists, keys(&["a", "b"]), None),
+            (Operation::Expire, keys(&["a"]), Some(short)),
+            (Operation::Ttl, keys(&["a"]), None),
+            (Operation::Persist, keys(&["a"]), None),
+            (Operation::Touch, keys(&["b", "a"]), None),
+        ]
+    );
+}

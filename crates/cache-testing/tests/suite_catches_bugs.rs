@@ -22,6 +22,9 @@ enum Bug {
     CloseDoesNothing,
     HealthPanics,
     MissesAreNotCounted,
+    ExistsCountsDistinctKeys,
+    ExpireAddsToTheTtl,
+    PersistIsIgnored,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,28 @@ impl CacheLayer for Buggy {
             return Ok(KeyPage::new(keys, rest.next));
         }
         this.inner.scan_keys(pattern, cursor, count).await
+    }
+    async fn exists(this: &Self, keys: &[&str]) -> Result<u64> {
+        if this.bug != Bug::ExistsCountsDistinctKeys {
+            return this.inner.exists(keys).await;
+        }
+        let mut distinct = keys.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        this.inner.exists(&distinct).await
+    }
+    async fn expire(this: &Self, key: &str, ttl: Duration) -> Result<bool> {
+        let ttl = match (this.bug, this.inner.remaining_ttl(key)) {
+            (Bug::ExpireAddsToTheTtl, Some(left)) => ttl + left,
+            _ => ttl,
+        };
+        this.inner.expire(key, ttl).await
+    }
+    async fn persist(this: &Self, key: &str) -> Result<bool> {
+        if this.bug == Bug::PersistIsIgnored {
+            return Ok(this.inner.exists(&[key]).await? == 1);
+        }
+        this.inner.persist(key).await
     }
     async fn health(this: &Self) -> Result<()> {
         assert!(this.bug != Bug::HealthPanics, "health blew up");
@@ -236,6 +261,32 @@ async fn uncounted_misses_are_caught() {
     )
     .await;
     assert!(msg.contains("expected (hits, misses"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_exists_that_counts_a_repeated_key_once_is_caught() {
+    let msg = failure_of(
+        Bug::ExistsCountsDistinctKeys,
+        "exists_counts_keys_that_hold_a_value",
+    )
+    .await;
+    assert!(msg.contains("expected 21, got 20"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_expire_that_lengthens_instead_of_replacing_is_caught() {
+    let msg = failure_of(
+        Bug::ExpireAddsToTheTtl,
+        "expire_replaces_the_ttl_and_keeps_the_value",
+    )
+    .await;
+    assert!(msg.contains("to expire"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_persist_that_keeps_the_ttl_is_caught() {
+    let msg = failure_of(Bug::PersistIsIgnored, "persisted_key_outlives_its_ttl").await;
+    assert!(msg.contains("got a miss"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

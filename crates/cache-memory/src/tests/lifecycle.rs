@@ -98,6 +98,43 @@ async fn the_entry_bound_evicts_least_recently_used_entries() {
     );
 }
 
+/// Fills a cache of ten entries, probes `k0` with `probe`, writes five more
+/// and says whether `k0` survived.
+async fn survives_eviction_after(probe: impl AsyncFnOnce(&MemoryCache)) -> bool {
+    let c = MemoryCache::builder()
+        .max_entries(10)
+        .unbounded_bytes()
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        c.set(&format!("k{i}"), b"v", TTL).await.unwrap();
+    }
+    // moka applies reads to its LRU order in housekeeping: run it between steps.
+    c.store.map.run_pending_tasks();
+    probe(&c).await;
+    c.store.map.run_pending_tasks();
+    for i in 10..15 {
+        c.set(&format!("k{i}"), b"v", TTL).await.unwrap();
+        c.store.map.run_pending_tasks();
+    }
+    assert_eq!(c.stats().entries, Some(10));
+    c.store.map.contains_key("k0")
+}
+
+#[tokio::test]
+async fn touch_is_a_use_that_keeps_an_entry_from_eviction() {
+    assert!(
+        survives_eviction_after(async |c| assert_eq!(c.touch(&["k0"]).await.unwrap(), 1)).await
+    );
+}
+
+#[tokio::test]
+async fn exists_is_not_a_use() {
+    assert!(
+        !survives_eviction_after(async |c| assert_eq!(c.exists(&["k0"]).await.unwrap(), 1)).await
+    );
+}
+
 #[tokio::test]
 async fn the_byte_bound_evicts_least_recently_used_entries() {
     let c = MemoryCache::builder()
@@ -220,6 +257,11 @@ async fn every_call_after_close_fails_as_closed_naming_the_operation() {
         ),
         (Operation::DeleteMany, c.delete_many(&["k"]).await.err()),
         (Operation::IncrBy, c.incr_by("k", 1, TTL).await.err()),
+        (Operation::Exists, c.exists(&["k"]).await.err()),
+        (Operation::Expire, c.expire("k", TTL).await.err()),
+        (Operation::Persist, c.persist("k").await.err()),
+        (Operation::Ttl, c.ttl("k").await.err()),
+        (Operation::Touch, c.touch(&["k"]).await.err()),
         (
             Operation::ScanKeys,
             c.scan_keys("*", &start, 10).await.err(),

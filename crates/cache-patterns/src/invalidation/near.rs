@@ -223,7 +223,8 @@ impl NearCache {
 }
 
 /// Calls on a closed view fail; what is not written here (`scan_keys`,
-/// `rate_limit`, `publish`, `subscribe`, `health`, `stats`) is L2's.
+/// `rate_limit`, `publish`, `subscribe`, `health`, `stats`, the key
+/// operations but `expire`) is L2's.
 impl CacheLayer for NearCache {
     type Inner = dyn Cache;
 
@@ -343,6 +344,16 @@ impl CacheLayer for NearCache {
         let value = this.shared.incr_by(key, delta, ttl).await?;
         this.invalidate(Invalidation::Key(key.to_owned())).await;
         Ok(value)
+    }
+
+    /// A shortened TTL must end the local copies too: they are dropped, as
+    /// after a write. `persist`, `ttl`, `exists` and `touch` are L2's alone.
+    async fn expire(this: &Self, key: &str, ttl: Duration) -> Result<bool> {
+        let held = this.shared.expire(key, ttl).await?;
+        if held {
+            this.invalidate(Invalidation::Key(key.to_owned())).await;
+        }
+        Ok(held)
     }
 
     async fn delete_pattern(this: &Self, pattern: &str) -> Result<u64> {

@@ -51,6 +51,7 @@ use futures::stream::{self, StreamExt};
 mod atomic;
 mod basic;
 mod batch;
+mod keys;
 pub mod patterns;
 mod service;
 mod support;
@@ -58,6 +59,7 @@ mod support;
 pub use atomic::*;
 pub use basic::*;
 pub use batch::*;
+pub use keys::*;
 pub use patterns::*;
 pub use service::*;
 pub use support::{CheckError, CheckResult, Namespace};
@@ -240,6 +242,14 @@ macro_rules! __conformance_checks {
             incr_by_is_atomic => check_incr_by_is_atomic,
             incr_by_on_non_integer_is_wrong_type => check_incr_by_on_non_integer_is_wrong_type,
             incr_by_overflow_is_an_error => check_incr_by_overflow_is_an_error,
+            exists_counts_keys_that_hold_a_value => check_exists_counts_keys_that_hold_a_value,
+            expire_replaces_the_ttl_and_keeps_the_value => check_expire_replaces_the_ttl_and_keeps_the_value,
+            expire_refuses_an_invalid_ttl => check_expire_refuses_an_invalid_ttl,
+            ttl_tells_absent_no_expiry_and_remaining => check_ttl_tells_absent_no_expiry_and_remaining,
+            persisted_key_outlives_its_ttl => check_persisted_key_outlives_its_ttl,
+            incr_by_gives_a_persisted_counter_a_ttl => check_incr_by_gives_a_persisted_counter_a_ttl,
+            touch_counts_keys_and_keeps_their_ttl => check_touch_counts_keys_and_keeps_their_ttl,
+            key_operations_refuse_invalid_keys => check_key_operations_refuse_invalid_keys,
             get_many_keeps_order_and_reports_misses => check_get_many_keeps_order_and_reports_misses,
             set_many_then_get_many_round_trips => check_set_many_then_get_many_round_trips,
             set_many_validates_before_writing => check_set_many_validates_before_writing,

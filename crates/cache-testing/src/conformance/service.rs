@@ -321,6 +321,17 @@ pub async fn check_closed_cache_refuses_every_call(factory: &dyn CacheFactory) -
         c.incr_by(k, 1, LONG_TTL)
             .await
             .must_fail(closed, "incr_by after close")?;
+        c.exists(&[k])
+            .await
+            .must_fail(closed, "exists after close")?;
+        c.expire(k, LONG_TTL)
+            .await
+            .must_fail(closed, "expire after close")?;
+        c.persist(k)
+            .await
+            .must_fail(closed, "persist after close")?;
+        c.ttl(k).await.must_fail(closed, "ttl after close")?;
+        c.touch(&[k]).await.must_fail(closed, "touch after close")?;
         c.scan_keys(&fx.ns.pattern("*"), &ScanCursor::start(), 10)
             .await
             .must_fail(closed, "scan_keys after close")?;
