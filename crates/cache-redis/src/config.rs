@@ -65,6 +65,11 @@ pub struct RedisConfig {
     pub max_retry_backoff: Duration,
     /// The largest value accepted, in bytes. Default 4 MiB (ElastiCache advises values under 1 MB).
     pub max_value_bytes: usize,
+    /// Coalesce concurrent `get`s: while a `GET` is in flight, the `get`s
+    /// that arrive queue and go out together as one `MGET` (per slot in a
+    /// cluster), same keys once. A `get` with nothing in flight waits for
+    /// nothing. Default off (docs/BENCHMARKS.md has the measurements).
+    pub coalesce_gets: bool,
 }
 
 impl Default for RedisConfig {
@@ -84,6 +89,7 @@ impl Default for RedisConfig {
             retry_backoff: Duration::from_millis(50),
             max_retry_backoff: Duration::from_secs(2),
             max_value_bytes: 4 * 1024 * 1024,
+            coalesce_gets: false,
         }
     }
 }

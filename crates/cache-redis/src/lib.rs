@@ -163,6 +163,7 @@
 
 mod builder;
 mod cache;
+mod coalesce;
 mod config;
 mod errors;
 mod ops;

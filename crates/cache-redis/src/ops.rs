@@ -55,6 +55,14 @@ impl RedisCache {
         .await
     }
 
+    /// `GET key` (`key` is valid).
+    pub(crate) async fn get_one(&self, key: &str) -> Result<Option<Bytes>> {
+        let mut cmd = Self::command("GET", 2, key.len());
+        cmd.arg(key);
+        self.query(Operation::Get, Some(key), Idempotent, &cmd)
+            .await
+    }
+
     /// One Lua script (EVALSHA, loaded on NOSCRIPT).
     async fn script<T: FromRedisValue>(
         &self,
@@ -148,11 +156,11 @@ impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.counted(Operation::Get, async {
             validate_key(key)?;
-            let mut cmd = Self::command("GET", 2, key.len());
-            cmd.arg(key);
-            let value: Option<Bytes> = self
-                .query(Operation::Get, Some(key), Idempotent, &cmd)
-                .await?;
+            let value = if self.inner.coalescer.is_some() {
+                self.coalesced_get(key).await?
+            } else {
+                self.get_one(key).await?
+            };
             if value.is_some() {
                 self.inner.stats.local().hits(1);
             } else {

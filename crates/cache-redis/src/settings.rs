@@ -67,6 +67,7 @@ pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_value_bytes: usize,
+    pub(crate) coalesce_gets: bool,
 }
 
 /// TLS: system roots, or a CA bundle in PEM.
@@ -207,6 +208,7 @@ impl Settings {
                 config.max_retry_backoff,
             ),
             max_value_bytes: config.max_value_bytes,
+            coalesce_gets: config.coalesce_gets,
         })
     }
 
