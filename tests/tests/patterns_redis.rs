@@ -4,7 +4,6 @@
 //! are the pattern suite of `cache-testing`, run on Redis by cache-redis's
 //! `conformance_standalone` and on memory by cache-patterns' `pattern_suite`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,62 +16,34 @@ use cache_patterns::ratelimit::RateLimiter;
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::{RedisServer, cli_binary};
+use cache_testing::wait::{eventually, reads};
+
+mod support;
 
 const TTL: Duration = Duration::from_secs(60);
-const DEADLINE: Duration = Duration::from_secs(30);
 
 async fn redis(server: &RedisServer) -> Arc<dyn Cache> {
-    let mut config = RedisConfig::default();
-    config.addrs = vec![server.addr()];
-    Arc::new(
-        RedisCache::connect(&config)
-            .await
-            .expect("connect to the test server"),
+    support::connect(&server.addr()).await
+}
+
+/// One instance of a service: an L1 in memory over its own connection to `server`.
+async fn near(server: &RedisServer) -> NearCache {
+    NearCache::start(
+        Arc::new(MemoryCache::new()),
+        redis(server).await,
+        "svc:",
+        TTL,
     )
-}
-
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn reads(cache: &NearCache, key: &str, expected: &'static str) -> bool {
-    cache
-        .get(key)
-        .await
-        .is_ok_and(|v| v.is_some_and(|v| v == expected))
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_write_through_one_redis_connection_drops_the_local_copy_of_another() {
     let server = RedisServer::start();
     // Two instances of a service: two connections to the same server.
-    let a = NearCache::start(
-        Arc::new(MemoryCache::new()),
-        redis(&server).await,
-        "svc:",
-        TTL,
-    )
-    .await
-    .unwrap();
-    let b = NearCache::start(
-        Arc::new(MemoryCache::new()),
-        redis(&server).await,
-        "svc:",
-        TTL,
-    )
-    .await
-    .unwrap();
+    let a = near(&server).await;
+    let b = near(&server).await;
     a.set("user:1", b"v1", TTL).await.unwrap();
     assert_eq!(b.get("user:1").await.unwrap().unwrap(), "v1");
     a.set("user:1", b"v2", TTL).await.unwrap();

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use cache_core::Cache;
 use cache_patterns::lock::{Backoff, DistributedLock};
-use cache_redis::RedisCache;
-use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
+
+mod support;
+use support::connect;
 
 const CHILD_ENV: &str = "PATTERNS_LOCK_CHILD_ADDR";
 const TASKS: usize = 8;
@@ -35,16 +36,6 @@ const TTL: Duration = Duration::from_secs(30);
 /// Longer than any run: a counter keeps the TTL of its first increment, and
 /// the occupancy counter must not expire in the middle of the test.
 const BOOKKEEPING_TTL: Duration = Duration::from_secs(3600);
-
-async fn connect(addr: &str) -> Arc<dyn Cache> {
-    let mut config = RedisConfig::default();
-    config.addrs = vec![addr.to_owned()];
-    Arc::new(
-        RedisCache::connect(&config)
-            .await
-            .expect("connect to the test server"),
-    )
-}
 
 /// What one process saw.
 #[derive(Debug, Default)]

@@ -718,6 +718,34 @@ pub fn cut_key(key: &str) -> String {
     }
 }
 
+/// The one wording of a broken size limit, for keys, tenant ids, prefixes
+/// and config numbers alike: `what` names the thing with its size.
+///
+/// ```
+/// let reason = cache_core::error::over_limit(format_args!("a key of {} bytes", 5000), 4096);
+/// assert_eq!(reason, "a key of 5000 bytes is more than the limit of 4096");
+/// ```
+pub fn over_limit(what: impl fmt::Display, limit: impl fmt::Display) -> String {
+    format!("{what} is more than the limit of {limit}")
+}
+
+/// `Err` with the reason when `what`, `len` bytes long, is longer than `limit` bytes.
+///
+/// ```
+/// use cache_core::error::check_byte_limit;
+/// assert!(check_byte_limit("a key", 4096, 4096).is_ok());
+/// assert_eq!(
+///     check_byte_limit("a key", 4097, 4096).unwrap_err(),
+///     "a key of 4097 bytes is more than the limit of 4096"
+/// );
+/// ```
+pub fn check_byte_limit(what: &str, len: usize, limit: usize) -> std::result::Result<(), String> {
+    if len > limit {
+        return Err(over_limit(format_args!("{what} of {len} bytes"), limit));
+    }
+    Ok(())
+}
+
 /// A failure of the CBOR codec (see [`crate::codec`]). Nothing is allocated past the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

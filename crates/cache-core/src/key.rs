@@ -14,7 +14,7 @@
 //! assert!(validate_key("").is_err());
 //! ```
 
-use crate::error::{CacheError, Result};
+use crate::error::{CacheError, Result, check_byte_limit};
 
 /// The longest key in bytes (UTF-8), prefixes included.
 pub const MAX_KEY_BYTES: usize = 4096;
@@ -24,15 +24,8 @@ pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(CacheError::invalid_key(key, "a key must not be empty"));
     }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(CacheError::invalid_key(
-            key,
-            format!(
-                "a key must be at most {MAX_KEY_BYTES} bytes, this one is {}",
-                key.len()
-            ),
-        ));
-    }
+    check_byte_limit("a key", key.len(), MAX_KEY_BYTES)
+        .map_err(|reason| CacheError::invalid_key(key, reason))?;
     Ok(())
 }
 
@@ -58,7 +51,11 @@ mod tests {
     fn refuses_empty_and_oversized_keys() {
         assert!(validate_key("").unwrap_err().kind() == crate::ErrorKind::InvalidKey);
         let e = validate_key(&"x".repeat(MAX_KEY_BYTES + 1)).unwrap_err();
-        assert!(e.to_string().contains("at most 4096 bytes"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("4097 bytes is more than the limit of 4096"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod error;
 pub mod key;
 pub mod layer;
 pub mod pattern;
+mod setters;
 pub mod singleflight;
 pub mod stats;
 pub mod ttl;

@@ -87,25 +87,18 @@ pub struct TenantManagerBuilder {
 }
 
 impl TenantManagerBuilder {
-    /// At most `max` tenants live at once (≥ 1). Default 1,000.
-    pub fn max_tenants(mut self, max: usize) -> Self {
-        self.max_tenants = max;
-        self
-    }
+    cache_core::setters! {
+        /// At most `max` tenants live at once (≥ 1). Default 1,000.
+        max_tenants: usize;
 
-    /// Tenants unused this long (and not leased) are closed. Default 30 minutes.
-    pub fn idle_ttl(mut self, idle_ttl: Duration) -> Self {
-        self.idle_ttl = idle_ttl;
-        self
-    }
+        /// Tenants unused this long (and not leased) are closed. Default 30 minutes.
+        idle_ttl: Duration;
 
-    /// How often the idle sweep runs. Default a quarter of `idle_ttl`, at most
-    /// a minute. A sweep sees the uses made since the one before, so an idle
-    /// tenant is closed no sooner than `idle_ttl` and no later than `idle_ttl`
-    /// plus two intervals after its last use.
-    pub fn sweep_interval(mut self, interval: Duration) -> Self {
-        self.sweep_interval = Some(interval);
-        self
+        /// How often the idle sweep runs. Default a quarter of `idle_ttl`, at most
+        /// a minute. A sweep sees the uses made since the one before, so an idle
+        /// tenant is closed no sooner than `idle_ttl` and no later than `idle_ttl`
+        /// plus two intervals after its last use.
+        sweep_interval: Duration => Some;
     }
 
     /// `max_tenants` and `idle_ttl` from the `cache.tenants` section.

@@ -16,6 +16,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use cache_core::error::check_byte_limit;
 use cache_core::{CacheError, ConfigError, Result};
 
 /// The longest tenant id, in bytes (UTF-8). Escaped, it takes at most three
@@ -41,15 +42,8 @@ pub fn validate_tenant_id(id: &str) -> Result<()> {
             "a tenant id must not be empty",
         ));
     }
-    if id.len() > MAX_TENANT_ID_BYTES {
-        return Err(CacheError::invalid_tenant_id(
-            id,
-            format!(
-                "a tenant id must be at most {MAX_TENANT_ID_BYTES} bytes, this one is {}",
-                id.len()
-            ),
-        ));
-    }
+    check_byte_limit("a tenant id", id.len(), MAX_TENANT_ID_BYTES)
+        .map_err(|reason| CacheError::invalid_tenant_id(id, reason))?;
     Ok(())
 }
 
@@ -241,7 +235,11 @@ mod tests {
     fn tenant_id_over_the_length_limit_is_an_invalid_tenant_id() {
         let err = TenantId::new(&"t".repeat(MAX_TENANT_ID_BYTES + 1)).unwrap_err();
         assert_eq!(err.kind(), cache_core::ErrorKind::InvalidTenantId);
-        assert!(err.to_string().contains("at most 256 bytes"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("257 bytes is more than the limit of 256"),
+            "{err}"
+        );
         assert!(
             err.to_string().starts_with("invalid tenant id \"ttt"),
             "{err}"

@@ -13,11 +13,10 @@
 //! cargo bench -p cache-core --bench memory -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+use futures::FutureExt;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Barrier;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,14 +36,7 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// Polls a future that never waits.
 fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("MemoryCache never waits"),
-    }
+    future.now_or_never().expect("MemoryCache never waits")
 }
 
 /// The raw store's expiry: the same fixed TTL for every entry.

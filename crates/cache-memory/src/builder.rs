@@ -167,19 +167,15 @@ impl Default for MemoryCacheBuilder {
 }
 
 impl MemoryCacheBuilder {
-    /// The most entries held (at least 1); least recently used entries are
-    /// evicted past it.
-    pub fn max_entries(mut self, max_entries: u64) -> Self {
-        self.max_entries = max_entries;
-        self
-    }
+    cache_core::setters! {
+        /// The most entries held (at least 1); least recently used entries are
+        /// evicted past it.
+        max_entries: u64;
 
-    /// The most key and value bytes held (at least 1); least recently used
-    /// entries are evicted past it. With both bounds, each entry is charged its
-    /// bytes plus `max_bytes / max_entries`, so that both hold.
-    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
-        self.max_bytes = Some(max_bytes);
-        self
+        /// The most key and value bytes held (at least 1); least recently used
+        /// entries are evicted past it. With both bounds, each entry is charged its
+        /// bytes plus `max_bytes / max_entries`, so that both hold.
+        max_bytes: u64 => Some;
     }
 
     /// No byte bound: only [`max_entries`](Self::max_entries) limits the cache.
@@ -188,35 +184,28 @@ impl MemoryCacheBuilder {
         self
     }
 
-    /// The largest value accepted (at least 1); larger writes fail with
-    /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
-    pub fn max_value_bytes(mut self, max_value_bytes: usize) -> Self {
-        self.max_value_bytes = max_value_bytes;
-        self
-    }
+    cache_core::setters! {
+        /// The largest value accepted (at least 1); larger writes fail with
+        /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
+        max_value_bytes: usize;
 
-    /// How many messages a subscriber may fall behind on a channel before it
-    /// receives [`SubscriptionEvent::Lagged`](cache_core::SubscriptionEvent::Lagged)
-    /// (1 to 2^20; default [`DEFAULT_CHANNEL_CAPACITY`]).
-    pub fn channel_capacity(mut self, channel_capacity: usize) -> Self {
-        self.channel_capacity = channel_capacity;
-        self
-    }
+        /// How many messages a subscriber may fall behind on a channel before it
+        /// receives [`SubscriptionEvent::Lagged`](cache_core::SubscriptionEvent::Lagged)
+        /// (1 to 2^20; default [`DEFAULT_CHANNEL_CAPACITY`]).
+        channel_capacity: usize;
 
-    /// The clock that expiry, remaining TTLs and rate-limit windows read
-    /// (default [`Clock::system`], the real monotonic clock). With the
-    /// `test-util` feature, pass a `ManualClock` (or a reference to one) to
-    /// expire entries by advancing it, without sleeping.
-    ///
-    /// ```
-    /// use cache_memory::{Clock, MemoryCache};
-    /// let cache = MemoryCache::builder().clock(Clock::system()).build()?;
-    /// # drop(cache);
-    /// # Ok::<(), cache_core::CacheError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = clock.into();
-        self
+        /// The clock that expiry, remaining TTLs and rate-limit windows read
+        /// (default [`Clock::system`], the real monotonic clock). With the
+        /// `test-util` feature, pass a `ManualClock` (or a reference to one) to
+        /// expire entries by advancing it, without sleeping.
+        ///
+        /// ```
+        /// use cache_memory::{Clock, MemoryCache};
+        /// let cache = MemoryCache::builder().clock(Clock::system()).build()?;
+        /// # drop(cache);
+        /// # Ok::<(), cache_core::CacheError>(())
+        /// ```
+        clock: impl Into<Clock> => into;
     }
 
     /// The cache, or a config error naming the first invalid value.

@@ -10,11 +10,10 @@
 //! cargo bench -p cache-core --bench patterns -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+use futures::FutureExt;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use cache_core::{Cache, TypedCacheExt};
@@ -48,14 +47,9 @@ fn profile() -> Profile {
 
 /// Polls a future that never waits.
 fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("a hit on MemoryCache never waits"),
-    }
+    future
+        .now_or_never()
+        .expect("a hit on MemoryCache never waits")
 }
 
 type LoadResult = Result<Profile, std::io::Error>;

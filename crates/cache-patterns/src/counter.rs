@@ -23,7 +23,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,20 +31,11 @@ use cache_core::error::{CacheError, Operation, Result};
 use cache_core::ttl::normalize_ttl;
 
 /// One named counter. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Counter {
     cache: Arc<dyn Cache>,
     key: String,
     ttl: Duration,
-}
-
-impl fmt::Debug for Counter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Counter")
-            .field("key", &self.key)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Counter {

@@ -35,7 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,8 +73,9 @@ pub struct ClaimTicket {
     ttl: Duration,
 }
 
-impl fmt::Debug for ClaimTicket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The marker proves ownership of the claim: never printed.
+impl std::fmt::Debug for ClaimTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimTicket")
             .field("key", &self.key)
             .field("ttl", &self.ttl)
@@ -91,20 +91,11 @@ impl ClaimTicket {
 }
 
 /// Request de-duplication over one cache. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Idempotency {
     cache: Arc<dyn Cache>,
     prefix: String,
     ttl: Duration,
-}
-
-impl fmt::Debug for Idempotency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Idempotency")
-            .field("prefix", &self.prefix)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Idempotency {
@@ -120,16 +111,12 @@ impl Idempotency {
         }
     }
 
-    /// The prefix put before every request id (default `idempotency:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every request id (default `idempotency:`).
+        prefix: impl Into<String> => into;
 
-    /// The TTL of claims that do not name one (default 300 s).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
+        /// The TTL of claims that do not name one (default 300 s).
+        ttl: Duration;
     }
 
     /// Claims `request_id` for `ttl` (`None`: the configured TTL). Exactly one

@@ -27,7 +27,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -55,23 +54,13 @@ struct Counters {
 }
 
 /// A rate limit rule applied to many keys. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RateLimiter {
     cache: Arc<dyn Cache>,
     rule: RateLimitRule,
     prefix: String,
     fail_open: bool,
     counters: Arc<Counters>,
-}
-
-impl fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("rule", &self.rule)
-            .field("prefix", &self.prefix)
-            .field("fail_open", &self.fail_open)
-            .finish_non_exhaustive()
-    }
 }
 
 impl RateLimiter {
@@ -98,23 +87,19 @@ impl RateLimiter {
         Self::new(cache, RateLimitRule::fixed(limit, window))
     }
 
-    /// The prefix put before every key (default `ratelimit:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every key (default `ratelimit:`).
+        prefix: impl Into<String> => into;
 
-    /// When the cache cannot answer for now (a transient failure: unreachable,
-    /// timing out, between roles; see [`CacheError::is_transient`](cache_core::CacheError::is_transient)),
-    /// admit the request (`true`) or return the error (`false`, the default).
-    /// Failing open keeps a service up through a cache outage at the price of
-    /// not limiting meanwhile; either way the failure is counted in
-    /// [`RateLimitStats::cache_errors`]. Any other error is always returned:
-    /// above all a refusal (an ACL `NOPERM` on the limiter's keys, wrong
-    /// credentials), which failing open would turn into no limit at all.
-    pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.fail_open = fail_open;
-        self
+        /// When the cache cannot answer for now (a transient failure: unreachable,
+        /// timing out, between roles; see [`CacheError::is_transient`](cache_core::CacheError::is_transient)),
+        /// admit the request (`true`) or return the error (`false`, the default).
+        /// Failing open keeps a service up through a cache outage at the price of
+        /// not limiting meanwhile; either way the failure is counted in
+        /// [`RateLimitStats::cache_errors`]. Any other error is always returned:
+        /// above all a refusal (an ACL `NOPERM` on the limiter's keys, wrong
+        /// credentials), which failing open would turn into no limit at all.
+        fail_open: bool;
     }
 
     /// The rule.

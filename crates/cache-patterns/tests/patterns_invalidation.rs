@@ -11,6 +11,7 @@ use cache_memory::MemoryCache;
 use cache_patterns::invalidation::{
     Invalidation, InvalidationBus, InvalidationListener, NearCache,
 };
+use cache_testing::wait::reads;
 use parking_lot::Mutex;
 use patterns_support::{SwitchableCache, eventually};
 
@@ -26,13 +27,6 @@ async fn near(shared: &Arc<dyn Cache>, prefix: &str) -> NearCache {
     )
     .await
     .unwrap()
-}
-
-async fn reads(cache: &NearCache, key: &str, expected: &'static str) -> bool {
-    cache
-        .get(key)
-        .await
-        .is_ok_and(|v| v.is_some_and(|v| v == expected))
 }
 
 #[derive(Default)]

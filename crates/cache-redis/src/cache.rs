@@ -56,12 +56,11 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Use the Lua `get_or_set` even when the server accepts `SET NX GET`
-    /// (so that both paths can be tested against one server).
-    #[doc(hidden)]
-    pub fn force_lua_get_or_set(mut self, yes: bool) -> Self {
-        self.force_lua_get_or_set = yes;
-        self
+    cache_core::setters! {
+        /// Use the Lua `get_or_set` even when the server accepts `SET NX GET`
+        /// (so that both paths can be tested against one server).
+        #[doc(hidden)]
+        force_lua_get_or_set: bool;
     }
 }
 

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cache_core::ConfigError;
 use cache_core::config::{Secret, duration};
+use cache_core::error::over_limit;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
 use crate::config::{RedisConfig, RedisMode, TlsConfig};
@@ -142,12 +143,10 @@ impl Settings {
             return Err(ConfigError::new("pool_size", "must be at least 1"));
         }
         if config.pool_size > MAX_POOL_SIZE {
+            let what = format_args!("{} connections per node", config.pool_size);
             return Err(ConfigError::new(
                 "pool_size",
-                format!(
-                    "{} connections per node is more than the limit of {MAX_POOL_SIZE}",
-                    config.pool_size
-                ),
+                over_limit(what, MAX_POOL_SIZE),
             ));
         }
         for (name, value) in [
@@ -173,12 +172,10 @@ impl Settings {
             ));
         }
         if config.max_retries > MAX_RETRIES_LIMIT {
+            let what = format_args!("{} retries", config.max_retries);
             return Err(ConfigError::new(
                 "max_retries",
-                format!(
-                    "{} retries is more than the limit of {MAX_RETRIES_LIMIT}",
-                    config.max_retries
-                ),
+                over_limit(what, MAX_RETRIES_LIMIT),
             ));
         }
         if config.max_value_bytes == 0 || config.max_value_bytes > MAX_VALUE_BYTES_LIMIT {

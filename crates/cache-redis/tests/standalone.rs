@@ -5,6 +5,7 @@
 
 mod harness_support;
 
+use cache_testing::wait::eventually;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +18,6 @@ use cache_testing::server::{RedisServer, RespValue};
 use harness_support::shared_server;
 
 const TTL: Duration = Duration::from_secs(60);
-
-/// Generous for a loaded 2-core machine; only ever an upper bound.
-const DEADLINE: Duration = Duration::from_secs(20);
 
 fn config_for(server: &RedisServer) -> RedisConfig {
     let mut config = RedisConfig::default();
@@ -48,22 +46,6 @@ fn pttl(server: &RedisServer, key: &str) -> i64 {
     match server.command(&["PTTL", key]) {
         RespValue::Integer(ms) => ms,
         other => panic!("PTTL answered {other:?}"),
-    }
-}
-
-/// Polls `condition` until it holds or [`DEADLINE`] passes.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            Instant::now() < until,
-            "{what} did not happen within {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -70,6 +70,7 @@ pub mod faulty;
 pub mod mock;
 pub mod recording;
 pub mod server;
+pub mod wait;
 
 pub use fakes::{ManualClock, fake_cache};
 pub use faulty::FaultyCache;

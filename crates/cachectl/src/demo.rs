@@ -71,20 +71,14 @@ async fn walk(
     println!("   user:43 -> {missing:?} (a miss is Ok(None), not an error)");
 
     step(2, "De-duplication: get_or_set stores only the first value");
-    let (first, was_set) = cache
-        .get_or_set(&key("request:r-1"), b"processing by worker A", TTL)
-        .await?;
-    println!(
-        "   worker A: stored={was_set} value={:?}",
-        String::from_utf8_lossy(&first)
-    );
-    let (seen, was_set) = cache
-        .get_or_set(&key("request:r-1"), b"processing by worker B", TTL)
-        .await?;
-    println!(
-        "   worker B: stored={was_set} value={:?} -> duplicate detected",
-        String::from_utf8_lossy(&seen)
-    );
+    for (worker, note) in [("A", ""), ("B", " -> duplicate detected")] {
+        let mine = format!("processing by worker {worker}");
+        let (stored, was_set) = cache
+            .get_or_set(&key("request:r-1"), mine.as_bytes(), TTL)
+            .await?;
+        let stored = String::from_utf8_lossy(&stored);
+        println!("   worker {worker}: stored={was_set} value={stored:?}{note}");
+    }
 
     step(
         3,

@@ -6,7 +6,7 @@
 //! Redis (at the top level, or in a tenant override); the memory and tenants
 //! sections are always checked (the in-memory fallback and the manager use them).
 
-use cache_core::error::ConfigError;
+use cache_core::error::{ConfigError, check_byte_limit};
 
 use super::load::is_plain_key;
 use super::model::{BackendKind, CacheConfig, Config, TenantOverride, TenantsConfig};
@@ -114,16 +114,8 @@ macro_rules! backend_sections {
 backend_sections!(CacheConfig, TenantOverride);
 
 fn check_prefix(field: &str, prefix: &str) -> Result<(), ConfigError> {
-    if prefix.len() > MAX_KEY_PREFIX_BYTES {
-        return Err(ConfigError::new(
-            field,
-            format!(
-                "is {} bytes, more than the limit of {MAX_KEY_PREFIX_BYTES}",
-                prefix.len()
-            ),
-        ));
-    }
-    Ok(())
+    check_byte_limit("a prefix", prefix.len(), MAX_KEY_PREFIX_BYTES)
+        .map_err(|reason| ConfigError::new(field, reason))
 }
 
 /// A build without the `redis` feature refuses every way of asking for Redis

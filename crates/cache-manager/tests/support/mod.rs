@@ -2,7 +2,8 @@
 //! and polling a condition with a deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::future::Future;
+#[allow(unused_imports)]
+pub use cache_testing::wait::eventually;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,22 +17,6 @@ use parking_lot::Mutex;
 /// How long a condition may take to become true. Generous: the machine is
 /// loaded, and under paused time this is virtual time anyway.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `condition` until it holds, failing the test after [`DEADLINE`].
-/// Sleeps a millisecond between polls, so paused-time tests advance.
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let polled = tokio::time::timeout(DEADLINE, async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await;
-    assert!(polled.is_ok(), "timed out waiting until {what}");
-}
 
 /// Whether `cache` has been closed (every call then fails with `Closed`).
 pub async fn is_closed(cache: &dyn Cache) -> bool {

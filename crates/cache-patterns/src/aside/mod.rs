@@ -258,17 +258,13 @@ impl CacheAside {
         }
     }
 
-    /// The default (hard) TTL, used by [`ReadThrough`] (default 5 minutes).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
+    cache_core::setters! {
+        /// The default (hard) TTL, used by [`ReadThrough`] (default 5 minutes).
+        ttl: Duration;
 
-    /// Values older than `soft_ttl` (capped at each value's hard TTL) are
-    /// refreshed, and served stale while the loader fails.
-    pub fn soft_ttl(mut self, soft_ttl: Duration) -> Self {
-        self.soft_ttl = Some(soft_ttl);
-        self
+        /// Values older than `soft_ttl` (capped at each value's hard TTL) are
+        /// refreshed, and served stale while the loader fails.
+        soft_ttl: Duration => Some;
     }
 
     /// Shortens every TTL by a random fraction in `[0, jitter)` (clamped to
@@ -284,31 +280,24 @@ impl CacheAside {
         self
     }
 
-    /// Whether a cache that fails transiently (unreachable, timing out,
-    /// between roles; see [`CacheError::is_transient`]) or is closed degrades
-    /// to calling the loader (`true`, the default) or fails the call. A
-    /// refusal ([`CacheError::is_refused`]: an ACL or credential problem) is
-    /// never absorbed: neither when reading, nor when storing what was loaded,
-    /// nor on the cross-process lock.
-    pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.fail_open = fail_open;
-        self
-    }
+    cache_core::setters! {
+        /// Whether a cache that fails transiently (unreachable, timing out,
+        /// between roles; see [`CacheError::is_transient`]) or is closed degrades
+        /// to calling the loader (`true`, the default) or fails the call. A
+        /// refusal ([`CacheError::is_refused`]: an ACL or credential problem) is
+        /// never absorbed: neither when reading, nor when storing what was loaded,
+        /// nor on the cross-process lock.
+        fail_open: bool;
 
-    /// Past the soft TTL, return the stale value at once and refresh on a
-    /// background task (`true`), or refresh in the call (`false`, default).
-    pub fn background_refresh(mut self, background: bool) -> Self {
-        self.background_refresh = background;
-        self
-    }
+        /// Past the soft TTL, return the stale value at once and refresh on a
+        /// background task (`true`), or refresh in the call (`false`, default).
+        background_refresh: bool;
 
-    /// Remembers a loader failure for `ttl`: calls meanwhile get the failure
-    /// without running the loader (protecting a struggling backend). Only the
-    /// failure's message is stored. A stale value is never replaced by a
-    /// failure.
-    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_ttl = Some(ttl);
-        self
+        /// Remembers a loader failure for `ttl`: calls meanwhile get the failure
+        /// without running the loader (protecting a struggling backend). Only the
+        /// failure's message is stored. A stale value is never replaced by a
+        /// failure.
+        negative_ttl: Duration => Some;
     }
 
     /// Protects loads across processes: a flight takes a lock of `lock_ttl`
@@ -324,10 +313,9 @@ impl CacheAside {
         self
     }
 
-    /// The wall clock used for soft expiry (default: the system clock).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
+    cache_core::setters! {
+        /// The wall clock used for soft expiry (default: the system clock).
+        clock: Clock => Some;
     }
 
     /// The cache underneath.

@@ -1,7 +1,6 @@
 //! A two-level cache: a small local L1 in front of a shared L2, kept
 //! coherent across instances by an [`InvalidationBus`].
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -54,23 +53,13 @@ use cache_core::stats::CacheStats;
 /// }
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct NearCache {
     local: Arc<dyn Cache>,
     shared: Arc<dyn Cache>,
     local_ttl: Duration,
     bus: InvalidationBus,
     closed: AtomicBool,
-}
-
-impl fmt::Debug for NearCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NearCache")
-            .field("local", &self.local)
-            .field("shared", &self.shared)
-            .field("local_ttl", &self.local_ttl)
-            .field("bus", &self.bus)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Drops L1 entries on other instances' invalidations.

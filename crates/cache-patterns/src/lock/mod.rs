@@ -49,7 +49,6 @@
 mod guard;
 mod local;
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,7 +132,7 @@ pub struct LockInfo {
 
 /// A factory of distributed locks over one cache. Cheap to clone; clones
 /// share their [`LockStats`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DistributedLock {
     cache: Arc<dyn Cache>,
     prefix: String,
@@ -144,19 +143,6 @@ pub struct DistributedLock {
     release_timeout: Duration,
     counters: Arc<LockCounters>,
     local: Arc<LocalWaiters>,
-}
-
-impl fmt::Debug for DistributedLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DistributedLock")
-            .field("prefix", &self.prefix)
-            .field("wait", &self.wait)
-            .field("backoff", &self.backoff)
-            .field("watchdog_cap", &self.watchdog_cap)
-            .field("fencing", &self.fencing)
-            .field("release_timeout", &self.release_timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl DistributedLock {
@@ -177,23 +163,16 @@ impl DistributedLock {
         }
     }
 
-    /// The prefix put before every lock key (default `lock:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
+    cache_core::setters! {
+        /// The prefix put before every lock key (default `lock:`).
+        prefix: impl Into<String> => into;
 
-    /// How long [`with_lock`](Self::with_lock) waits for a busy lock (default
-    /// zero: try once).
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = wait;
-        self
-    }
+        /// How long [`with_lock`](Self::with_lock) waits for a busy lock (default
+        /// zero: try once).
+        wait: Duration;
 
-    /// The backoff between attempts while waiting.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
+        /// The backoff between attempts while waiting.
+        backoff: Backoff;
     }
 
     /// Turns the watchdog on: while a guard lives, its lock is extended every
@@ -203,16 +182,12 @@ impl DistributedLock {
         self
     }
 
-    /// Turns fencing tokens on (one extra `incr_by` and one check per acquisition).
-    pub fn fencing(mut self, on: bool) -> Self {
-        self.fencing = on;
-        self
-    }
+    cache_core::setters! {
+        /// Turns fencing tokens on (one extra `incr_by` and one check per acquisition).
+        fencing: bool;
 
-    /// How long the release that a dropped guard starts may take (default 2 s).
-    pub fn release_timeout(mut self, timeout: Duration) -> Self {
-        self.release_timeout = timeout;
-        self
+        /// How long the release that a dropped guard starts may take (default 2 s).
+        release_timeout: Duration;
     }
 
     /// Counters since this lock factory was built.

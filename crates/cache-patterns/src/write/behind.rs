@@ -163,10 +163,9 @@ impl<T: Serialize + Send + Sync + 'static> WriteBehindBuilder<T> {
         self
     }
 
-    /// What a write does when the queue is full (default [`WhenFull::Wait`]).
-    pub fn when_full(mut self, when_full: WhenFull) -> Self {
-        self.when_full = when_full;
-        self
+    cache_core::setters! {
+        /// What a write does when the queue is full (default [`WhenFull::Wait`]).
+        when_full: WhenFull;
     }
 
     /// Starts the queue and its flusher task. Must be called inside a tokio runtime.

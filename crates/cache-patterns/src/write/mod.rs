@@ -213,12 +213,7 @@ impl<T: Serialize + Send + Sync + 'static> WriteThrough<T> {
 
     /// Deletes `key` from the store, then from the cache.
     pub async fn delete(&self, key: &str) -> Result<(), WriteError> {
-        self.store
-            .delete(key)
-            .await
-            .map_err(|e| store_error(key, e))?;
-        self.cache.delete(key).await?;
-        Ok(())
+        delete_from_both(&*self.store, &*self.cache, key).await
     }
 }
 
@@ -269,12 +264,7 @@ impl<T: Send + Sync + 'static> WriteAround<T> {
 
     /// Deletes `key` from the store, then from the cache.
     pub async fn delete(&self, key: &str) -> Result<(), WriteError> {
-        self.store
-            .delete(key)
-            .await
-            .map_err(|e| store_error(key, e))?;
-        self.cache.delete(key).await?;
-        Ok(())
+        delete_from_both(&*self.store, &*self.cache, key).await
     }
 }
 
@@ -283,4 +273,16 @@ fn store_error(key: &str, source: StoreError) -> WriteError {
         key: key.to_owned(),
         source: BoxError::from(source),
     }
+}
+
+/// A delete of write-through and write-around: the store first (the source
+/// of truth), then the cache, so a read in between reloads at worst.
+async fn delete_from_both<T: Send + Sync>(
+    store: &dyn WriteStore<T>,
+    cache: &dyn Cache,
+    key: &str,
+) -> Result<(), WriteError> {
+    store.delete(key).await.map_err(|e| store_error(key, e))?;
+    cache.delete(key).await?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! fail, a manual wall clock, and polling with a deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::future::Future;
+pub use cache_testing::wait::eventually;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -18,22 +18,6 @@ use tokio::sync::mpsc;
 
 /// Generous: the machine is small and shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `condition` until it holds, failing the test after [`DEADLINE`].
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// A wall clock that moves only when told.
 #[derive(Clone)]

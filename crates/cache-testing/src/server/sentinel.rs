@@ -64,16 +64,12 @@ impl Default for RedisSentinelBuilder {
 }
 
 impl RedisSentinelBuilder {
-    /// The monitored master's name (default `mymaster`).
-    pub fn master_name(mut self, name: impl Into<String>) -> Self {
-        self.master_name = name.into();
-        self
-    }
+    cache_core::setters! {
+        /// The monitored master's name (default `mymaster`).
+        master_name: impl Into<String> => into;
 
-    /// Replicas of the master (default 1; at least 1 for a failover).
-    pub fn replicas(mut self, n: usize) -> Self {
-        self.replicas = n;
-        self
+        /// Replicas of the master (default 1; at least 1 for a failover).
+        replicas: usize;
     }
 
     /// Sentinels (default 3) and the quorum that agrees a master is down (default 2).
@@ -83,17 +79,13 @@ impl RedisSentinelBuilder {
         self
     }
 
-    /// `down-after-milliseconds` (default 1 s): how long the master may be
-    /// silent before a sentinel thinks it is down.
-    pub fn down_after(mut self, after: Duration) -> Self {
-        self.down_after = after;
-        self
-    }
+    cache_core::setters! {
+        /// `down-after-milliseconds` (default 1 s): how long the master may be
+        /// silent before a sentinel thinks it is down.
+        down_after: Duration;
 
-    /// `failover-timeout` (default 10 s).
-    pub fn failover_timeout(mut self, timeout: Duration) -> Self {
-        self.failover_timeout = timeout;
-        self
+        /// `failover-timeout` (default 10 s).
+        failover_timeout: Duration;
     }
 
     /// Starts everything and waits until the sentinels know the whole deployment.

@@ -125,17 +125,13 @@ impl RedisServerBuilder {
         self
     }
 
-    /// Uses this port instead of a free one. No retry on another port then.
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = Some(port);
-        self
-    }
+    cache_core::setters! {
+        /// Uses this port instead of a free one. No retry on another port then.
+        port: u16 => Some;
 
-    /// The option that receives the port (default `--port`); a TLS-only
-    /// server uses `--tls-port` here plus `.args(["--port", "0"])`.
-    pub fn port_arg(mut self, option: impl Into<String>) -> Self {
-        self.port_arg = option.into();
-        self
+        /// The option that receives the port (default `--port`); a TLS-only
+        /// server uses `--tls-port` here plus `.args(["--port", "0"])`.
+        port_arg: impl Into<String> => into;
     }
 
     /// Gives `option` (e.g. `--cluster-port`) its own free port, chosen
@@ -158,10 +154,9 @@ impl RedisServerBuilder {
         self
     }
 
-    /// How long the server gets to become ready (default 20 s).
-    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
-        self.startup_timeout = timeout;
-        self
+    cache_core::setters! {
+        /// How long the server gets to become ready (default 20 s).
+        startup_timeout: Duration;
     }
 
     /// Runs this binary instead of [`super::server_binary`].

@@ -235,19 +235,11 @@ impl TlsMaterial {
 
 /// A TLS-only server together with the material it was started with (the
 /// server reads the files again on restart, so they live as long as it does).
+#[derive(Debug)]
 pub struct TlsRedisServer {
     // Declared first: dropped (killed) before the material's files go.
     server: RedisServer,
     material: TlsMaterial,
-}
-
-impl fmt::Debug for TlsRedisServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsRedisServer")
-            .field("server", &self.server)
-            .field("material", &self.material)
-            .finish()
-    }
 }
 
 impl TlsRedisServer {

@@ -75,29 +75,19 @@ impl Default for RedisClusterBuilder {
 }
 
 impl RedisClusterBuilder {
-    /// The number of primaries (default 3, the least `redis-cli` accepts).
-    pub fn primaries(mut self, n: usize) -> Self {
-        self.primaries = n;
-        self
-    }
+    cache_core::setters! {
+        /// The number of primaries (default 3, the least `redis-cli` accepts).
+        primaries: usize;
 
-    /// Replicas per primary (default 1).
-    pub fn replicas_per_primary(mut self, n: usize) -> Self {
-        self.replicas_per_primary = n;
-        self
-    }
+        /// Replicas per primary (default 1).
+        replicas_per_primary: usize;
 
-    /// `cluster-node-timeout` (default 2 s): how long a node may be
-    /// unreachable before it is failed over. Small, so failover tests are quick.
-    pub fn node_timeout(mut self, timeout: Duration) -> Self {
-        self.node_timeout = timeout;
-        self
-    }
+        /// `cluster-node-timeout` (default 2 s): how long a node may be
+        /// unreachable before it is failed over. Small, so failover tests are quick.
+        node_timeout: Duration;
 
-    /// How long the cluster gets to form (default 90 s).
-    pub fn form_timeout(mut self, timeout: Duration) -> Self {
-        self.form_timeout = timeout;
-        self
+        /// How long the cluster gets to form (default 90 s).
+        form_timeout: Duration;
     }
 
     /// Appends a command-line argument for every node.
