@@ -3,7 +3,8 @@
 //! In one run it measures `GET` and `SET` (100-byte values) at 1, 16 and 64
 //! concurrent tasks through
 //!
-//! - (a) `RedisCache` as shipped (default config: `pool_size` 4 managers);
+//! - (a) `RedisCache` with every call its own command (`coalesce_gets` off,
+//!   otherwise the default config);
 //! - (b) one raw redis-rs `MultiplexedConnection` sending the same commands
 //!   (`GET k`, `SET k v PX ttl`): the floor, so (a)/(b) is this crate's cost;
 //! - (c) `redis-benchmark -c N -d 100 -t get,set`: the server's ceiling with
@@ -438,7 +439,8 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         }
     };
     let cache_with = |pool_size: usize| connect(pool_size, RedisConfig::default().coalesce_gets);
-    let cache = cache_with(RedisConfig::default().pool_size).await?;
+    // Section 1's figure is the plain path: every call its own command.
+    let cache = connect(RedisConfig::default().pool_size, false).await?;
     let coalesced = connect(RedisConfig::default().pool_size, true).await?;
     let multiplexed = Arc::new(Target::Multiplexed(
         client
@@ -617,12 +619,13 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         }
     }
     println!(
-        "\ncache = RedisCache (default config: pool_size {}, coalesce_gets {}); GETc = RedisCache \
-         with coalesce_gets on; raw = one redis-rs MultiplexedConnection, same commands; \
-         bench = redis-benchmark -c <tasks> -d {} (C client, no pipelining); cpuµs = this \
-         process's CPU time per operation (all threads, so client only); srvµs = the server's \
-         CPU per operation (INFO cpu). Targets: thr× ≥ 0.95, p99× ≤ 1.10, cpu× ≤ 1.10; GETc \
-         thr× ≥ 1.3 with p99× ≤ 1.0 at 64 tasks, ≥ 0.95 at 1 — {}",
+        "\ncache = RedisCache (pool_size {}, coalesce_gets off: each call its own command); \
+         GETc = RedisCache with coalesce_gets on (the default: {}); raw = one redis-rs \
+         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} (C \
+         client, no pipelining); cpuµs = this process's CPU time per operation (all threads, \
+         so client only); srvµs = the server's CPU per operation (INFO cpu). Targets: thr× ≥ \
+         0.95, p99× ≤ 1.10, cpu× ≤ 1.10; GETc thr× ≥ 1.3 with p99× ≤ 1.0 at 64 tasks, ≥ 0.95 \
+         at 1 — {}",
         RedisConfig::default().pool_size,
         RedisConfig::default().coalesce_gets,
         args.value_size,

@@ -15,7 +15,10 @@
 //!   `WRONGTYPE`, so every nil of a batch is asked again with its own `GET`
 //!   (a miss costs a second round trip; a hit, the common case under load,
 //!   costs none);
-//! - a failure of the batch reaches each of its callers, naming its key;
+//! - a failure of the server or the connection reaches each caller of the
+//!   batch, naming its key; a refusal of the whole batch (an ACL user
+//!   confined to a key prefix, or refused `MGET`) is asked again key by key
+//!   with `GET`, so each caller gets what its own `GET` would;
 //! - each caller keeps its own deadline (`command_timeout` from its call).
 //!
 //! The batch runs in a task of its own, so a caller that gives up (its
@@ -225,24 +228,30 @@ impl RedisCache {
                     ))
                 }
             });
-        let values = match values {
-            Ok(values) => values,
-            Err(err) => {
+        let again: Vec<(Box<str>, Vec<Reply>)> = match values {
+            Ok(values) => {
+                let mut nils = Vec::new();
+                for ((key, replies), value) in batch.into_iter().zip(values) {
+                    match value {
+                        Some(value) => answer(replies, &Ok(Some(value))),
+                        None => nils.push((key, replies)),
+                    }
+                }
+                // A miss, or a key of another type: GET tells which.
+                nils
+            }
+            // The server or the connection failed: each GET would have.
+            Err(err) if err.is_transient() => {
                 for (key, replies) in batch {
                     answer(replies, &Err(err.clone().with_key(&key)));
                 }
                 return;
             }
+            // A refusal of the batch (an ACL user confined to a prefix, or
+            // refused MGET) says nothing of each key: GET tells each.
+            Err(_) => batch.into_iter().collect(),
         };
-        let mut nils = Vec::new();
-        for ((key, replies), value) in batch.into_iter().zip(values) {
-            match value {
-                Some(value) => answer(replies, &Ok(Some(value))),
-                None => nils.push((key, replies)),
-            }
-        }
-        // A miss, or a key of another type: GET tells which.
-        let again = nils.into_iter().map(|(key, replies)| async move {
+        let again = again.into_iter().map(|(key, replies)| async move {
             let result = self.get_one(&key).await;
             answer(replies, &result);
         });

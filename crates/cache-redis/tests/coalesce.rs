@@ -189,27 +189,52 @@ async fn a_queued_key_of_another_type_fails_as_get_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_mget_reaches_every_queued_caller_with_its_key() {
+async fn a_refused_batch_answers_each_caller_as_its_own_get_would() {
     let server = RedisServer::start();
-    // A user who may GET but not MGET: the batch fails, a lone GET works.
-    server.command(&[
-        "ACL", "SETUSER", "getter", "on", ">pw", "~*", "+@all", "-mget",
-    ]);
+    // A user confined to `app:*`: a batch with another key is refused as a
+    // whole, a GET inside the prefix is not.
+    server.command(&["ACL", "SETUSER", "app", "on", ">pw", "~app:*", "+@all"]);
     let mut config = coalescing(vec![server.addr()]);
-    config.username = Some("getter".to_owned());
+    config.username = Some("app".to_owned());
     config.password = Some(cache_core::config::Secret::new("pw"));
     let cache = connect(&config).await;
-    cache.set("a", b"1", TTL).await.unwrap();
+    cache.set("app:a", b"1", TTL).await.unwrap();
+    cache.set("app:b", b"2", TTL).await.unwrap();
 
-    let (lead, queued) = queue_behind_a_frozen_get(&cache, &server, "a", &["b", "c"]).await;
+    let (lead, queued) =
+        queue_behind_a_frozen_get(&cache, &server, "app:a", &["app:b", "other:c"]).await;
 
     assert_eq!(outcome(lead).await.unwrap().as_deref(), Some(&b"1"[..]));
-    for (key, handle) in ["b", "c"].into_iter().zip(queued) {
+    let mut queued = queued.into_iter();
+    let permitted = outcome(queued.next().unwrap()).await;
+    assert_eq!(permitted.unwrap().as_deref(), Some(&b"2"[..]));
+    let err = outcome(queued.next().unwrap()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", chain(&err));
+    assert!(err.to_string().contains("\"other:c\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_server_fails_every_queued_caller() {
+    let mut server = RedisServer::start();
+    let mut config = coalescing(vec![server.addr()]);
+    config.command_timeout = Duration::from_secs(2);
+    let cache = connect(&config).await;
+
+    signal(&server, "-STOP");
+    let lead = spawn_get(&cache, "a");
+    counted_gets(&cache, 1).await;
+    let queued: Vec<_> = ["b", "c"].iter().map(|k| spawn_get(&cache, k)).collect();
+    counted_gets(&cache, 3).await;
+    tokio::task::block_in_place(|| server.stop());
+
+    for (key, handle) in ["a", "b", "c"]
+        .into_iter()
+        .zip(std::iter::once(lead).chain(queued))
+    {
+        // A connection error names the endpoint, as a lone GET's does.
         let err = outcome(handle).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", chain(&err));
-        assert!(err.to_string().contains(&format!("\"{key}\"")), "{err}");
+        assert!(err.is_transient(), "{key}: {}", chain(&err));
     }
-    assert_eq!(cache.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
