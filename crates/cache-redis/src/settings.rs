@@ -311,8 +311,8 @@ impl RedisConfig {
 /// command sent while nothing is unacknowledged leaves at once, and the
 /// commands that concurrent calls write meanwhile leave together, so both
 /// ends make fewer system calls per command. Measured with `TCP_NODELAY`,
-/// `RedisCache` did 0.61-0.77× the throughput of a default redis-rs
-/// connection at 64 tasks, 1.00-1.06× without (docs/BENCHMARKS.md).
+/// `RedisCache` did 0.61-0.77× the `GET` throughput of a default redis-rs
+/// connection at 64 tasks, 0.92-1.00× without (docs/BENCHMARKS.md).
 pub(crate) fn tcp_settings() -> redis::io::tcp::TcpSettings {
     let keepalive = redis::io::tcp::socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(30))
