@@ -1,60 +1,30 @@
-//! Encode and decode cost of one user-profile value: our codec (pre-scan
-//! included) against raw ciborium, serde_json and minicbor-serde, in the same
-//! run. The encoded sizes are printed once at start, with an interleaved
+//! Encode and decode cost of one user-profile value (209 bytes of CBOR): our
+//! codec (pre-scan included) against serde_json and the CBOR candidates
+//! (ciborium, the previous codec; minicbor-serde with `half`; cbor4ii), in the
+//! same run. The encoded sizes are printed once at start, then an interleaved
 //! cross-check: on a shared machine, criterion's groups run one after the
 //! other and each sees a different load; running every case in turn, many
-//! short rounds, and keeping the fastest round gives figures that hold still.
+//! short rounds, gives medians that hold still. The last line is
+//! `summary: decode× A, encode× B vs serde_json` (medians of the
+//! interleaved rounds: our codec's time over serde_json's).
 //!
 //! `cargo bench -p cache-core --bench codec -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Instruction counts, repeatable on a noisy machine: with
+//! `CODEC_BENCH_CASE=decode/codec CODEC_BENCH_ITERATIONS=10000`, the bench
+//! binary runs only that case so many times and exits; run it under
+//! `valgrind --tool=callgrind` with 10,000 and with 0 iterations and divide
+//! the difference by 10,000 (see `docs/BENCHMARKS.md`).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use cache_core::codec;
-use criterion::{Criterion, criterion_group, criterion_main};
-use serde::{Deserialize, Serialize};
+use criterion::Criterion;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Location {
-    latitude: f64,
-    longitude: f64,
-    accuracy_m: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct UserProfile {
-    id: u64,
-    name: String,
-    email: String,
-    tags: Vec<String>,
-    location: Location,
-    verified: bool,
-    nickname: Option<String>,
-}
-
-fn profile() -> UserProfile {
-    UserProfile {
-        id: 4_815_162_342,
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        tags: [
-            "admin",
-            "beta-tester",
-            "early-adopter",
-            "eu-west",
-            "newsletter",
-        ]
-        .map(String::from)
-        .into(),
-        location: Location {
-            latitude: 51.507_351,
-            longitude: -0.127_758,
-            accuracy_m: 12.5,
-        },
-        verified: true,
-        nickname: Some("Countess".into()),
-    }
-}
+#[path = "../tests/support/profile.rs"]
+mod profile;
+use profile::{UserProfile, profile};
 
 fn ciborium_to_vec(value: &UserProfile) -> Vec<u8> {
     let mut out = Vec::new();
@@ -62,86 +32,135 @@ fn ciborium_to_vec(value: &UserProfile) -> Vec<u8> {
     out
 }
 
-fn print_sizes(value: &UserProfile) {
-    let ours = codec::to_vec(value).unwrap().len();
-    let ciborium = ciborium_to_vec(value).len();
-    let json = serde_json::to_vec(value).unwrap().len();
-    let minicbor = minicbor_serde::to_vec(value).unwrap().len();
-    eprintln!(
-        "encoded size of the profile in bytes: codec {ours}, ciborium {ciborium}, \
-         serde_json {json}, minicbor-serde {minicbor} (codec/json = {:.2})",
-        ours as f64 / json as f64
-    );
-}
-
-/// One operation of the interleaved cross-check.
+/// One operation of a case.
 type Case<'a> = Box<dyn FnMut() + 'a>;
 
-/// Rounds of the interleaved cross-check, and operations per case per round.
-const ROUNDS: usize = 200;
-const OPS_PER_ROUND: u32 = 500;
+/// The encodings of the profile that the decode cases read.
+struct Inputs {
+    cbor: Vec<u8>,
+    json: Vec<u8>,
+    minicbor: Vec<u8>,
+    cbor4ii: Vec<u8>,
+}
 
-/// Runs every case in turn, `ROUNDS` times, and prints the fastest and the
-/// median round of each in ns per operation.
-fn print_interleaved(value: &UserProfile) {
-    let cbor = codec::to_vec(value).unwrap();
-    let json = serde_json::to_vec(value).unwrap();
-    let minicbor = minicbor_serde::to_vec(value).unwrap();
+impl Inputs {
+    fn new(value: &UserProfile) -> Self {
+        Inputs {
+            cbor: codec::to_vec(value).unwrap(),
+            json: serde_json::to_vec(value).unwrap(),
+            minicbor: minicbor_serde::to_vec(value).unwrap(),
+            cbor4ii: cbor4ii::serde::to_vec(Vec::new(), value).unwrap(),
+        }
+    }
+}
+
+/// Every case, by name: `encode/...` and `decode/...`.
+fn cases<'a>(value: &'a UserProfile, inputs: &'a Inputs) -> Vec<(&'static str, Case<'a>)> {
     let limits = codec::CodecLimits::default();
-    let mut cases: Vec<(&str, Case<'_>)> = vec![
+    vec![
         (
             "encode/codec",
-            Box::new(|| drop(black_box(codec::to_vec(black_box(value))))),
-        ),
-        (
-            "encode/ciborium",
-            Box::new(|| drop(black_box(ciborium_to_vec(black_box(value))))),
+            Box::new(move || drop(black_box(codec::to_vec(black_box(value))))),
         ),
         (
             "encode/serde_json",
-            Box::new(|| drop(black_box(serde_json::to_vec(black_box(value))))),
+            Box::new(move || drop(black_box(serde_json::to_vec(black_box(value))))),
+        ),
+        (
+            "encode/ciborium",
+            Box::new(move || drop(black_box(ciborium_to_vec(black_box(value))))),
         ),
         (
             "encode/minicbor_serde",
-            Box::new(|| drop(black_box(minicbor_serde::to_vec(black_box(value))))),
+            Box::new(move || drop(black_box(minicbor_serde::to_vec(black_box(value))))),
+        ),
+        (
+            "encode/cbor4ii",
+            Box::new(move || {
+                drop(black_box(cbor4ii::serde::to_vec(
+                    Vec::with_capacity(128),
+                    black_box(value),
+                )))
+            }),
         ),
         (
             "decode/codec",
-            Box::new(|| {
+            Box::new(move || {
                 drop(black_box(codec::from_slice::<UserProfile>(black_box(
-                    &cbor,
+                    &inputs.cbor,
+                ))))
+            }),
+        ),
+        (
+            "decode/serde_json",
+            Box::new(move || {
+                drop(black_box(serde_json::from_slice::<UserProfile>(black_box(
+                    &inputs.json,
                 ))))
             }),
         ),
         (
             "decode/codec_prescan_only",
-            Box::new(|| black_box(codec::validate(black_box(&cbor), &limits)).unwrap()),
+            Box::new(move || black_box(codec::validate(black_box(&inputs.cbor), &limits)).unwrap()),
         ),
         (
             "decode/ciborium",
-            Box::new(|| {
+            Box::new(move || {
                 drop(black_box(ciborium::de::from_reader::<UserProfile, _>(
-                    black_box(&cbor[..]),
+                    black_box(&inputs.cbor[..]),
                 )))
-            }),
-        ),
-        (
-            "decode/serde_json",
-            Box::new(|| {
-                drop(black_box(serde_json::from_slice::<UserProfile>(black_box(
-                    &json,
-                ))))
             }),
         ),
         (
             "decode/minicbor_serde",
-            Box::new(|| {
+            Box::new(move || {
                 drop(black_box(minicbor_serde::from_slice::<UserProfile>(
-                    black_box(&minicbor),
+                    black_box(&inputs.cbor),
                 )))
             }),
         ),
-    ];
+        (
+            "decode/cbor4ii",
+            Box::new(move || {
+                drop(black_box(cbor4ii::serde::from_slice::<UserProfile>(
+                    black_box(&inputs.cbor4ii),
+                )))
+            }),
+        ),
+    ]
+}
+
+fn print_sizes(value: &UserProfile, inputs: &Inputs) {
+    let ciborium = ciborium_to_vec(value);
+    eprintln!(
+        "encoded size of the profile in bytes: codec {}, ciborium {}, serde_json {}, \
+         minicbor-serde {}, cbor4ii {} (codec/json = {:.2})",
+        inputs.cbor.len(),
+        ciborium.len(),
+        inputs.json.len(),
+        inputs.minicbor.len(),
+        inputs.cbor4ii.len(),
+        inputs.cbor.len() as f64 / inputs.json.len() as f64
+    );
+    eprintln!(
+        "same bytes as ciborium: codec {}, minicbor-serde {}, cbor4ii {}; \
+         reads the codec's bytes: minicbor-serde {}, cbor4ii {}",
+        inputs.cbor == ciborium,
+        inputs.minicbor == ciborium,
+        inputs.cbor4ii == ciborium,
+        minicbor_serde::from_slice::<UserProfile>(&inputs.cbor).is_ok_and(|v| v == *value),
+        cbor4ii::serde::from_slice::<UserProfile>(&inputs.cbor).is_ok_and(|v| v == *value),
+    );
+}
+
+/// Rounds of the interleaved cross-check, and operations per case per round.
+const ROUNDS: usize = 200;
+const OPS_PER_ROUND: u32 = 500;
+
+/// Runs every case in turn, `ROUNDS` times, prints the fastest and the
+/// median round of each in ns per operation, and returns the medians.
+fn interleaved(value: &UserProfile, inputs: &Inputs) -> Vec<(&'static str, f64)> {
+    let mut cases = cases(value, inputs);
     let mut rounds: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); cases.len()];
     for _ in 0..ROUNDS {
         for (case, per_op) in cases.iter_mut().zip(&mut rounds) {
@@ -153,60 +172,55 @@ fn print_interleaved(value: &UserProfile) {
         }
     }
     eprintln!("interleaved cross-check, ns/op over {ROUNDS} rounds (fastest / median round):");
+    let mut medians = Vec::new();
     for ((name, _), mut per_op) in cases.into_iter().zip(rounds) {
         per_op.sort_by(f64::total_cmp);
-        eprintln!(
-            "  {name:<26} {:>6.0} / {:>6.0}",
-            per_op[0],
-            per_op[per_op.len() / 2]
-        );
+        let median = per_op[per_op.len() / 2];
+        eprintln!("  {name:<26} {:>6.0} / {:>6.0}", per_op[0], median);
+        medians.push((name, median));
+    }
+    medians
+}
+
+fn criterion_groups(c: &mut Criterion, value: &UserProfile, inputs: &Inputs) {
+    for (name, mut case) in cases(value, inputs) {
+        let (group, function) = name.split_once('/').unwrap();
+        c.benchmark_group(group)
+            .bench_function(function, |b| b.iter(&mut case));
     }
 }
 
-fn bench_encode(c: &mut Criterion) {
-    let value = profile();
-    print_sizes(&value);
-    print_interleaved(&value);
-    let mut group = c.benchmark_group("encode");
-    group.bench_function("codec", |b| {
-        b.iter(|| codec::to_vec(black_box(&value)).unwrap())
-    });
-    group.bench_function("ciborium", |b| {
-        b.iter(|| ciborium_to_vec(black_box(&value)))
-    });
-    group.bench_function("serde_json", |b| {
-        b.iter(|| serde_json::to_vec(black_box(&value)).unwrap())
-    });
-    group.bench_function("minicbor_serde", |b| {
-        b.iter(|| minicbor_serde::to_vec(black_box(&value)).unwrap())
-    });
-    group.finish();
+/// Runs one case `iterations` times, for callgrind.
+fn run_one(name: &str, iterations: u64, value: &UserProfile, inputs: &Inputs) {
+    let (_, mut case) = cases(value, inputs)
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no case {name}"));
+    for _ in 0..iterations {
+        case();
+    }
 }
 
-fn bench_decode(c: &mut Criterion) {
+fn main() {
     let value = profile();
-    let cbor = codec::to_vec(&value).unwrap();
-    let json = serde_json::to_vec(&value).unwrap();
-    let minicbor = minicbor_serde::to_vec(&value).unwrap();
-    let mut group = c.benchmark_group("decode");
-    group.bench_function("codec", |b| {
-        b.iter(|| codec::from_slice::<UserProfile>(black_box(&cbor)).unwrap())
-    });
-    group.bench_function("codec_prescan_only", |b| {
-        let limits = codec::CodecLimits::default();
-        b.iter(|| codec::validate(black_box(&cbor), &limits).unwrap())
-    });
-    group.bench_function("ciborium", |b| {
-        b.iter(|| ciborium::de::from_reader::<UserProfile, _>(black_box(&cbor[..])).unwrap())
-    });
-    group.bench_function("serde_json", |b| {
-        b.iter(|| serde_json::from_slice::<UserProfile>(black_box(&json)).unwrap())
-    });
-    group.bench_function("minicbor_serde", |b| {
-        b.iter(|| minicbor_serde::from_slice::<UserProfile>(black_box(&minicbor)).unwrap())
-    });
-    group.finish();
+    let inputs = Inputs::new(&value);
+    if let Ok(name) = std::env::var("CODEC_BENCH_CASE") {
+        let iterations = std::env::var("CODEC_BENCH_ITERATIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        run_one(&name, iterations, &value, &inputs);
+        return;
+    }
+    print_sizes(&value, &inputs);
+    let medians = interleaved(&value, &inputs);
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion_groups(&mut criterion, &value, &inputs);
+    criterion.final_summary();
+    let median = |name: &str| medians.iter().find(|(n, _)| *n == name).unwrap().1;
+    println!(
+        "summary: decode× {:.2}, encode× {:.2} vs serde_json",
+        median("decode/codec") / median("decode/serde_json"),
+        median("encode/codec") / median("encode/serde_json"),
+    );
 }
-
-criterion_group!(benches, bench_encode, bench_decode);
-criterion_main!(benches);

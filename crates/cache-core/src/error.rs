@@ -143,8 +143,12 @@ impl fmt::Display for Operation {
 ///   [`Codec`](Self::Codec), [`Config`](Self::Config),
 ///   [`Disabled`](Self::Disabled), [`Unsupported`](Self::Unsupported);
 /// - **the backend could not serve, for now** ([`is_transient`](Self::is_transient)):
-///   [`Connection`](Self::Connection), [`Timeout`](Self::Timeout),
-///   [`Unavailable`](Self::Unavailable);
+///   [`Connection`](Self::Connection), [`ConnectionLost`](Self::ConnectionLost),
+///   [`Timeout`](Self::Timeout), [`Unavailable`](Self::Unavailable). Of these,
+///   [`ConnectionLost`](Self::ConnectionLost) and [`Timeout`](Self::Timeout)
+///   leave it open whether the command ran
+///   ([`may_have_run`](Self::may_have_run)); [`Connection`](Self::Connection)
+///   and [`Unavailable`](Self::Unavailable) say it did not;
 /// - **the backend refused** (never transient: no retry or fallback fixes
 ///   it): [`PermissionDenied`](Self::PermissionDenied) and
 ///   [`Unauthenticated`](Self::Unauthenticated)
@@ -172,9 +176,18 @@ pub enum ErrorKind {
     Codec,
     /// The configuration is invalid ([`CacheError::config_error`] names the field).
     Config,
-    /// The backend could not be reached, or the connection broke. Transient.
+    /// The backend could not be reached: no connection could be made (refused,
+    /// no route, no node serves the slot, no master from the sentinels), so
+    /// the command was never sent and did not run. Safe to retry. Transient.
     Connection,
-    /// The operation did not finish in time. Transient.
+    /// The connection broke while the command was in flight (reset, broken
+    /// pipe, closed before the reply): the command may have run. Retrying
+    /// an operation that is not idempotent (`incr_by`, a compare-and-set)
+    /// may apply it twice. Transient.
+    ConnectionLost,
+    /// The operation did not finish in time. A command that was sent may
+    /// have run (the reply did not come, not necessarily the effect).
+    /// Transient.
     Timeout,
     /// The backend is reachable but cannot serve for now: it is loading its
     /// data, failing over or between roles (`LOADING`, `TRYAGAIN`,
@@ -215,6 +228,7 @@ impl ErrorKind {
             ErrorKind::Codec => "codec",
             ErrorKind::Config => "config",
             ErrorKind::Connection => "connection",
+            ErrorKind::ConnectionLost => "connection_lost",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::PermissionDenied => "permission_denied",
@@ -228,14 +242,28 @@ impl ErrorKind {
     }
 
     /// A failure that may pass by itself: the backend is unreachable or too
-    /// slow ([`Connection`](Self::Connection), [`Timeout`](Self::Timeout)) or
-    /// between roles ([`Unavailable`](Self::Unavailable)). Fail-open callers
-    /// degrade on these and only these; a refusal is never among them.
+    /// slow ([`Connection`](Self::Connection),
+    /// [`ConnectionLost`](Self::ConnectionLost), [`Timeout`](Self::Timeout))
+    /// or between roles ([`Unavailable`](Self::Unavailable)). Fail-open
+    /// callers degrade on these and only these; a refusal is never among them.
     pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Unavailable
+            ErrorKind::Connection
+                | ErrorKind::ConnectionLost
+                | ErrorKind::Timeout
+                | ErrorKind::Unavailable
         )
+    }
+
+    /// The command may have run although the call failed: the connection
+    /// broke with it in flight ([`ConnectionLost`](Self::ConnectionLost)) or
+    /// its reply did not come in time ([`Timeout`](Self::Timeout)). A caller
+    /// of an operation that is not idempotent must check (read the counter,
+    /// the lock) before trying again. Every other kind means the operation
+    /// did not take effect, or is an answer.
+    pub const fn may_have_run(self) -> bool {
+        matches!(self, ErrorKind::ConnectionLost | ErrorKind::Timeout)
     }
 
     /// The backend refused this client: [`PermissionDenied`](Self::PermissionDenied)
@@ -408,7 +436,20 @@ impl CacheError {
         CacheError::bare(ErrorKind::WrongType, None, Detail::Expected(expected)).with_key(key)
     }
 
-    /// The backend at `addr` could not be reached, because of `source`.
+    /// The connection to `addr` broke while `op` was in flight, because of
+    /// `source`: it may have run ([`ErrorKind::ConnectionLost`]).
+    pub fn connection_lost(
+        op: Operation,
+        addr: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        CacheError::new(ErrorKind::ConnectionLost, op)
+            .with_addr(addr)
+            .with_source(source)
+    }
+
+    /// The backend at `addr` could not be reached, because of `source`: the
+    /// command was never sent ([`ErrorKind::Connection`]).
     pub fn connection(
         addr: impl Into<String>,
         source: impl StdError + Send + Sync + 'static,
@@ -578,6 +619,37 @@ impl CacheError {
         self.kind().is_refusal()
     }
 
+    /// No connection could be made: the command never ran
+    /// ([`ErrorKind::Connection`]).
+    pub fn is_connection(&self) -> bool {
+        self.kind() == ErrorKind::Connection
+    }
+
+    /// The connection broke with the command in flight: it may have run
+    /// ([`ErrorKind::ConnectionLost`]).
+    pub fn is_connection_lost(&self) -> bool {
+        self.kind() == ErrorKind::ConnectionLost
+    }
+
+    /// No answer in time ([`ErrorKind::Timeout`]): a command that was sent
+    /// may have run.
+    pub fn is_timeout(&self) -> bool {
+        self.kind() == ErrorKind::Timeout
+    }
+
+    /// The server could not serve for now (loading, failing over, busy) and
+    /// did not run the command ([`ErrorKind::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.kind() == ErrorKind::Unavailable
+    }
+
+    /// The command may have run although the call failed (see
+    /// [`ErrorKind::may_have_run`]): check before retrying an operation that
+    /// is not idempotent.
+    pub fn may_have_run(&self) -> bool {
+        self.kind().may_have_run()
+    }
+
     /// What the error is about, for messages: `get of key "k"`, `connecting
     /// to host:1`, `get on host:1`.
     fn subject(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -624,6 +696,16 @@ impl fmt::Display for CacheError {
                 Some(addr) => write!(f, "cannot connect to {addr}"),
                 None => write!(f, "cannot connect to the backend"),
             },
+            (_, ErrorKind::ConnectionLost) => {
+                match &e.addr {
+                    Some(addr) => write!(f, "the connection to {addr} was lost")?,
+                    None => f.write_str("the connection to the backend was lost")?,
+                }
+                match e.op {
+                    Some(op) => write!(f, " with {op} in flight: it may have run"),
+                    None => f.write_str(" with the command in flight: it may have run"),
+                }
+            }
             (_, ErrorKind::Disabled) => {
                 f.write_str("the cache is disabled by configuration (cache.enabled = false)")
             }
@@ -634,9 +716,14 @@ impl fmt::Display for CacheError {
                 self.subject(f)?;
                 match (kind, detail) {
                     (ErrorKind::Timeout, Detail::After(after)) => {
-                        write!(f, " timed out after {after:?}")
+                        write!(
+                            f,
+                            " timed out after {after:?}: if it was sent, it may have run"
+                        )
                     }
-                    (ErrorKind::Timeout, _) => f.write_str(" timed out"),
+                    (ErrorKind::Timeout, _) => {
+                        f.write_str(" timed out: if it was sent, it may have run")
+                    }
                     (ErrorKind::Unavailable, _) => {
                         f.write_str(" failed: the server cannot serve it for now")
                     }
@@ -871,6 +958,7 @@ mod tests {
     fn only_connection_timeout_and_unavailable_are_transient() {
         let transient = [
             ErrorKind::Connection,
+            ErrorKind::ConnectionLost,
             ErrorKind::Timeout,
             ErrorKind::Unavailable,
         ];
@@ -944,7 +1032,11 @@ mod tests {
         );
         let e = CacheError::timeout(Operation::Set, Some("k"), Duration::from_millis(5));
         assert_eq!(e.timed_out_after(), Some(Duration::from_millis(5)));
-        assert_eq!(e.to_string(), "set of key \"k\" timed out after 5ms");
+        assert_eq!(
+            e.to_string(),
+            "set of key \"k\" timed out after 5ms: if it was sent, it may have run"
+        );
+        assert!(e.is_timeout() && e.may_have_run());
     }
 
     #[test]
@@ -976,6 +1068,10 @@ mod tests {
                 "cannot connect to h:1",
             ),
             (
+                CacheError::connection_lost(Operation::IncrBy, "h:1", io("reset")),
+                "the connection to h:1 was lost with incr_by in flight: it may have run",
+            ),
+            (
                 CacheError::invalid_tenant_id("", "a tenant id must not be empty"),
                 "invalid tenant id \"\": a tenant id must not be empty",
             ),
@@ -995,6 +1091,33 @@ mod tests {
         for (e, text) in cases {
             assert_eq!(e.to_string(), text, "{e:?}");
         }
+    }
+
+    #[test]
+    fn only_a_lost_connection_and_a_timeout_leave_it_open_whether_the_command_ran() {
+        let lost = CacheError::connection_lost(Operation::IncrBy, "h:1", io("reset"));
+        assert!(lost.is_connection_lost() && lost.may_have_run() && lost.is_transient());
+        assert_eq!(
+            (lost.op(), lost.addr()),
+            (Some(Operation::IncrBy), Some("h:1"))
+        );
+        let refused = CacheError::connection("h:1", io("refused"));
+        assert!(refused.is_connection() && !refused.may_have_run() && refused.is_transient());
+        let state = CacheError::new(ErrorKind::Unavailable, Operation::IncrBy);
+        assert!(state.is_unavailable() && !state.may_have_run());
+        let may: Vec<_> = [
+            ErrorKind::Connection,
+            ErrorKind::ConnectionLost,
+            ErrorKind::Timeout,
+            ErrorKind::Unavailable,
+            ErrorKind::Operation,
+            ErrorKind::Script,
+        ]
+        .into_iter()
+        .filter(|k| k.may_have_run())
+        .collect();
+        assert_eq!(may, [ErrorKind::ConnectionLost, ErrorKind::Timeout]);
+        assert_eq!(ErrorKind::ConnectionLost.as_str(), "connection_lost");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
 //! | [`pattern`] | Redis-compatible globs and escaping |
 //! | [`stats`] | [`CacheStats`] snapshots |
+//! | [`metrics`] | metric names and labels, [`metrics::OpMetrics`] for backends, helpers for patterns (facade calls with feature `metrics`) |
 //! | [`codec`], [`typed`] | CBOR with limits for untrusted input; [`TypedCacheExt`] (`get_as`, `set_as`...) on any [`Cache`] |
 //! | [`singleflight`] | concurrent calls for one key share one execution |
 //! | `config` | `Secret` and human-readable durations for backend configs (feature `config`) |
@@ -28,6 +29,7 @@
 //! | feature | default | what |
 //! | --- | --- | --- |
 //! | `config` | no | `config::Secret`, `config::duration` (humantime) for the backends' serde configs |
+//! | `metrics` | no (on through the backends' default features) | emit through the `metrics` facade (ADR 0010) |
 #![forbid(unsafe_code)]
 
 pub mod backoff;
@@ -38,6 +40,7 @@ pub mod config;
 pub mod error;
 pub mod key;
 pub mod layer;
+pub mod metrics;
 pub mod pattern;
 mod setters;
 pub mod singleflight;

@@ -62,6 +62,7 @@ pub mod config;
 pub mod deps;
 pub mod lease;
 pub mod manager;
+mod metrics;
 mod recency;
 pub mod resolver;
 pub mod setup;

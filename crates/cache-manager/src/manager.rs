@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::metrics::TenantMetrics;
 use cache_core::singleflight::Singleflight;
 use cache_core::{CacheError, ConfigError, Operation, Result};
 use futures::future::BoxFuture;
@@ -84,6 +85,7 @@ pub struct TenantManagerBuilder {
     max_tenants: usize,
     idle_ttl: Duration,
     sweep_interval: Option<Duration>,
+    tenant_labels: usize,
 }
 
 impl TenantManagerBuilder {
@@ -99,6 +101,14 @@ impl TenantManagerBuilder {
         /// tenant is closed no sooner than `idle_ttl` and no later than `idle_ttl`
         /// plus two intervals after its last use.
         sweep_interval: Duration => Some;
+    }
+
+    /// Labels `cache.tenants.created` and `cache.tenants.evicted` with the
+    /// tenant id, for the first `cap` tenants seen (later ones are `other`).
+    /// Off (0) by default: a label per tenant is a series per tenant.
+    pub fn metrics_tenant_labels(mut self, cap: usize) -> Self {
+        self.tenant_labels = cap;
+        self
     }
 
     /// `max_tenants` and `idle_ttl` from the `cache.tenants` section.
@@ -145,6 +155,7 @@ impl TenantManagerBuilder {
             shutdown,
             sweeper: Mutex::new(None),
             context: Arc::new(SlotContext::new(runtime.clone(), self.resolver)),
+            metrics: TenantMetrics::new(self.tenant_labels),
         });
         let sweeper = runtime.spawn(sweep_loop(
             Arc::downgrade(&inner),
@@ -202,6 +213,7 @@ struct ManagerInner {
     shutdown: watch::Sender<bool>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
     context: Arc<SlotContext>,
+    metrics: TenantMetrics,
 }
 
 impl TenantManager {
@@ -213,6 +225,7 @@ impl TenantManager {
             max_tenants: defaults.max_tenants,
             idle_ttl: defaults.idle_ttl,
             sweep_interval: None,
+            tenant_labels: 0,
         }
     }
 
@@ -258,6 +271,7 @@ impl TenantManager {
             (slot, had_creation)
         };
         let removed = slot.is_some() || had_creation;
+        self.inner.metrics.live(usize::from(slot.is_some()), false);
         if removed {
             self.inner
                 .context
@@ -344,6 +358,7 @@ impl TenantManager {
             inner.tickets.lock().clear();
             tenants.drain().map(|(_, slot)| slot).collect()
         };
+        inner.metrics.live(slots.len(), false);
         let results = futures::future::join_all(slots.iter().map(|slot| slot.close_now())).await;
         let mut first_error = results.into_iter().find_map(Result::err);
         if let Err(error) = inner.context.close_resolver().await {
@@ -424,6 +439,7 @@ impl ManagerInner {
                 return Err(CacheError::closed(Operation::Connect));
             }
             counters.created.fetch_add(1, Ordering::Relaxed);
+            self.metrics.created(slot.tenant().as_str());
             if !ticket.redeem() {
                 // Removed while it was being created: the waiters get it, the
                 // map does not, and the last of them to release it closes it.
@@ -448,12 +464,15 @@ impl ManagerInner {
                 }
             }
             tenants.insert(slot.tenant().clone(), slot.clone());
+            self.metrics.live(1, true);
+            self.metrics.live(evicted.len(), false);
             evicted
         };
         tracing::debug!(tenant = %slot.tenant(), "created tenant cache");
         for (old, lru) in evicted {
             if lru {
                 counters.evicted.fetch_add(1, Ordering::Relaxed);
+                self.metrics.evicted(old.tenant().as_str(), "lru");
                 tracing::debug!(tenant = %old.tenant(), "evicted least recently used tenant cache");
             }
             // Closed by its `Drop` once the last lease goes (now, if none).
@@ -479,6 +498,7 @@ impl ManagerInner {
                 .map(|(_, slot)| slot)
                 .collect()
         };
+        self.metrics.live(idle.len(), false);
         let mut closed = 0;
         for slot in &idle {
             if !slot.is_closed() {
@@ -487,6 +507,7 @@ impl ManagerInner {
                     .counters
                     .idle_closed
                     .fetch_add(1, Ordering::Relaxed);
+                self.metrics.evicted(slot.tenant().as_str(), "idle");
                 tracing::debug!(tenant = %slot.tenant(), "closing idle tenant cache");
             }
         }

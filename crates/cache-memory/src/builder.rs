@@ -241,18 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn zero_max_entries_names_the_field() {
-        assert_eq!(field_of(Settings::new(0, None, 10, 10)), "max_entries");
-    }
-
-    #[test]
-    fn zero_max_bytes_names_the_field() {
-        assert_eq!(field_of(Settings::new(10, Some(0), 10, 10)), "max_bytes");
-    }
-
-    #[test]
-    fn zero_max_value_bytes_names_the_field() {
-        assert_eq!(field_of(Settings::new(10, None, 0, 10)), "max_value_bytes");
+    fn a_zero_bound_names_its_field() {
+        for (settings, field) in [
+            (Settings::new(0, None, 10, 10), "max_entries"),
+            (Settings::new(10, Some(0), 10, 10), "max_bytes"),
+            (Settings::new(10, None, 0, 10), "max_value_bytes"),
+        ] {
+            assert_eq!(field_of(settings), field);
+        }
     }
 
     #[test]

@@ -212,7 +212,9 @@ impl fmt::Debug for MemoryCache {
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let store = &*self.store;
+        let timer = store.metrics.start();
         let result = store.get(key);
+        store.metrics.finish(Operation::Get, timer, &result);
         let stats = store.stats.local();
         stats.op(Operation::Get);
         match &result {
@@ -225,17 +227,17 @@ impl Cache for MemoryCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         let store = &*self.store;
-        store.record(Operation::Set, store.set(key, value, ttl))
+        store.timed(Operation::Set, || store.set(key, value, ttl))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let store = &*self.store;
-        store.record(Operation::Delete, store.delete(key))
+        store.timed(Operation::Delete, || store.delete(key))
     }
 
     async fn get_or_set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(Bytes, bool)> {
         let store = &*self.store;
-        store.record(Operation::GetOrSet, store.get_or_set(key, value, ttl))
+        store.timed(Operation::GetOrSet, || store.get_or_set(key, value, ttl))
     }
 
     async fn compare_and_set(
@@ -246,19 +248,23 @@ impl Cache for MemoryCache {
         ttl: Duration,
     ) -> Result<bool> {
         let store = &*self.store;
-        let result = store.compare_and_set(key, expected, new, ttl);
-        store.record(Operation::CompareAndSet, result)
+        store.timed(Operation::CompareAndSet, || {
+            store.compare_and_set(key, expected, new, ttl)
+        })
     }
 
     async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool> {
         let store = &*self.store;
-        let result = store.compare_and_delete(key, expected);
-        store.record(Operation::CompareAndDelete, result)
+        store.timed(Operation::CompareAndDelete, || {
+            store.compare_and_delete(key, expected)
+        })
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let store = &*self.store;
+        let timer = store.metrics.start();
         let result = store.get_many(keys);
+        store.metrics.finish(Operation::GetMany, timer, &result);
         if let Ok(values) = &result {
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
             let stats = store.stats.local();
@@ -270,48 +276,49 @@ impl Cache for MemoryCache {
 
     async fn set_many(&self, entries: &[(&str, &[u8])], ttl: Duration) -> Result<()> {
         let store = &*self.store;
-        store.record(Operation::SetMany, store.set_many(entries, ttl))
+        store.timed(Operation::SetMany, || store.set_many(entries, ttl))
     }
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let store = &*self.store;
-        store.record(Operation::DeleteMany, store.delete_many(keys))
+        store.timed(Operation::DeleteMany, || store.delete_many(keys))
     }
 
     async fn incr_by(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64> {
         let store = &*self.store;
-        store.record(Operation::IncrBy, store.incr_by(key, delta, ttl))
+        store.timed(Operation::IncrBy, || store.incr_by(key, delta, ttl))
     }
 
     async fn scan_keys(&self, pattern: &str, cursor: &ScanCursor, count: usize) -> Result<KeyPage> {
         let store = &*self.store;
-        let result = store.scan_keys(pattern, cursor, count);
-        store.record(Operation::ScanKeys, result)
+        store.timed(Operation::ScanKeys, || {
+            store.scan_keys(pattern, cursor, count)
+        })
     }
 
     async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
         let store = &*self.store;
-        store.record(Operation::DeletePattern, store.delete_pattern(pattern))
+        store.timed(Operation::DeletePattern, || store.delete_pattern(pattern))
     }
 
     async fn rate_limit(&self, key: &str, rule: &RateLimitRule) -> Result<RateDecision> {
         let store = &*self.store;
-        store.record(Operation::RateLimit, store.rate_limit(key, rule))
+        store.timed(Operation::RateLimit, || store.rate_limit(key, rule))
     }
 
     async fn publish(&self, channel: &str, message: &[u8]) -> Result<u64> {
         let store = &*self.store;
-        store.record(Operation::Publish, store.publish(channel, message))
+        store.timed(Operation::Publish, || store.publish(channel, message))
     }
 
     async fn subscribe(&self, channel: &str) -> Result<Subscription> {
         let store = &*self.store;
-        store.record(Operation::Subscribe, store.subscribe(channel))
+        store.timed(Operation::Subscribe, || store.subscribe(channel))
     }
 
     async fn health(&self) -> Result<()> {
         let store = &*self.store;
-        store.record(Operation::Health, store.ensure_open(Operation::Health))
+        store.timed(Operation::Health, || store.ensure_open(Operation::Health))
     }
 
     fn stats(&self) -> CacheStats {

@@ -37,6 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use cache_core::cache::{KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use cache_core::error::{CacheError, Operation, Result};
 use cache_core::key::{validate_key, validate_value_size};
+use cache_core::metrics::Answer;
 use cache_core::ttl::normalize_ttl;
 
 use super::builder::Settings;
@@ -69,6 +70,8 @@ pub(crate) struct Store {
     pub(crate) clock: Clock,
     closed: AtomicBool,
     pub(crate) stats: StatsShards,
+    /// Operation metrics, bound to the recorder current when the cache was built.
+    pub(crate) metrics: cache_core::metrics::OpMetrics,
     pub(crate) pubsub: Arc<PubSub>,
     scans: scan::ScanSessions,
 }
@@ -104,6 +107,7 @@ impl Store {
             clock,
             closed: AtomicBool::new(false),
             stats: StatsShards::new(),
+            metrics: cache_core::metrics::OpMetrics::new("memory"),
             pubsub,
             scans: scan::ScanSessions::default(),
         }
@@ -116,6 +120,20 @@ impl Store {
         stats.op(op);
         stats.outcome(&result);
         result
+    }
+
+    /// Runs `call` as the call of `op`: counted in the stats, and timed and
+    /// counted in the metrics.
+    #[inline]
+    pub(crate) fn timed<T: Answer>(
+        &self,
+        op: Operation,
+        call: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let timer = self.metrics.start();
+        let result = call();
+        self.metrics.finish(op, timer, &result);
+        self.record(op, result)
     }
 
     /// Whether [`Store::close`] ran.
@@ -140,6 +158,22 @@ impl Store {
         let guard = self.stripes[stripe_of(key)].0.lock();
         self.ensure_open(op)?;
         Ok(guard)
+    }
+
+    /// The checks of a conditional write of `value` at `key` (open, key, TTL,
+    /// size), then the key's lock; the TTL comes back normalized.
+    fn begin_write(
+        &self,
+        op: Operation,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Duration, MutexGuard<'_, ()>)> {
+        self.ensure_open(op)?;
+        validate_key(key)?;
+        let ttl = normalize_ttl(ttl)?;
+        self.check_value(key, value)?;
+        Ok((ttl, self.lock(key, op)?))
     }
 
     /// The live entry at `key`, if any.
@@ -225,11 +259,7 @@ impl Store {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Bytes, bool)> {
-        self.ensure_open(Operation::GetOrSet)?;
-        validate_key(key)?;
-        let ttl = normalize_ttl(ttl)?;
-        self.check_value(key, value)?;
-        let _guard = self.lock(key, Operation::GetOrSet)?;
+        let (ttl, _guard) = self.begin_write(Operation::GetOrSet, key, value, ttl)?;
         let now = self.clock.now();
         match self.live(key, now) {
             Some(Entry {
@@ -253,11 +283,7 @@ impl Store {
         new: &[u8],
         ttl: Duration,
     ) -> Result<bool> {
-        self.ensure_open(Operation::CompareAndSet)?;
-        validate_key(key)?;
-        let ttl = normalize_ttl(ttl)?;
-        self.check_value(key, new)?;
-        let _guard = self.lock(key, Operation::CompareAndSet)?;
+        let (ttl, _guard) = self.begin_write(Operation::CompareAndSet, key, new, ttl)?;
         let now = self.clock.now();
         let current = self.live(key, now);
         let holds = match (expected, &current) {

@@ -45,6 +45,7 @@ use crate::lock::random_token;
 use cache_core::cache::Cache;
 use cache_core::codec;
 use cache_core::error::{CacheError, CodecError, Result};
+use cache_core::metrics::{self, labels, names};
 
 const PENDING: u8 = 0;
 const COMPLETED: u8 = 1;
@@ -135,11 +136,16 @@ impl Idempotency {
         marker.extend_from_slice(random_token().as_bytes());
         let (stored, first) = self.cache.get_or_set(&key, &marker, ttl).await?;
         if first {
+            claimed("first");
             return Ok(Claim::First(ClaimTicket { key, marker, ttl }));
         }
         match stored.first() {
-            Some(&PENDING) => Ok(Claim::InProgress),
+            Some(&PENDING) => {
+                claimed("conflict");
+                Ok(Claim::InProgress)
+            }
             Some(&COMPLETED) => codec::from_slice(&stored[1..])
+                .inspect(|_| claimed("replay"))
                 .map(Claim::Completed)
                 .map_err(|e| CacheError::from(e).with_key(&key)),
             _ => Err(CacheError::from(CodecError::Malformed(format!(
@@ -172,4 +178,9 @@ impl Idempotency {
             .compare_and_delete(&ticket.key, &ticket.marker)
             .await
     }
+}
+
+/// Counts one claim in `cache.idempotency.requests`.
+fn claimed(outcome: &'static str) {
+    metrics::count(names::IDEMPOTENCY_REQUESTS, &[(labels::OUTCOME, outcome)]);
 }

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use cache_core::cache::{Cache, RateDecision, RateLimitRule};
 use cache_core::error::Result;
+use cache_core::metrics::{self, labels, names};
 
 /// Decisions counted since the [`RateLimiter`] was built (shared by its clones).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,18 +126,20 @@ impl RateLimiter {
         let full_key = format!("{}{key}", self.prefix);
         match self.cache.rate_limit(&full_key, &self.rule).await {
             Ok(decision) => {
-                let counter = if decision.allowed {
-                    &self.counters.allowed
+                let (counter, outcome) = if decision.allowed {
+                    (&self.counters.allowed, "allowed")
                 } else {
                     tracing::debug!(key = %full_key, retry_after = ?decision.retry_after, "rate limit exceeded");
-                    &self.counters.denied
+                    (&self.counters.denied, "denied")
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
+                decided(outcome);
                 Ok(decision)
             }
             Err(e) if self.fail_open && e.is_transient() => {
                 self.counters.cache_errors.fetch_add(1, Ordering::Relaxed);
                 self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+                decided("fail_open");
                 tracing::warn!(key = %full_key, error = %e, "rate limit check failed; admitting (fail-open)");
                 Ok(RateDecision::new(true, self.rule.limit, 0, Duration::ZERO))
             }
@@ -146,4 +149,9 @@ impl RateLimiter {
             }
         }
     }
+}
+
+/// Counts one decision in `cache.rate_limit.decisions`.
+fn decided(outcome: &'static str) {
+    metrics::count(names::RATE_LIMIT_DECISIONS, &[(labels::OUTCOME, outcome)]);
 }

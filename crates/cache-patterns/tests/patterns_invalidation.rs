@@ -254,3 +254,95 @@ async fn a_closed_near_cache_refuses_calls_and_leaves_the_shared_level_open() {
     assert!(a.get("k").await.unwrap_err().is_closed());
     shared.set("k", b"v", TTL).await.unwrap();
 }
+
+/// What `b` returns for `key` through its typed level, as a string.
+async fn reads_typed(cache: &NearCache, key: &str) -> Option<String> {
+    cache
+        .get_arc::<String>(key)
+        .await
+        .unwrap()
+        .map(|v| v.as_ref().clone())
+}
+
+#[tokio::test]
+async fn a_typed_local_hit_returns_the_value_decoded_once_without_reading_the_shared_level() {
+    use cache_core::TypedCacheExt;
+    let memory = Arc::new(MemoryCache::new());
+    let shared: Arc<dyn Cache> = memory.clone();
+    let a = near(&shared, "app:").await;
+    shared
+        .set_as("user:1", &"Ada".to_owned(), TTL)
+        .await
+        .unwrap();
+    let first = a.get_arc::<String>("user:1").await.unwrap().unwrap();
+    let shared_reads = memory.stats().hits;
+    let again = a.get_arc::<String>("user:1").await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the same decoded value");
+    assert_eq!(memory.stats().hits, shared_reads, "L2 not read again");
+    assert_eq!(*again, "Ada");
+}
+
+#[tokio::test]
+async fn own_writes_drop_the_typed_copy_at_once() {
+    use cache_core::TypedCacheExt;
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let a = near(&shared, "app:").await;
+    a.set_as("user:1", &"v1".to_owned(), TTL).await.unwrap();
+    assert_eq!(reads_typed(&a, "user:1").await.as_deref(), Some("v1"));
+    a.set_as("user:1", &"v2".to_owned(), TTL).await.unwrap();
+    assert_eq!(reads_typed(&a, "user:1").await.as_deref(), Some("v2"));
+    a.delete("user:1").await.unwrap();
+    assert_eq!(reads_typed(&a, "user:1").await, None);
+}
+
+#[tokio::test]
+async fn writes_on_another_instance_drop_its_typed_copies_by_key_and_by_pattern() {
+    use cache_core::TypedCacheExt;
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let a = near(&shared, "app:").await;
+    let b = near(&shared, "app:").await;
+    // Written behind the near caches' backs: nothing is published.
+    for key in ["feed:1:a", "feed:1:b", "feed:2:a"] {
+        shared.set_as(key, &"old".to_owned(), TTL).await.unwrap();
+        assert_eq!(reads_typed(&b, key).await.as_deref(), Some("old"));
+    }
+    for key in ["feed:1:a", "feed:1:b", "feed:2:a"] {
+        shared.set_as(key, &"new".to_owned(), TTL).await.unwrap();
+    }
+    assert_eq!(reads_typed(&b, "feed:2:a").await.as_deref(), Some("old"));
+    a.set_as("feed:2:a", &"newer".to_owned(), TTL)
+        .await
+        .unwrap();
+    eventually("the key invalidation reaches b's typed level", || async {
+        reads_typed(&b, "feed:2:a").await.as_deref() == Some("newer")
+    })
+    .await;
+    assert_eq!(reads_typed(&b, "feed:1:a").await.as_deref(), Some("old"));
+    a.bus()
+        .publish(&Invalidation::Pattern("feed:1:*".into()))
+        .await
+        .unwrap();
+    eventually(
+        "the pattern invalidation reaches b's typed level",
+        || async {
+            reads_typed(&b, "feed:1:a").await.as_deref() == Some("new")
+                && reads_typed(&b, "feed:1:b").await.as_deref() == Some("new")
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_value_that_is_not_a_valid_t_is_a_codec_error_and_is_not_kept() {
+    use cache_core::{ErrorKind, TypedCacheExt};
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let a = near(&shared, "app:").await;
+    a.set_as("n", &7u32, TTL).await.unwrap();
+    let err = a.get_arc::<String>("n").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert_eq!(err.key(), Some("n"));
+    // Kept as a u32 once read as one; a read as another type is a miss.
+    assert_eq!(*a.get_arc::<u32>("n").await.unwrap().unwrap(), 7);
+    assert_eq!(*a.get_arc::<u64>("n").await.unwrap().unwrap(), 7);
+    assert_eq!(*a.get_arc::<u32>("n").await.unwrap().unwrap(), 7);
+}

@@ -15,12 +15,14 @@ use tracing::Instrument as _;
 
 use crate::coalesce::Coalescer;
 use crate::errors::{map_connect_error, map_error};
+use crate::metrics::RedisMetrics;
 use crate::pubsub::{PubSubHub, PubSubTimings};
 use crate::retry::Idempotency;
 use crate::server_info::ServerInfo;
 use crate::settings::Settings;
 use crate::topology::{Conn, Topology};
 use cache_core::StatsShards;
+use cache_core::metrics::Answer;
 
 /// The [`Cache`](cache_core::Cache) contract on Redis or Valkey: standalone,
 /// sentinel or cluster. See the [crate docs](crate) for behaviour, retries and
@@ -38,6 +40,7 @@ pub(crate) struct Inner {
     topology: RwLock<Option<Arc<Topology>>>,
     pub(crate) settings: Settings,
     pub(crate) stats: StatsShards,
+    pub(crate) metrics: crate::metrics::RedisMetrics,
     pub(crate) set_nx_get: bool,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
@@ -63,6 +66,19 @@ impl ConnectOptions {
         force_lua_get_or_set: bool;
     }
 }
+
+/// The keys of a batch that go in one command to one node: their positions
+/// in the batch, and in a cluster their slot.
+pub(crate) struct KeyGroup {
+    /// The hash slot of every key of the group (cluster only).
+    pub(crate) slot: Option<u16>,
+    /// Positions in the batch, in order.
+    pub(crate) indices: Vec<usize>,
+}
+
+/// The least time left before a deadline that is worth another try: one
+/// round trip on a slow network.
+const MIN_TRY: Duration = Duration::from_millis(2);
 
 impl RedisCache {
     /// Validates `config`, connects, and checks that the server answers.
@@ -120,11 +136,13 @@ impl RedisCache {
                 retry: settings.retry,
             });
             let coalescer = settings.coalesce_gets.then(Coalescer::default);
+            let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
             Ok(RedisCache {
                 inner: Arc::new(Inner {
                     topology: RwLock::new(Some(topology)),
                     settings,
                     stats: StatsShards::new(),
+                    metrics,
                     set_nx_get,
                     server,
                     pubsub,
@@ -180,13 +198,13 @@ impl RedisCache {
     }
 
     /// Counts one call of `op` and its outcome (validation failures included).
-    pub(crate) async fn counted<T>(
+    pub(crate) async fn counted<T: Answer>(
         &self,
         op: Operation,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         self.inner.stats.local().op(op);
-        let result = call.await;
+        let result = self.inner.metrics.observe(op, call).await;
         self.inner.stats.local().outcome(&result);
         result
     }
@@ -211,7 +229,7 @@ impl RedisCache {
         let deadline = Instant::now() + self.inner.settings.command_timeout;
         let slot = topology.next_slot();
         let call = self.attempts(&topology, op, key, idempotency, deadline, || {
-            attempt(topology.conn_at(slot))
+            attempt(topology.conn_at(slot, idempotency))
         });
         // The span only matters to the debug events of a retry or a failure:
         // when nobody listens at debug level, skip entering and leaving it on
@@ -222,6 +240,48 @@ impl RedisCache {
         } else {
             call.instrument(span).await
         }
+    }
+
+    /// Runs a batch as one round trip per group of keys (see
+    /// [`KeyGroup`]; `attempt` gets the group's position in `groups`), all
+    /// within one deadline, each group with its own
+    /// retries: a group that succeeded is not sent again, a group whose
+    /// shard is between roles is retried until it answers or the deadline
+    /// passes. A group that still fails fails the call, naming the node that
+    /// served its slot.
+    pub(crate) async fn run_groups<T, F, Fut>(
+        &self,
+        op: Operation,
+        groups: &[KeyGroup],
+        attempt: F,
+    ) -> Result<Vec<T>>
+    where
+        F: Fn(Conn, usize) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let topology = self.topology(op)?;
+        let deadline = Instant::now() + self.inner.settings.command_timeout;
+        let slot = topology.next_slot();
+        let (topo, attempt) = (&topology, &attempt);
+        // The groups' retries are ours alone: on the connection redis-rs never
+        // resends on. With its resends on top, the ~150 concurrent group
+        // requests of a few cross-slot batches left its cluster connection
+        // answering nothing but timeouts after a master was killed (redis
+        // 1.8.1, the cluster drill); without them it follows the failover.
+        let calls = groups.iter().enumerate().map(|(i, group)| async move {
+            self.attempts(topo, op, None, Idempotency::Idempotent, deadline, || {
+                attempt(topo.conn_at(slot, Idempotency::NotIdempotent), i)
+            })
+            .await
+            .map_err(|e| match group.slot {
+                Some(s) if e.is_transient() => match topo.node_of_slot(s) {
+                    Some(node) => e.with_addr(format!("{node} (slot {s})")),
+                    None => e.with_addr(format!("{} (slot {s})", topo.endpoint())),
+                },
+                _ => e,
+            })
+        });
+        futures::future::try_join_all(calls).await
     }
 
     /// Like [`RedisCache::run`] for a step of a longer call (a SCAN page, a
@@ -277,15 +337,29 @@ impl RedisCache {
         let mut retry = 0u32;
         loop {
             let err = match tokio::time::timeout_at(deadline, attempt()).await {
-                Err(_) => return Err(timeout()),
+                Err(_) => {
+                    topology.after_timeout();
+                    return Err(timeout());
+                }
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(err)) => err,
             };
-            let wait = settings.retry.backoff(retry);
+            if err.is_timeout() {
+                topology.after_timeout();
+            }
+            let mut wait = settings.retry.backoff(retry);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if crate::retry::is_transient_state(&err) {
+                // Retried until the deadline: a wait that would pass it is
+                // cut so that the last tries come close to it.
+                wait = wait.min(left / 2);
+            }
             if settings.retry.should_retry(retry, idempotency, &err)
-                && Instant::now() + wait < deadline
+                && wait < left
+                && left > MIN_TRY
             {
                 tracing::debug!(error = %err, retry = retry + 1, ?wait, "retrying");
+                self.inner.metrics.retry(op);
                 // Boxed, like the `after_error` below: learning from a failure
                 // may mean asking the sentinels and connecting to a new master,
                 // a future of kilobytes. Inline, it would size the future of

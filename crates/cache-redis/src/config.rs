@@ -55,7 +55,11 @@ pub struct RedisConfig {
     /// How long to wait for a command's reply. Default 2 s.
     #[serde(with = "duration")]
     pub command_timeout: Duration,
-    /// Retries of an operation that is safe to retry, after the first try. Default 3.
+    /// Retries of an operation that is safe to retry, after the first try,
+    /// when a connection failed or broke. Default 3. A server between roles
+    /// (`LOADING`, `CLUSTERDOWN`, ...) is retried until `command_timeout`
+    /// whatever this says; in a cluster this is also redis-rs's own resend
+    /// count for idempotent calls.
     pub max_retries: u32,
     /// The first retry's backoff; doubles each retry, with jitter. Default 50 ms.
     #[serde(with = "duration")]

@@ -5,8 +5,9 @@
 //! | redis-rs failure | [`ErrorKind`] | transient |
 //! | --- | --- | --- |
 //! | a timeout reported by the connection | `Timeout` | yes |
-//! | I/O, refused, reset, broken pipe, no connection to a cluster node, no master from the sentinels | `Connection` (names the endpoint) | yes |
-//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY` (the server between roles or busy: the command did not run) | `Unavailable` | yes |
+//! | refused, unreachable, no connection to the slot's cluster node, no master from the sentinels (the command was never sent) | `Connection` (names the endpoint) | yes |
+//! | reset, broken pipe, closed, any other I/O failure of an established connection (the command was in flight: it may have run) | `ConnectionLost` (names the endpoint) | yes |
+//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY`, `MOVED`/`ASK` once retries are spent (the server between roles or busy: the command did not run) | `Unavailable` | yes |
 //! | `WRONGTYPE`, or "not an integer" from `incr_by` | `WrongType` | no |
 //! | `NOPERM`, and a script's "the user executing the script can't..." | `PermissionDenied`, with a cause that says what to grant | no |
 //! | `NOAUTH`, `WRONGPASS`, a failed `AUTH` | `Unauthenticated` (at start-up too), with a cause that says what to set | no |
@@ -86,18 +87,65 @@ fn refusal(err: &RedisError) -> Option<Refusal> {
     }
 }
 
-/// Whether the failure is about the connection rather than the command.
+/// Whether the failure is about the connection rather than the command:
+/// [`never_sent`] or [`lost_in_flight`].
 pub(crate) fn is_connection_error(err: &RedisError) -> bool {
+    never_sent(err) || lost_in_flight(err)
+}
+
+/// No connection could be made, so the command was never written: refused,
+/// unreachable, no node serves the slot, no master from the sentinels.
+pub(crate) fn never_sent(err: &RedisError) -> bool {
+    use std::io::ErrorKind as Io;
     !err.is_timeout()
-        && (err.is_io_error()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
+        && (err.is_connection_refusal()
             || matches!(
                 err.kind(),
                 RedisKind::ClusterConnectionNotFound
                     | RedisKind::MasterNameNotFoundBySentinel
                     | RedisKind::NoValidReplicasFoundBySentinel
-            ))
+            )
+            || io_kind(err).is_some_and(|kind| {
+                matches!(
+                    kind,
+                    Io::HostUnreachable | Io::NetworkUnreachable | Io::AddrNotAvailable
+                )
+            }))
+}
+
+/// The kind of the I/O error inside `err`, if it is one.
+fn io_kind(err: &RedisError) -> Option<std::io::ErrorKind> {
+    if !err.is_io_error() {
+        return None;
+    }
+    let source = std::error::Error::source(err)?;
+    // redis-rs keeps the cause in an `Arc`, which is what `source` hands out.
+    source
+        .downcast_ref::<std::io::Error>()
+        .or_else(|| {
+            source
+                .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        })
+        .map(std::io::Error::kind)
+}
+
+/// The connection broke with the command possibly written (reset, broken
+/// pipe, closed before the reply, any other I/O failure): it may have run.
+/// redis-rs reports a driver that died before the write the same way, so
+/// this errs on the side of "may have run".
+pub(crate) fn lost_in_flight(err: &RedisError) -> bool {
+    !err.is_timeout() && !never_sent(err) && (err.is_io_error() || err.is_connection_dropped())
+}
+
+/// A cluster redirect that reached the caller (`MOVED`, `ASK`): the slot is
+/// served elsewhere and the command did not run. Only the connection that
+/// redis-rs may not resend on (non-idempotent calls) lets one through.
+pub(crate) fn is_redirect(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        RedisKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask)
+    )
 }
 
 /// Whether the server refused the command, without running it, because of
@@ -155,9 +203,11 @@ fn expected_shape(op: Operation) -> &'static str {
 pub(crate) fn kind_of(op: Operation, err: &RedisError) -> ErrorKind {
     if err.is_timeout() {
         ErrorKind::Timeout
-    } else if is_connection_error(err) {
+    } else if never_sent(err) {
         ErrorKind::Connection
-    } else if is_server_between_roles(err) {
+    } else if lost_in_flight(err) {
+        ErrorKind::ConnectionLost
+    } else if is_server_between_roles(err) || is_redirect(err) {
         ErrorKind::Unavailable
     } else if is_wrong_type(err) || (op == Operation::IncrBy && is_not_an_integer(err)) {
         ErrorKind::WrongType
@@ -186,7 +236,7 @@ pub(crate) fn map_error(
         ErrorKind::WrongType => {
             return CacheError::wrong_type(key.unwrap_or_default(), expected_shape(op));
         }
-        ErrorKind::Connection => CacheError::new(kind, op)
+        ErrorKind::Connection | ErrorKind::ConnectionLost => CacheError::new(kind, op)
             .with_addr(endpoint)
             .with_source(err),
         ErrorKind::Overflow => CacheError::new(kind, op).with_source(ServerRefusal::Overflow(err)),
@@ -269,6 +319,35 @@ mod tests {
         assert_eq!(e.addr(), Some("host:1"));
         assert_eq!(e.to_string(), "cannot connect to host:1");
         assert!(e.is_transient());
+    }
+
+    #[test]
+    fn a_connection_lost_in_flight_says_the_command_may_have_run() {
+        for io in [
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::ConnectionAborted,
+        ] {
+            let e = map(Operation::IncrBy, std::io::Error::from(io).into());
+            assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{io:?}");
+            assert!(e.may_have_run() && e.is_transient(), "{io:?}");
+            assert_eq!(e.addr(), Some("host:1"));
+            assert_eq!(
+                e.to_string(),
+                "the connection to host:1 was lost with incr_by in flight: it may have run"
+            );
+        }
+        for io in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::HostUnreachable,
+        ] {
+            let e = map(Operation::IncrBy, std::io::Error::from(io).into());
+            assert_eq!(e.kind(), ErrorKind::Connection, "{io:?}");
+            assert!(!e.may_have_run(), "{io:?}");
+        }
+        let no_node: RedisError = (RedisKind::ClusterConnectionNotFound, "no node").into();
+        assert_eq!(map(Operation::Get, no_node).kind(), ErrorKind::Connection);
     }
 
     #[test]

@@ -55,23 +55,52 @@
 //! pub/sub connection, so it may take `connect_timeout + command_timeout`.)
 //! After a restart or failover the next calls reconnect by themselves.
 //!
-//! Within that deadline a failed call is retried, up to `max_retries` times,
-//! after `retry_backoff · 2^n` (capped at `max_retry_backoff`, with jitter),
-//! but only when running it twice cannot do harm:
+//! Within that deadline a failed call is retried after `retry_backoff · 2^n`
+//! (capped at `max_retry_backoff`, with jitter), but only when running it
+//! twice cannot do harm. The same settings reach every topology: in a
+//! cluster they are also redis-rs's own (its retries, `min_retry_wait` and
+//! `max_retry_wait`), instead of its defaults of 16 retries at least 1.28 s
+//! apart, which outlast a failover by seconds.
 //!
-//! | operation | retried when |
-//! | --- | --- |
-//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection failed, broke or timed out, or the server refused for its state (`READONLY`, `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, `BUSY`) |
-//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | only when the failure proves the command never ran: the connection was refused before sending, or the server refused for its state |
-//! | any | never on a refusal or a command error (`NOPERM`, `NOAUTH`, `WRONGPASS`, `WRONGTYPE`, a script error, an overflow) |
+//! | operation | retried, up to `max_retries` times, when | retried until the deadline when | never retried when |
+//! | --- | --- | --- | --- |
+//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection could not be made (`Connection`) or broke (`ConnectionLost`) | the server or cluster is between roles: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `BUSY`, a redirect, no node for the slot yet (`Unavailable`) | a refusal or a command error |
+//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | the connection could not be made: the command was never sent (`Connection`) | the server or cluster is between roles, as above: the command did not run | the connection broke with the command in flight (`ConnectionLost`) or no reply came in time (`Timeout`): it may have run; a refusal or a command error |
 //!
-//! A broken connection after a non-idempotent command was sent is reported,
-//! not retried: the command may or may not have run, and only the caller
-//! knows whether to try again. One exception is outside this crate's reach:
-//! redis-rs's cluster connection itself resends a command after a dropped
-//! connection to a node (it must, to follow failovers), so in cluster mode
-//! an `incr_by` or `rate_limit` interrupted by a node failure may, rarely,
-//! count twice.
+//! Refusals and command errors are `NOPERM`, `NOAUTH`, `WRONGPASS`,
+//! `WRONGTYPE`, a script error, an overflow. A timeout is never retried: it
+//! is the deadline itself.
+//!
+//! **At most once.** A non-idempotent call that failed with
+//! [`ErrorKind::ConnectionLost`](cache_core::ErrorKind::ConnectionLost) or
+//! [`ErrorKind::Timeout`](cache_core::ErrorKind::Timeout)
+//! ([`CacheError::may_have_run`](cache_core::CacheError::may_have_run)) is
+//! reported, not retried: it may or may not have run, and only the caller
+//! knows whether to try again (read the counter, the lock). Every other
+//! error of such a call means it did not run. In a cluster these calls go
+//! through a second connection on which redis-rs never resends (its retries
+//! are 0; it still refreshes the slot map on `MOVED`, and this crate's
+//! policy retries), because redis-rs resends a command after a dropped node
+//! connection or a timeout on its own. The cluster drill (`tests/drills.rs`)
+//! kills a master under `incr_by` and compare-and-set load and checks that
+//! no counter ends above its acknowledged calls plus those that may have run.
+//!
+//! **Batches in a cluster.** `get_many`, `set_many` and `delete_many` send
+//! one command per hash slot (in chunks of 1,000), all within one deadline,
+//! and retry each group on its own: a group that succeeded is not sent
+//! again (so `delete_many`'s count is not lost to a retry), a group whose
+//! shard is between roles is retried until it answers or the deadline
+//! passes, and a group that still fails fails the call with an error naming
+//! the node of its slot (`get_many on 10.0.0.7:6379 (slot 5688) ...`). No
+//! batch fails because one shard was failing over, once that shard answers
+//! within the deadline.
+//!
+//! **Renewed cluster connections.** redis-rs's cluster connection can stay
+//! answering nothing but timeouts after a node failure with many requests in
+//! flight (seen in the drill on Redis 7.0 and Valkey 9.1). A timeout in
+//! cluster mode therefore reopens both cluster connections in the
+//! background, at most once per `command_timeout`; calls after the swap use
+//! the new ones.
 //!
 //! ## Errors
 //! Each failure gets the [`ErrorKind`](cache_core::ErrorKind) that says what
@@ -79,9 +108,10 @@
 //!
 //! | failure | kind | transient |
 //! | --- | --- | --- |
-//! | I/O, refused, reset, no node, no master from the sentinels | `Connection`, naming the endpoint (never a credential) | yes |
-//! | the deadline passed | `Timeout` | yes |
-//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY` | `Unavailable` | yes |
+//! | refused, unreachable, no node for the slot, no master from the sentinels: the command was never sent | `Connection`, naming the endpoint (never a credential) | yes |
+//! | reset, broken pipe, closed, another I/O failure of an established connection: the command was in flight and may have run | `ConnectionLost`, naming the endpoint | yes |
+//! | the deadline passed (a command that was sent may have run) | `Timeout` | yes |
+//! | `LOADING`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`, `CLUSTERDOWN`, `BUSY`, `MOVED`/`ASK` past the retries (the command did not run) | `Unavailable` | yes |
 //! | `NOPERM` (also inside a script) | `PermissionDenied`, with a cause that says what to grant | no |
 //! | `NOAUTH`, `WRONGPASS` (at start-up too) | `Unauthenticated`, naming the endpoint, with a cause that says what to set | no |
 //! | `WRONGTYPE`, "not an integer" | `WrongType` | no |
@@ -110,6 +140,17 @@
 //!   `on ~* &* +@read +@write +@keyspace +@scripting +@pubsub +@connection +info`
 //!   (`+info` only tells `get_or_set` that it may use `SET NX GET`).
 //!
+//! - **Failovers.** A shard's failover takes the servers a few seconds (the
+//!   replica must see the primary fail, then win an election). Calls on that
+//!   shard fail or wait meanwhile; within `command_timeout` the idempotent
+//!   ones wait through `CLUSTERDOWN`/`TRYAGAIN`/`LOADING`, so a
+//!   `command_timeout` above the failover time rides it out at the price of
+//!   slow calls, a shorter one fails fast. Non-idempotent calls that were in
+//!   flight when the primary died fail with `ConnectionLost`/`Timeout` and
+//!   are not retried. Whether the parameter group lets you change
+//!   `cluster-require-full-coverage` depends on the service; what it does is
+//!   under *Self-hosted clusters* below.
+//!
 //! ```yaml
 //! cache:
 //!   type: redis
@@ -122,6 +163,24 @@
 //!     connect_timeout: 5s
 //!     command_timeout: 2s
 //! ```
+//!
+//! ## Self-hosted clusters
+//! - `cluster-require-full-coverage` (default `yes`): while any slot has no
+//!   serving primary, **every** node answers `CLUSTERDOWN`, so healthy shards
+//!   stop serving too, for about `cluster-node-timeout` during a failover
+//!   (in the drill, calls on the healthy shards waited up to 0.9–1.4 s on
+//!   Redis 7.0; about 0.1 s on Valkey 9.1). This crate retries `CLUSTERDOWN` until the call's deadline, so
+//!   idempotent calls mostly wait rather than fail; set it to `no` when the
+//!   other shards should keep serving while one fails over (and when a shard
+//!   without replicas may be lost: its keys fail, the rest work).
+//! - `cluster-node-timeout` sets how fast a failed primary is noticed, hence
+//!   most of the failover time: with 1000 ms the drill measured promotions
+//!   1.4–3.0 s after a `kill -9`, and the client following 20–65 ms later.
+//! - Give every primary a replica; a `kill -9` of a primary without one
+//!   loses its slots until it returns.
+//! - Replication is asynchronous: a write acknowledged by a primary that dies
+//!   before passing it on is lost in the failover (AOF on the primary does
+//!   not help; `WAIT` would, per call, and this crate does not send it).
 //!
 //! ## Limitations
 //! - `tls.server_name`: redis-rs checks the certificate against the host it
@@ -167,6 +226,7 @@ mod cache;
 mod coalesce;
 mod config;
 mod errors;
+mod metrics;
 mod ops;
 mod pubsub;
 mod retry;

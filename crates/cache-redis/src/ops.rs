@@ -3,7 +3,7 @@
 //! pipelined, per slot in a cluster).
 
 #[cfg(feature = "cluster")]
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +17,9 @@ use cache_core::{
     Cache, CacheError, CacheStats, KeyPage, Operation, RateDecision, RateLimitAlgorithm,
     RateLimitRule, Result, ScanCursor, Subscription,
 };
-#[cfg(feature = "cluster")]
-use redis::cluster_routing::{Route, SlotAddr};
 use redis::{Cmd, FromRedisValue, Pipeline, ScriptInvocation};
 
-use crate::cache::RedisCache;
+use crate::cache::{KeyGroup, RedisCache};
 use crate::retry::Idempotency::{self, Idempotent, NotIdempotent};
 use crate::scan::ScanPosition;
 use crate::scripts;
@@ -100,40 +98,45 @@ impl RedisCache {
         validate_value_size(key, value, self.max_value_bytes())
     }
 
-    /// `SET key value PX ttl` for each entry, as pipelines: in chunks, and in
-    /// a cluster one pipeline per slot (a pipeline must stay on one node).
-    fn set_pipelines(&self, entries: &[(&str, &[u8])], ttl_ms: u64) -> Vec<Pipeline> {
-        #[cfg(feature = "cluster")]
-        let groups: Vec<Vec<&(&str, &[u8])>> = if self.mode() == RedisMode::Cluster {
-            let mut by_slot: HashMap<Route, Vec<&(&str, &[u8])>> = HashMap::new();
-            for entry in entries {
-                by_slot
-                    .entry(Route::with_key(entry.0.as_bytes(), SlotAddr::Master))
-                    .or_default()
-                    .push(entry);
-            }
-            by_slot.into_values().collect()
-        } else {
-            vec![entries.iter().collect()]
+    /// The keys of a batch in groups of at most [`BATCH`], each one command
+    /// (or pipeline) to one node: in a cluster one group per slot, so that
+    /// each is retried on its own ([`RedisCache::run_groups`]) and redis-rs
+    /// never splits a command across slots (it fails the whole command when
+    /// one slot has no node, as during a failover).
+    fn key_groups<'k>(&self, keys: impl ExactSizeIterator<Item = &'k str>) -> Vec<KeyGroup> {
+        let chunked = |slot: Option<u16>, indices: Vec<usize>| {
+            indices
+                .chunks(BATCH)
+                .map(|chunk| KeyGroup {
+                    slot,
+                    indices: chunk.to_vec(),
+                })
+                .collect::<Vec<_>>()
         };
-        #[cfg(not(feature = "cluster"))]
-        let groups: Vec<Vec<&(&str, &[u8])>> = vec![entries.iter().collect()];
-        groups
-            .iter()
-            .flat_map(|group| group.chunks(BATCH))
-            .map(|chunk| {
-                let mut pipe = redis::pipe();
-                for (key, value) in chunk {
-                    pipe.cmd("SET")
-                        .arg(*key)
-                        .arg(*value)
-                        .arg("PX")
-                        .arg(ttl_ms)
-                        .ignore();
-                }
-                pipe
-            })
-            .collect()
+        #[cfg(feature = "cluster")]
+        if self.mode() == RedisMode::Cluster {
+            let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+            for (i, key) in keys.enumerate() {
+                by_slot
+                    .entry(crate::topology::key_slot(key.as_bytes()))
+                    .or_default()
+                    .push(i);
+            }
+            return by_slot
+                .into_iter()
+                .flat_map(|(slot, indices)| chunked(Some(slot), indices))
+                .collect();
+        }
+        chunked(None, (0..keys.len()).collect())
+    }
+
+    /// One command `name key...` over the keys of `group`.
+    fn group_command(name: &str, keys: &[&str], group: &KeyGroup) -> Cmd {
+        let mut cmd = redis::cmd(name);
+        for &i in &group.indices {
+            cmd.arg(keys[i]);
+        }
+        cmd
     }
 
     /// One SCAN page of `node`.
@@ -293,27 +296,36 @@ impl Cache for RedisCache {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            // MGET per chunk; in a cluster redis-rs splits each MGET by slot.
-            let commands: Vec<Cmd> = keys
-                .chunks(BATCH)
-                .map(|chunk| {
-                    let mut cmd = redis::cmd("MGET");
-                    for key in chunk {
-                        cmd.arg(*key);
-                    }
-                    cmd
-                })
+            // One MGET per group (per slot in a cluster), each retried on its own.
+            let groups = self.key_groups(keys.iter().copied());
+            let commands: Vec<Cmd> = groups
+                .iter()
+                .map(|group| Self::group_command("MGET", keys, group))
                 .collect();
             let commands = &commands;
-            let chunks = self
-                .run(op, None, Idempotent, move |conn| {
-                    futures::future::try_join_all(commands.iter().map(move |cmd| {
-                        let mut conn = conn.clone();
-                        async move { cmd.query_async::<Vec<Option<Bytes>>>(&mut conn).await }
-                    }))
+            let replies = self
+                .run_groups(op, &groups, |mut conn, i| {
+                    let cmd = &commands[i];
+                    async move { cmd.query_async::<Vec<Option<Bytes>>>(&mut conn).await }
                 })
                 .await?;
-            let values: Vec<Option<Bytes>> = chunks.into_iter().flatten().collect();
+            let mut values: Vec<Option<Bytes>> = vec![None; keys.len()];
+            for (group, reply) in groups.iter().zip(replies) {
+                if reply.len() != group.indices.len() {
+                    return Err(CacheError::operation(
+                        op,
+                        None,
+                        std::io::Error::other(format!(
+                            "MGET of {} keys returned {} values",
+                            group.indices.len(),
+                            reply.len()
+                        )),
+                    ));
+                }
+                for (&i, value) in group.indices.iter().zip(reply) {
+                    values[i] = value;
+                }
+            }
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
             self.inner.stats.local().hits(hits);
             self.inner.stats.local().misses(values.len() as u64 - hits);
@@ -333,13 +345,28 @@ impl Cache for RedisCache {
             if entries.is_empty() {
                 return Ok(());
             }
-            let pipelines = self.set_pipelines(entries, ttl_ms);
+            // One pipeline per group (a pipeline must stay on one node).
+            let groups = self.key_groups(entries.iter().map(|(key, _)| *key));
+            let pipelines: Vec<Pipeline> = groups
+                .iter()
+                .map(|group| {
+                    let mut pipe = redis::pipe();
+                    for &i in &group.indices {
+                        let (key, value) = entries[i];
+                        pipe.cmd("SET")
+                            .arg(key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(ttl_ms)
+                            .ignore();
+                    }
+                    pipe
+                })
+                .collect();
             let pipelines = &pipelines;
-            self.run(op, None, Idempotent, move |conn| {
-                futures::future::try_join_all(pipelines.iter().map(move |pipe| {
-                    let mut conn = conn.clone();
-                    async move { pipe.query_async::<()>(&mut conn).await }
-                }))
+            self.run_groups(op, &groups, |mut conn, i| {
+                let pipe = &pipelines[i];
+                async move { pipe.query_async::<()>(&mut conn).await }
             })
             .await
             .map(drop)
@@ -356,24 +383,18 @@ impl Cache for RedisCache {
             if keys.is_empty() {
                 return Ok(0);
             }
-            // In a cluster redis-rs splits a multi-key UNLINK by slot and sums the counts.
-            let commands: Vec<Cmd> = keys
-                .chunks(BATCH)
-                .map(|chunk| {
-                    let mut cmd = redis::cmd("UNLINK");
-                    for key in chunk {
-                        cmd.arg(*key);
-                    }
-                    cmd
-                })
+            // One UNLINK per group; a group that succeeded is not sent again,
+            // so its count is not lost to a retry.
+            let groups = self.key_groups(keys.iter().copied());
+            let commands: Vec<Cmd> = groups
+                .iter()
+                .map(|group| Self::group_command("UNLINK", keys, group))
                 .collect();
             let commands = &commands;
             let counts = self
-                .run(op, None, Idempotent, move |conn| {
-                    futures::future::try_join_all(commands.iter().map(move |cmd| {
-                        let mut conn = conn.clone();
-                        async move { cmd.query_async::<u64>(&mut conn).await }
-                    }))
+                .run_groups(op, &groups, |mut conn, i| {
+                    let cmd = &commands[i];
+                    async move { cmd.query_async::<u64>(&mut conn).await }
                 })
                 .await?;
             Ok(counts.into_iter().sum())

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cache_core::backoff::Backoff;
 use redis::{ErrorKind, RedisError};
 
-use crate::errors::{is_connection_error, is_server_between_roles};
+use crate::errors::{is_connection_error, is_redirect, is_server_between_roles, never_sent};
 
 /// Whether running an operation twice has the same effect as running it once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,8 @@ pub(crate) enum Idempotency {
     Idempotent,
     /// get_or_set, compare_and_set, compare_and_delete, incr_by, rate_limit,
     /// publish: retried only when the failure proves the server never ran the
-    /// command.
+    /// command. In a cluster they go through a connection that redis-rs
+    /// never resends on.
     NotIdempotent,
 }
 
@@ -46,21 +47,33 @@ impl RetryPolicy {
         self.backoff.delay(retry)
     }
 
-    /// Whether a failed attempt number `attempt` (0-based) may be tried again.
+    /// Whether a failed attempt number `attempt` (0-based) may be tried
+    /// again. A server between roles ([`is_transient_state`]) is retried
+    /// whatever the count, until the call's deadline (the caller's loop
+    /// checks it): a load or a failover lasts as long as it lasts, and the
+    /// command did not run.
     pub(crate) fn should_retry(
         &self,
         attempt: u32,
         idempotency: Idempotency,
         err: &RedisError,
     ) -> bool {
-        if attempt >= self.max_retries {
-            return false;
-        }
-        match idempotency {
+        let safe = match idempotency {
             Idempotency::Idempotent => is_transient(err),
             Idempotency::NotIdempotent => proves_not_executed(err),
-        }
+        };
+        safe && (attempt < self.max_retries || is_transient_state(err))
     }
+}
+
+/// The server (or the cluster) is between roles and refused the command
+/// without running it: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`,
+/// `READONLY`, `BUSY`, a redirect, or no node serves the slot yet. Retried
+/// until the call's deadline, not for a fixed count.
+pub(crate) fn is_transient_state(err: &RedisError) -> bool {
+    is_server_between_roles(err)
+        || is_redirect(err)
+        || err.kind() == ErrorKind::ClusterConnectionNotFound
 }
 
 /// A failure that may pass by itself: what the contract calls transient
@@ -68,17 +81,16 @@ impl RetryPolicy {
 /// not be made, or the server is between roles (failover, loading, busy).
 /// A refusal (`NOPERM`, `NOAUTH`, `WRONGPASS`) is not.
 pub(crate) fn is_transient(err: &RedisError) -> bool {
-    err.is_timeout() || is_connection_error(err) || is_server_between_roles(err)
+    err.is_timeout() || is_connection_error(err) || is_transient_state(err)
 }
 
 /// A failure that proves the command never ran: the connection could not even
-/// be made, or the server refused the command before executing it because of
-/// its role or state (READONLY on a demoted master, LOADING, MASTERDOWN,
-/// TRYAGAIN, CLUSTERDOWN, BUSY).
+/// be made ([`never_sent`]), or the server refused the command before
+/// executing it because of its role or state (READONLY on a demoted master,
+/// LOADING, MASTERDOWN, TRYAGAIN, CLUSTERDOWN, BUSY, MOVED, ASK). Exactly the
+/// transient failures whose kind does not say "may have run".
 pub(crate) fn proves_not_executed(err: &RedisError) -> bool {
-    err.is_connection_refusal()
-        || err.kind() == ErrorKind::ClusterConnectionNotFound
-        || is_server_between_roles(err)
+    never_sent(err) || is_transient_state(err)
 }
 
 #[cfg(test)]
@@ -137,6 +149,55 @@ mod tests {
     }
 
     #[test]
+    fn a_server_between_roles_is_retried_past_the_count() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        for reply in [
+            "LOADING Redis is loading the dataset in memory",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "MASTERDOWN Link with MASTER is down",
+            "MOVED 3999 127.0.0.1:6381",
+        ] {
+            for idempotency in [Idempotency::Idempotent, Idempotency::NotIdempotent] {
+                assert!(p.should_retry(50, idempotency, &server(reply)), "{reply}");
+            }
+        }
+        let no_node: RedisError = (ErrorKind::ClusterConnectionNotFound, "no node").into();
+        assert!(p.should_retry(50, Idempotency::NotIdempotent, &no_node));
+        assert!(!p.should_retry(3, Idempotency::Idempotent, &refused()));
+        assert!(
+            !RetryPolicy::new(0, Duration::ZERO, Duration::ZERO).should_retry(
+                0,
+                Idempotency::Idempotent,
+                &reset()
+            )
+        );
+    }
+
+    #[test]
+    fn non_idempotent_retries_are_exactly_the_kinds_that_say_it_never_ran() {
+        let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
+        let cases: [RedisError; 8] = [
+            refused(),
+            reset(),
+            std::io::Error::from(std::io::ErrorKind::BrokenPipe).into(),
+            std::io::Error::from(std::io::ErrorKind::TimedOut).into(),
+            server("LOADING loading"),
+            server("READONLY no"),
+            server("WRONGTYPE no"),
+            (ErrorKind::ClusterConnectionNotFound, "no node").into(),
+        ];
+        for err in cases {
+            let kind = crate::errors::kind_of(cache_core::Operation::IncrBy, &err);
+            assert_eq!(
+                p.should_retry(0, Idempotency::NotIdempotent, &err),
+                kind.is_transient() && !kind.may_have_run(),
+                "{err:?} as {kind:?}"
+            );
+        }
+    }
+
+    #[test]
     fn command_errors_are_never_retried() {
         let p = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
         let wrongtype = server("WRONGTYPE Operation against a key holding the wrong kind of value");
@@ -158,6 +219,8 @@ mod tests {
             server("LOADING loading"),
             server("TRYAGAIN resharding"),
             server("BUSY running a script"),
+            server("MOVED 3999 127.0.0.1:6381"),
+            std::io::Error::from(std::io::ErrorKind::BrokenPipe).into(),
             server("NOPERM no"),
             server("WRONGPASS no"),
             server("WRONGTYPE no"),

@@ -113,7 +113,10 @@ async fn assert_every_call_fails_fast(cache: &RedisCache) {
             Err(_) => panic!("{name} did not finish within {CALL_BOUND:?}"),
             Ok(Ok(())) => panic!("{name} succeeded against a server that is down"),
             Ok(Err(e)) => assert!(
-                matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout),
+                matches!(
+                    e.kind(),
+                    ErrorKind::Connection | ErrorKind::ConnectionLost | ErrorKind::Timeout
+                ),
                 "{name} failed with {:?}: {}",
                 e.kind(),
                 chain(&e)

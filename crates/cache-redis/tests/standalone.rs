@@ -322,7 +322,10 @@ async fn invalid_input_is_refused_before_any_io() {
     // And the server really is gone: a valid call fails on the network.
     let err = cache.set("k", b"v", TTL).await.unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::Connection | ErrorKind::Timeout),
+        matches!(
+            err.kind(),
+            ErrorKind::Connection | ErrorKind::ConnectionLost | ErrorKind::Timeout
+        ),
         "{err:?}"
     );
 }

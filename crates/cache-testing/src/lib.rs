@@ -44,6 +44,7 @@
 //! | [`faulty`] | [`FaultyCache`]: fails the next N calls or every call of an operation, adds latency, counts faults | a caller's error handling and timeouts |
 //! | [`recording`] | [`RecordingCache`]: records every call (operation, keys, TTL, outcome) | what a caller did |
 //! | [`mock`] | [`MockCache`]: a `mockall` mock of the trait | exact calls, scripted answers |
+//! | [`metrics`] | [`MetricsCapture`](metrics::MetricsCapture): a debugging `metrics` recorder local to the test; [`SpanCapture`](metrics::SpanCapture): every span's attributes | what a backend or pattern emitted |
 //! | [`server`] | [`RedisServer`]: a real `redis-server` on a free loopback port, killed on drop; stop/restart | a Redis client, crashes included |
 //!
 //! The crate has no cargo features: everything is always built. The server
@@ -67,6 +68,7 @@
 pub mod conformance;
 pub mod fakes;
 pub mod faulty;
+pub mod metrics;
 pub mod mock;
 pub mod recording;
 pub mod server;

@@ -17,6 +17,7 @@ mod demo;
 mod json;
 mod keys;
 mod render;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -181,10 +182,33 @@ enum Command {
         yes: bool,
     },
     /// Print the backend's counters.
+    ///
+    /// `--prometheus` and `--watch` show the framework's metrics as this
+    /// process records them (a Prometheus recorder installed before
+    /// connecting) while it reads the backend through bounded, read-only
+    /// probes: a `health` and `--probes` GETs of keys from one SCAN page.
+    /// `--prometheus` prints the exposition text once; `--watch` refreshes a
+    /// view every `--interval`: ops/s, hit ratio, p99 and errors by kind, with
+    /// a chart of p99 over the last minute.
     Stats {
         /// As JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["prometheus", "watch"])]
         json: bool,
+        /// Print the metrics in the Prometheus text exposition format.
+        #[arg(long, conflicts_with = "watch")]
+        prometheus: bool,
+        /// A live view, refreshed every `--interval` until interrupted (or `--count` refreshes).
+        #[arg(long)]
+        watch: bool,
+        /// Time between refreshes of `--watch`.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// GETs per probe round.
+        #[arg(long, default_value_t = 10)]
+        probes: usize,
+        /// Stop `--watch` after this many refreshes.
+        #[arg(long)]
+        count: Option<u64>,
     },
     /// Check that the backend answers.
     Health,
@@ -229,13 +253,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // Before connecting: a cache reports to the recorder current when it is built.
+    let metrics = match &cli.command {
+        Command::Stats {
+            prometheus, watch, ..
+        } if *prometheus || *watch => Some(watch::install()?),
+        _ => None,
+    };
     let target = connect::Target::open(cli.config.as_deref(), cli.tenant.as_deref()).await?;
-    let result = execute(&target, cli.command).await;
+    let result = execute(&target, cli.command, metrics).await;
     target.close().await;
     result
 }
 
-async fn execute(target: &connect::Target, command: Command) -> Result<ExitCode, CliError> {
+async fn execute(
+    target: &connect::Target,
+    command: Command,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<ExitCode, CliError> {
     let cache = target.cache.clone();
     let code = match command {
         Command::Demo => {
@@ -291,8 +326,26 @@ async fn execute(target: &connect::Target, command: Command) -> Result<ExitCode,
             keys::invalidate(cache.as_ref(), &pattern, yes).await?;
             ExitCode::SUCCESS
         }
-        Command::Stats { json } => {
-            render::stats(target, json);
+        Command::Stats {
+            json,
+            prometheus,
+            watch,
+            interval,
+            probes,
+            count,
+        } => {
+            match (&metrics, watch, prometheus) {
+                (Some(handle), true, _) => {
+                    let options = watch::WatchOptions {
+                        interval,
+                        probes,
+                        count,
+                    };
+                    watch::watch(handle, cache, &target.description, options).await;
+                }
+                (Some(handle), false, true) => watch::prometheus(handle, cache, probes).await,
+                _ => render::stats(target, json),
+            }
             ExitCode::SUCCESS
         }
         Command::Health => match cache.health().await {

@@ -566,3 +566,51 @@ fn bench_stops_at_whichever_limit_comes_first_and_says_which() {
         "no timeline without --timeline: {text}"
     );
 }
+
+#[test]
+fn stats_prometheus_prints_the_exposition_text_of_the_probes() {
+    let out = cachectl(&["stats", "--prometheus", "--probes", "3"], None);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("# TYPE cache_operations counter"), "{text}");
+    assert!(
+        text.contains(
+            "cache_operations{db_system_name=\"memory\",db_operation_name=\"get\",outcome=\"miss\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("db_client_operation_duration"), "{text}");
+}
+
+#[test]
+fn stats_watch_refreshes_ops_hit_ratio_p99_and_errors_against_redis() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    server.command(&["SET", "app:seen", "1"]);
+    let out = cachectl(
+        &[
+            "stats",
+            "--watch",
+            "--count",
+            "2",
+            "--interval",
+            "100ms",
+            "--probes",
+            "4",
+        ],
+        Some(&config),
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.matches("cachectl stats --watch:").count(), 2, "{text}");
+    // The probes read the one key there is: every GET hits.
+    assert!(text.contains("hit ratio  100.0%"), "{text}");
+    assert!(text.contains("errors     none"), "{text}");
+    assert!(
+        text.contains("p99        ") && text.contains(" ms"),
+        "{text}"
+    );
+    assert!(text.contains("p99 chart  "), "{text}");
+    assert!(!text.contains("app:seen"), "no key in the view: {text}");
+}

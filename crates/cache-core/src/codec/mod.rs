@@ -59,14 +59,14 @@
 //! # Ok::<(), CodecError>(())
 //! ```
 
-use std::io;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::CodecError;
 
+mod de;
 mod scan;
+mod ser;
 #[cfg(test)]
 mod tests;
 
@@ -93,11 +93,6 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// third of such a stack, leaving the rest to the caller's own frames. On
 /// smaller stacks, lower `max_depth` to match.
 pub const MAX_DEPTH: usize = 256;
-
-/// How far `ciborium`'s own recursion limit sits above [`CodecLimits::max_depth`].
-/// The pre-scan is the authority; this fence only matters if the two ever
-/// disagreed on what counts as a level.
-const RECURSION_MARGIN: usize = 2;
 
 /// Limits applied to CBOR input before it is deserialized.
 ///
@@ -194,10 +189,18 @@ pub fn to_vec_with_limits<T: Serialize + ?Sized>(
     value: &T,
     limits: &CodecLimits,
 ) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).map_err(encode_error)?;
-    validate(&out, limits)?;
-    Ok(out)
+    let mut serializer = ser::Serializer::new();
+    value.serialize(&mut serializer).map_err(|e| e.0)?;
+    let within_limits = serializer.out.len() <= limits.max_bytes
+        && serializer.max_depth <= limits.depth_limit()
+        && serializer.max_elements <= limits.max_elements as u64
+        && !serializer.miscounted;
+    if !within_limits {
+        // The pre-scan is the authority on what decoding refuses, and names
+        // the first offence in the bytes exactly as decoding would.
+        validate(&serializer.out, limits)?;
+    }
+    Ok(serializer.out)
 }
 
 /// Decodes a `T` from CBOR with the default [`CodecLimits`].
@@ -217,9 +220,7 @@ pub fn from_slice_with_limits<T: DeserializeOwned>(
     limits: &CodecLimits,
 ) -> Result<T, CodecError> {
     validate(input, limits)?;
-    let recursion_limit = limits.depth_limit() + RECURSION_MARGIN;
-    ciborium::de::from_reader_with_recursion_limit(input, recursion_limit)
-        .map_err(|e| decode_error(e, limits))
+    T::deserialize(&mut de::Deserializer::new(input)).map_err(de::Error::into_inner)
 }
 
 /// Checks that `input` is exactly one well-formed CBOR item within `limits`,
@@ -253,27 +254,4 @@ fn truncated(at: usize, what: impl std::fmt::Display) -> CodecError {
 
 fn malformed(at: usize, what: impl std::fmt::Display) -> CodecError {
     CodecError::Malformed(format!("{what} (at byte {at})"))
-}
-
-fn encode_error(e: ciborium::ser::Error<io::Error>) -> CodecError {
-    match e {
-        ciborium::ser::Error::Io(e) => CodecError::Encode(e.to_string()),
-        ciborium::ser::Error::Value(msg) => CodecError::Encode(msg),
-    }
-}
-
-fn decode_error(e: ciborium::de::Error<io::Error>, limits: &CodecLimits) -> CodecError {
-    use ciborium::de::Error;
-    match e {
-        Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            CodecError::Truncated("input ends inside the value".into())
-        }
-        Error::Io(e) => CodecError::Malformed(e.to_string()),
-        Error::Syntax(at) => malformed(at, "text that is not UTF-8 or an invalid character"),
-        Error::Semantic(Some(at), msg) => CodecError::Decode(format!("{msg} (at byte {at})")),
-        Error::Semantic(None, msg) => CodecError::Decode(msg),
-        Error::RecursionLimitExceeded => CodecError::TooDeep {
-            max: limits.depth_limit(),
-        },
-    }
 }

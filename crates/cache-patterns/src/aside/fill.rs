@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::envelope::{Entry, failure_envelope, value_envelope};
-use super::{CacheAside, CrossProcess, Fetched, RememberedFailure, bump};
+use super::{CacheAside, CrossProcess, Fetched, RememberedFailure};
 use crate::lock::LockGuard;
 use cache_core::codec;
 use cache_core::error::{BoxError, CacheError};
@@ -61,7 +61,7 @@ impl CacheAside {
             Ok(Probe::Found(found)) if found.fresh => return Ok(self.keep(found, mine)),
             Ok(Probe::Found(found)) => stale = Some((found.payload, found.value)),
             Ok(Probe::Failure(message)) => {
-                bump(&counters.negative_hits);
+                self.tally(&counters.negative_hits, "negative");
                 return Ok(Fetched::Failed {
                     source: std::sync::Arc::new(RememberedFailure { message }),
                     remembered: true,
@@ -105,9 +105,9 @@ impl CacheAside {
         }
 
         if !cache_usable {
-            bump(&counters.degraded);
+            self.tally(&counters.degraded, "fail_open");
         }
-        bump(&counters.loads);
+        self.tally(&counters.loads, "loaded");
         let loaded = loader().await;
         let fetched = match loaded {
             Ok((value, ttl)) => {
@@ -122,7 +122,7 @@ impl CacheAside {
                 }
             }
             Err(source) => {
-                bump(&counters.load_errors);
+                self.tally(&counters.load_errors, "load_error");
                 tracing::debug!(key, error = %source, "loader failed");
                 if let Some((payload, value)) = stale {
                     *mine = Some(value);
@@ -134,7 +134,7 @@ impl CacheAside {
                     if cache_usable && let Some(ttl) = self.negative_ttl {
                         let remembered = failure_envelope(&source.to_string());
                         if let Err(e) = self.cache.set(key, &remembered, ttl).await {
-                            bump(&counters.cache_errors);
+                            self.tally(&counters.cache_errors, "cache_error");
                             tracing::warn!(key, error = %e, "remembering a loader failure failed");
                         }
                     }
@@ -249,11 +249,11 @@ impl CacheAside {
         };
         match result {
             Err(e) if e.is_refused() => {
-                bump(&self.shared.counters.cache_errors);
+                self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)
             }
             Err(e) => {
-                bump(&self.shared.counters.cache_errors);
+                self.tally(&self.shared.counters.cache_errors, "cache_error");
                 tracing::warn!(key, error = %e, "storing a loaded value failed");
                 Ok(())
             }

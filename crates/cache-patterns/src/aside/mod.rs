@@ -87,6 +87,7 @@ use crate::lock::{Backoff, DistributedLock};
 use cache_core::cache::Cache;
 use cache_core::codec;
 use cache_core::error::{BoxError, CacheError};
+use cache_core::metrics::{self, labels, names};
 use cache_core::singleflight::Singleflight;
 
 /// A wall clock for soft expiry (shared by every process, so wall time, not
@@ -162,6 +163,8 @@ pub struct AsideStats {
     pub cache_errors: u64,
     /// Loads run because the cache could not be read (fail-open).
     pub degraded: u64,
+    /// Calls answered by another caller's load (they joined its flight).
+    pub coalesced: u64,
 }
 
 #[derive(Debug, Default)]
@@ -174,10 +177,19 @@ struct Counters {
     negative_hits: AtomicU64,
     cache_errors: AtomicU64,
     degraded: AtomicU64,
+    coalesced: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+impl CacheAside {
+    /// Counts one outcome in the stats and in `cache.aside.requests`.
+    fn tally(&self, counter: &AtomicU64, outcome: &'static str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let labels = [
+            (labels::STRATEGY, self.strategy),
+            (labels::OUTCOME, outcome),
+        ];
+        metrics::count(names::ASIDE_REQUESTS, &labels);
+    }
 }
 
 /// What one flight produced, shared with every caller that joined it.
@@ -215,6 +227,8 @@ pub struct CacheAside {
     negative_ttl: Option<Duration>,
     cross_process: Option<CrossProcess>,
     clock: Option<Clock>,
+    /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
+    strategy: &'static str,
     shared: Arc<Shared>,
 }
 
@@ -251,6 +265,7 @@ impl CacheAside {
             negative_ttl: None,
             cross_process: None,
             clock: None,
+            strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
@@ -323,6 +338,12 @@ impl CacheAside {
         &self.cache
     }
 
+    /// This aside labelled as `strategy` in the metrics (a [`ReadThrough`]'s own copy).
+    pub(crate) fn labelled(mut self, strategy: &'static str) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
     /// The configured default TTL.
     pub fn default_ttl(&self) -> Duration {
         self.ttl
@@ -341,6 +362,7 @@ impl CacheAside {
             negative_hits: load(&c.negative_hits),
             cache_errors: load(&c.cache_errors),
             degraded: load(&c.degraded),
+            coalesced: load(&c.coalesced),
         }
     }
 
@@ -410,16 +432,16 @@ impl CacheAside {
                     && let Ok(value) = codec::from_slice::<T>(&payload)
                 {
                     if fresh {
-                        bump(&counters.hits);
+                        self.tally(&counters.hits, "hit");
                     } else {
-                        bump(&counters.stale_served);
+                        self.tally(&counters.stale_served, "stale");
                         self.spawn_refresh(key, loader);
                     }
                     return Ok(value);
                 }
             }
             Ok(Some(Entry::Failure { message })) => {
-                bump(&counters.negative_hits);
+                self.tally(&counters.negative_hits, "negative");
                 return Err(remembered(key, message));
             }
             Ok(Some(Entry::Unknown) | None) => {}
@@ -429,7 +451,7 @@ impl CacheAside {
                 }
             }
         }
-        bump(&counters.misses);
+        self.tally(&counters.misses, "miss");
         let mut mine: Option<T> = None;
         let outcome = self
             .shared
@@ -449,11 +471,13 @@ impl CacheAside {
         match outcome? {
             Fetched::Value { payload, stale } => {
                 if stale {
-                    bump(&self.shared.counters.stale_served);
+                    self.tally(&self.shared.counters.stale_served, "stale");
                 }
                 match mine {
                     Some(value) => Ok(value),
+                    // Another caller's flight loaded it.
                     None => codec::from_slice(&payload)
+                        .inspect(|_| self.tally(&self.shared.counters.coalesced, "coalesced"))
                         .map_err(|e| CacheError::from(e).with_key(key).into()),
                 }
             }
@@ -496,7 +520,7 @@ impl CacheAside {
         match self.cache.get(key).await {
             Ok(stored) => Ok(stored.map(Entry::parse)),
             Err(e) => {
-                bump(&self.shared.counters.cache_errors);
+                self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)
             }
         }

@@ -80,7 +80,10 @@ where
                 .map(move |r| r.map(|v| (v, ttl)).map_err(|e| BoxError::from(e.into())))
                 .boxed()
         });
-        ReadThrough { aside, loader }
+        ReadThrough {
+            aside: aside.labelled("read_through"),
+            loader,
+        }
     }
 
     /// Binds a loader that chooses each value's TTL from what it loaded.
@@ -95,7 +98,10 @@ where
                 .map(|r| r.map_err(|e| BoxError::from(e.into())))
                 .boxed()
         });
-        ReadThrough { aside, loader }
+        ReadThrough {
+            aside: aside.labelled("read_through"),
+            loader,
+        }
     }
 
     /// The value of `key`, loaded by the bound loader on a miss.

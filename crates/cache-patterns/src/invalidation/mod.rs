@@ -55,6 +55,7 @@
 //! ```
 
 mod near;
+mod typed;
 
 use std::fmt;
 use std::sync::Arc;
@@ -65,9 +66,11 @@ use parking_lot::RwLock;
 use tokio::task::JoinHandle;
 
 pub use near::NearCache;
+pub use typed::DEFAULT_TYPED_CAPACITY;
 
 use cache_core::cache::{Cache, Subscription, SubscriptionEvent};
 use cache_core::error::Result;
+use cache_core::metrics::{self, labels, names};
 
 const VERSION: u8 = 1;
 const KIND_KEY: u8 = 0;
@@ -227,6 +230,7 @@ impl InvalidationBus {
             .counters
             .published
             .fetch_add(1, Ordering::Relaxed);
+        metrics::count(names::INVALIDATION_MESSAGES, &[(labels::DIRECTION, "sent")]);
         Ok(receivers)
     }
 
@@ -280,6 +284,10 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                 }
                 Some((_, what)) => {
                     shared.counters.received.fetch_add(1, Ordering::Relaxed);
+                    metrics::count(
+                        names::INVALIDATION_MESSAGES,
+                        &[(labels::DIRECTION, "received")],
+                    );
                     dispatch(&shared, &what).await;
                 }
                 None => {
@@ -296,6 +304,7 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                     missed,
                     "invalidations lost to lag; dropping all local state"
                 );
+                metrics::count(names::NEAR_DROPS, &[(labels::CAUSE, "lag")]);
                 reset(&shared).await;
             }
             // Reconnected, and any event the contract adds later: messages
@@ -305,6 +314,7 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
                     channel = subscription.channel(),
                     "reconnected; invalidations may be lost; dropping all local state"
                 );
+                metrics::count(names::NEAR_DROPS, &[(labels::CAUSE, "reconnect")]);
                 reset(&shared).await;
             }
         }
@@ -315,6 +325,12 @@ async fn listen(mut subscription: Subscription, me: u128, shared: Arc<Shared>) {
         "invalidation subscription ended; dropping all local state"
     );
     reset(&shared).await;
+}
+
+/// Counts one near-cache lookup in `cache.near.requests` and passes `value` on.
+fn near_lookup<T>(value: T, outcome: &'static str) -> T {
+    metrics::count(names::NEAR_REQUESTS, &[(labels::OUTCOME, outcome)]);
+    value
 }
 
 async fn reset(shared: &Shared) {

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 
+use super::typed::{DEFAULT_TYPED_CAPACITY, TypedLevel};
 use super::{Invalidation, InvalidationBus, InvalidationListener};
 use cache_core::cache::Cache;
-use cache_core::error::Result;
+use cache_core::codec;
+use cache_core::error::{CacheError, Result};
 use cache_core::layer::CacheLayer;
 use cache_core::stats::CacheStats;
 
@@ -26,6 +29,10 @@ use cache_core::stats::CacheStats;
 ///   succeeded, and other instances' copies expire within `local_ttl`.
 /// - When invalidations may have been lost (lag, reconnection), all of L1 is
 ///   dropped; when the subscription ends, L1 is bypassed from then on.
+/// - [`get_arc`](Self::get_arc) keeps values decoded (`Arc<T>`, up to
+///   [`DEFAULT_TYPED_CAPACITY`](super::DEFAULT_TYPED_CAPACITY) of them) beside
+///   L1's bytes, under the same TTL and the same invalidations: a typed L1
+///   hit decodes nothing.
 /// - `rate_limit`, `publish`, `subscribe`, `scan_keys`, `health` and `stats`
 ///   are L2's. `close` closes this view and its L1, not the shared L2.
 ///
@@ -56,6 +63,7 @@ use cache_core::stats::CacheStats;
 #[derive(Debug)]
 pub struct NearCache {
     local: Arc<dyn Cache>,
+    typed: Arc<TypedLevel>,
     shared: Arc<dyn Cache>,
     local_ttl: Duration,
     bus: InvalidationBus,
@@ -65,11 +73,13 @@ pub struct NearCache {
 /// Drops L1 entries on other instances' invalidations.
 struct LocalDropper {
     local: Arc<dyn Cache>,
+    typed: Arc<TypedLevel>,
 }
 
 #[async_trait]
 impl InvalidationListener for LocalDropper {
     async fn invalidate(&self, what: &Invalidation) {
+        self.typed.drop_matching(what);
         let result = match what {
             Invalidation::Key(key) => self.local.delete(key).await.map(|_| ()),
             Invalidation::Pattern(pattern) => self.local.delete_pattern(pattern).await.map(|_| ()),
@@ -93,11 +103,14 @@ impl NearCache {
     ) -> Result<Self> {
         cache_core::ttl::normalize_ttl(local_ttl)?;
         let bus = InvalidationBus::start(Arc::clone(&shared), prefix).await?;
+        let typed = Arc::new(TypedLevel::new(DEFAULT_TYPED_CAPACITY, local_ttl));
         bus.register(Arc::new(LocalDropper {
             local: Arc::clone(&local),
+            typed: Arc::clone(&typed),
         }));
         Ok(NearCache {
             local,
+            typed,
             shared,
             local_ttl,
             bus,
@@ -134,8 +147,61 @@ impl NearCache {
         }
     }
 
+    /// The value at `key` decoded as `T` (default [`codec`] limits), shared:
+    /// an L1 hit returns the `Arc<T>` decoded when the value was read, without
+    /// decoding or copying; otherwise it is read as [`Cache::get`] reads it
+    /// (L1 bytes, then L2) and decoded once.
+    ///
+    /// A value kept as another type is a miss for this one (and replaced).
+    ///
+    /// # Errors
+    /// Those of [`Cache::get`], and [`ErrorKind::Codec`](cache_core::ErrorKind::Codec)
+    /// naming the key if the stored value is not a valid `T` (nothing is kept).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// use std::{sync::Arc, time::Duration};
+    /// use cache_core::{Cache, TypedCacheExt};
+    /// use cache_memory::MemoryCache;
+    /// use cache_patterns::invalidation::NearCache;
+    ///
+    /// let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    /// let near = NearCache::start(Arc::new(MemoryCache::new()), shared, "app:", Duration::from_secs(5)).await?;
+    /// near.set_as("user:1", &String::from("Ada"), Duration::from_secs(60)).await?;
+    /// let first = near.get_arc::<String>("user:1").await?.unwrap(); // read and decoded
+    /// let again = near.get_arc::<String>("user:1").await?.unwrap(); // the same Arc
+    /// assert!(Arc::ptr_eq(&first, &again));
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_arc<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let usable = self.local_usable() && !self.is_closed();
+        if usable && let Some(value) = self.typed.get::<T>(key) {
+            return Ok(Some(value));
+        }
+        let generation = self.bus.generation();
+        let Some(bytes) = Cache::get(self, key).await? else {
+            return Ok(None);
+        };
+        let value: Arc<T> = Arc::new(
+            codec::from_slice(&bytes).map_err(|error| CacheError::from(error).with_key(key))?,
+        );
+        if usable && self.bus.generation() == generation {
+            self.typed.insert(key, Arc::clone(&value));
+            // An invalidation that landed between the check and the insert.
+            if self.bus.generation() != generation {
+                self.typed.remove(key);
+            }
+        }
+        Ok(Some(value))
+    }
+
     /// After a write to L2: drop the local copy, tell the others.
     async fn invalidate(&self, what: Invalidation) {
+        self.typed.drop_matching(&what);
         let dropped = match &what {
             Invalidation::Key(key) => self.local.delete(key).await.map(|_| ()),
             Invalidation::Pattern(pattern) => self.local.delete_pattern(pattern).await.map(|_| ()),
@@ -174,12 +240,13 @@ impl CacheLayer for NearCache {
             return this.shared.get(key).await;
         }
         match this.local.get(key).await {
-            Ok(Some(value)) => return Ok(Some(value)),
+            Ok(Some(value)) => return Ok(Some(super::near_lookup(value, "hit"))),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(key, error = %e, "local level failed; reading the shared level")
             }
         }
+        super::near_lookup((), "miss");
         let generation = this.bus.generation();
         let value = this.shared.get(key).await?;
         if let Some(value) = &value {
@@ -287,6 +354,7 @@ impl CacheLayer for NearCache {
 
     async fn close(this: &Self) -> Result<()> {
         this.closed.store(true, Ordering::Release);
+        this.typed.drop_matching(&Invalidation::All);
         this.local.close().await
     }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::LockCounters;
 use super::local::LocalWaiters;
+use super::{EXTENDED, LOST, LockCounters, RELEASED};
 use cache_core::cache::Cache;
 use cache_core::error::Result;
+use cache_core::metrics::{self, labels, names};
 
 pub(super) struct Watchdog {
     pub(super) task: JoinHandle<()>,
@@ -70,7 +71,7 @@ impl LockGuard {
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
         let extended = self.reset_ttl_if_held(ttl).await?;
         if extended {
-            LockCounters::bump(&self.counters.extended);
+            LockCounters::bump(&self.counters.extended, EXTENDED);
         }
         Ok(extended)
     }
@@ -126,9 +127,12 @@ impl LockGuard {
                     .compare_and_set(&key, Some(token.as_bytes()), token.as_bytes(), next)
                     .await
                 {
-                    Ok(true) => LockCounters::bump(&counters.extended),
+                    Ok(true) => LockCounters::bump(&counters.extended, EXTENDED),
                     Ok(false) => {
                         lost.store(true, Ordering::Release);
+                        // In the metrics only: the stats count a loss at release.
+                        let lost_extension = [(labels::OUTCOME, "lost")];
+                        metrics::count(names::LOCK_EXTENSIONS, &lost_extension);
                         tracing::warn!(key = %key, "lock lost before the watchdog could extend it");
                         return;
                     }
@@ -154,9 +158,9 @@ impl LockGuard {
 
 fn count_release(counters: &LockCounters, key: &str, released: bool) {
     if released {
-        LockCounters::bump(&counters.released);
+        LockCounters::bump(&counters.released, RELEASED);
     } else {
-        LockCounters::bump(&counters.lost);
+        LockCounters::bump(&counters.lost, LOST);
         tracing::warn!(key = %key, "lock was no longer held at release (its TTL ran out)");
     }
 }

@@ -61,6 +61,7 @@ pub use guard::LockGuard;
 use self::local::LocalWaiters;
 use cache_core::cache::Cache;
 use cache_core::error::{CacheError, Result};
+use cache_core::metrics::{self, labels, names};
 use cache_core::ttl::{MAX_TTL, normalize_ttl};
 
 /// The backoff between attempts while waiting (the one shared by the whole
@@ -103,9 +104,23 @@ struct LockCounters {
     extended: AtomicU64,
 }
 
+/// The metric a [`LockCounters`] count also feeds: a name and its labels.
+type LockMetric = (&'static str, &'static [(&'static str, &'static str)]);
+
+const ACQUIRED: LockMetric = (names::LOCK_ACQUISITIONS, &[(labels::OUTCOME, "acquired")]);
+const TIMED_OUT: LockMetric = (names::LOCK_ACQUISITIONS, &[(labels::OUTCOME, "timeout")]);
+const CONTENDED: LockMetric = (names::LOCK_CONTENTION, &[]);
+const LOST: LockMetric = (names::LOCK_LOST, &[]);
+const EXTENDED: LockMetric = (names::LOCK_EXTENSIONS, &[(labels::OUTCOME, "ok")]);
+/// Releases are in the stats only.
+const RELEASED: LockMetric = ("", &[]);
+
 impl LockCounters {
-    fn bump(counter: &AtomicU64) {
+    fn bump(counter: &AtomicU64, (name, labels): LockMetric) {
         counter.fetch_add(1, Ordering::Relaxed);
+        if !name.is_empty() {
+            metrics::count(name, labels);
+        }
     }
 
     fn snapshot(&self) -> LockStats {
@@ -209,7 +224,7 @@ impl DistributedLock {
             .compare_and_set(&lock_key, None, token.as_bytes(), ttl)
             .await?
         {
-            LockCounters::bump(&self.counters.contended);
+            LockCounters::bump(&self.counters.contended, CONTENDED);
             tracing::debug!(key = %lock_key, "lock is held by another owner");
             return Ok(None);
         }
@@ -239,7 +254,7 @@ impl DistributedLock {
             // extension: it is not counted in `LockStats::extended`.
             if !guard.reset_ttl_if_held(ttl).await? {
                 guard.released = true;
-                LockCounters::bump(&self.counters.contended);
+                LockCounters::bump(&self.counters.contended, CONTENDED);
                 return Ok(None);
             }
             guard.fencing_token = u64::try_from(fence).ok();
@@ -247,7 +262,7 @@ impl DistributedLock {
         if let Some(cap) = self.watchdog_cap {
             guard.start_watchdog(cap);
         }
-        LockCounters::bump(&self.counters.acquired);
+        LockCounters::bump(&self.counters.acquired, ACQUIRED);
         Ok(Some(guard))
     }
 
@@ -265,11 +280,21 @@ impl DistributedLock {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Option<LockGuard>> {
-        let deadline = Instant::now() + wait;
+        let started = Instant::now();
+        let waited = |outcome| {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics::observe_seconds(
+                names::LOCK_WAIT_DURATION,
+                &[(labels::OUTCOME, outcome)],
+                seconds,
+            );
+        };
+        let deadline = started + wait;
         let local = LocalWaiters::enter(&self.local, &self.lock_key(key));
         // Become this process's poller for the key.
         let Ok(_poller) = tokio::time::timeout_at(deadline, local.queue.lock()).await else {
-            LockCounters::bump(&self.counters.timed_out);
+            LockCounters::bump(&self.counters.timed_out, TIMED_OUT);
+            waited("timeout");
             return Ok(None);
         };
         let mut attempt = 0u32;
@@ -278,11 +303,13 @@ impl DistributedLock {
             let released = local.released.notified();
             if let Some(guard) = self.try_acquire(key, ttl).await? {
                 // Dropping `_poller` makes the next local waiter the poller.
+                waited("acquired");
                 return Ok(Some(guard));
             }
             let now = Instant::now();
             if now >= deadline {
-                LockCounters::bump(&self.counters.timed_out);
+                LockCounters::bump(&self.counters.timed_out, TIMED_OUT);
+                waited("timeout");
                 return Ok(None);
             }
             let pause = self.backoff.delay(attempt).min(deadline - now);

@@ -31,6 +31,7 @@ use super::{PendingWrite, StoreError, WriteError, WriteOp, WriteStore, encode};
 use crate::lock::Backoff;
 use cache_core::cache::Cache;
 use cache_core::error::BoxError;
+use cache_core::metrics::{self, labels, names};
 
 /// What a write does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +73,12 @@ struct Counters {
     batches: AtomicU64,
     store_errors: AtomicU64,
     cache_errors: AtomicU64,
+}
+
+/// Changes the queue-depth gauge (shared by every write-behind of the
+/// process, so each adds its own changes rather than setting it).
+fn held(delta: i64) {
+    metrics::gauge_add(names::WRITE_BEHIND_QUEUE_DEPTH, &[], delta as f64);
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -279,7 +286,7 @@ impl<T: Serialize + Send + Sync + 'static> WriteBehind<T> {
     /// through shutdown, which [`shutdown`](Self::shutdown) reports.
     pub async fn write(&self, key: &str, value: T) -> Result<(), WriteError> {
         let encoded = encode(&value)?;
-        self.enqueue(key, WriteOp::Put(value)).await?;
+        super::counted("write_behind", self.enqueue(key, WriteOp::Put(value))).await?;
         if let Err(e) = self.inner.cache.set(key, &encoded, self.inner.ttl).await {
             self.cache_failed(key, &e).await;
         }
@@ -346,10 +353,12 @@ impl<T: Serialize + Send + Sync + 'static> WriteBehind<T> {
     pub fn take_unflushed(&self) -> Vec<PendingWrite<T>> {
         let mut queue = self.inner.queue.lock();
         let Queue { pending, order, .. } = &mut *queue;
-        order
+        let taken: Vec<_> = order
             .drain(..)
             .filter_map(|key| pending.remove(&key).map(|op| PendingWrite { key, op }))
-            .collect()
+            .collect();
+        held(-(taken.len() as i64));
+        taken
     }
 
     async fn enqueue(&self, key: &str, op: WriteOp<T>) -> Result<(), WriteError> {
@@ -378,6 +387,7 @@ impl<T: Serialize + Send + Sync + 'static> WriteBehind<T> {
                     queue.pending.insert(key.to_owned(), change);
                     queue.order.push_back(key.to_owned());
                     add(&inner.counters.accepted, 1);
+                    held(1);
                     if queue.pending.len() >= inner.batch_size {
                         inner.wake.notify_one();
                     }
@@ -385,6 +395,7 @@ impl<T: Serialize + Send + Sync + 'static> WriteBehind<T> {
                 }
                 if inner.when_full == WhenFull::Reject {
                     add(&inner.counters.rejected, 1);
+                    metrics::count(names::WRITE_BEHIND_DROPPED, &[(labels::CAUSE, "full")]);
                     return Err(WriteError::QueueFull {
                         capacity: inner.capacity,
                     });
@@ -455,6 +466,8 @@ async fn flush_all<T: Send + Sync + 'static>(inner: &Inner<T>) -> Result<(), Wri
                 inner.queue.lock().in_flight = 0;
                 add(&inner.counters.flushed, size as u64);
                 add(&inner.counters.batches, 1);
+                metrics::count_n(names::WRITE_BEHIND_FLUSHED, &[], size as u64);
+                held(-(size as i64));
                 inner.room.notify_waiters();
             }
             Err(source) => {
@@ -516,6 +529,7 @@ async fn write_with_retries<T: Send + Sync>(
                     return Err(e);
                 }
                 tracing::debug!(error = %e, attempt, "write-behind batch failed; retrying");
+                metrics::count(names::WRITE_BEHIND_RETRIES, &[]);
                 tokio::time::sleep(inner.backoff.delay(attempt - 1)).await;
             }
         }
@@ -528,7 +542,9 @@ fn requeue<T>(inner: &Inner<T>, batch: Vec<PendingWrite<T>>) {
     let mut queue = inner.queue.lock();
     queue.in_flight = 0;
     for change in batch.into_iter().rev() {
-        if !queue.pending.contains_key(&change.key) {
+        if queue.pending.contains_key(&change.key) {
+            held(-1); // superseded by the newer change
+        } else {
             queue.order.push_front(change.key.clone());
             queue.pending.insert(change.key, change.op);
         }

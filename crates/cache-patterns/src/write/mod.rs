@@ -48,6 +48,7 @@ mod behind;
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,7 @@ pub use behind::{WhenFull, WriteBehind, WriteBehindBuilder, WriteBehindStats};
 use cache_core::cache::Cache;
 use cache_core::codec;
 use cache_core::error::{BoxError, CacheError};
+use cache_core::metrics::{self, labels, names};
 
 /// The error a [`WriteStore`] returns.
 pub type StoreError = Box<dyn StdError + Send + Sync>;
@@ -198,17 +200,20 @@ impl<T: Serialize + Send + Sync + 'static> WriteThrough<T> {
 
     /// Writes `value` to the store, then to the cache.
     pub async fn write(&self, key: &str, value: &T) -> Result<(), WriteError> {
-        // Encode first: a value the cache cannot hold fails before any write.
-        let encoded = encode(value)?;
-        self.store
-            .write(key, value)
-            .await
-            .map_err(|e| store_error(key, e))?;
-        if let Err(e) = self.cache.set(key, &encoded, self.ttl).await {
-            tracing::warn!(key, error = %e, "write-through: caching failed after the store write; invalidating");
-            self.cache.delete(key).await.map_err(|_| e)?;
-        }
-        Ok(())
+        counted("write_through", async {
+            // Encode first: a value the cache cannot hold fails before any write.
+            let encoded = encode(value)?;
+            self.store
+                .write(key, value)
+                .await
+                .map_err(|e| store_error(key, e))?;
+            if let Err(e) = self.cache.set(key, &encoded, self.ttl).await {
+                tracing::warn!(key, error = %e, "write-through: caching failed after the store write; invalidating");
+                self.cache.delete(key).await.map_err(|_| e)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes `key` from the store, then from the cache.
@@ -254,18 +259,33 @@ impl<T: Send + Sync + 'static> WriteAround<T> {
 
     /// Writes `value` to the store, then removes `key` from the cache.
     pub async fn write(&self, key: &str, value: &T) -> Result<(), WriteError> {
-        self.store
-            .write(key, value)
-            .await
-            .map_err(|e| store_error(key, e))?;
-        self.cache.delete(key).await?;
-        Ok(())
+        counted("write_around", async {
+            self.store
+                .write(key, value)
+                .await
+                .map_err(|e| store_error(key, e))?;
+            self.cache.delete(key).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes `key` from the store, then from the cache.
     pub async fn delete(&self, key: &str) -> Result<(), WriteError> {
         delete_from_both(&*self.store, &*self.cache, key).await
     }
+}
+
+/// Counts one write of `strategy` in `cache.write.requests`: `ok` or `error`.
+async fn counted(
+    strategy: &'static str,
+    write: impl Future<Output = Result<(), WriteError>>,
+) -> Result<(), WriteError> {
+    let result = write.await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    let labels = [(labels::STRATEGY, strategy), (labels::OUTCOME, outcome)];
+    metrics::count(names::WRITE_REQUESTS, &labels);
+    result
 }
 
 fn store_error(key: &str, source: StoreError) -> WriteError {

@@ -16,6 +16,7 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisError, RedisFuture, RedisResult, Value};
 
+use crate::retry::Idempotency;
 use crate::settings::{Endpoint, Settings};
 
 #[cfg(feature = "cluster")]
@@ -25,7 +26,7 @@ mod pool;
 mod sentinel;
 
 #[cfg(feature = "cluster")]
-pub(crate) use cluster::ClusterTopology;
+pub(crate) use cluster::{ClusterTopology, key_slot};
 pub(crate) use pool::ManagerPool;
 #[cfg(feature = "sentinel")]
 pub(crate) use sentinel::SentinelTopology;
@@ -109,7 +110,7 @@ impl Topology {
 
     /// A handle for the next command.
     pub(crate) fn conn(&self) -> Conn {
-        self.conn_at(self.next_slot())
+        self.conn_at(self.next_slot(), Idempotency::Idempotent)
     }
 
     /// A slot for [`Topology::conn_at`], round-robin over the pool.
@@ -124,14 +125,29 @@ impl Topology {
     }
 
     /// The handle for `slot`: the same connection for every try of one call
-    /// (of the master's current pool, with sentinels).
-    pub(crate) fn conn_at(&self, slot: usize) -> Conn {
+    /// (of the master's current pool, with sentinels). In a cluster, a call
+    /// that is not idempotent gets the connection redis-rs never resends on.
+    pub(crate) fn conn_at(&self, slot: usize, idempotency: Idempotency) -> Conn {
+        #[cfg(not(feature = "cluster"))]
+        let _ = idempotency;
         match self {
             Topology::Standalone(pool) => Conn::Manager(pool.at(slot)),
             #[cfg(feature = "sentinel")]
             Topology::Sentinel(s) => Conn::Manager(s.current().at(slot)),
             #[cfg(feature = "cluster")]
-            Topology::Cluster(c) => Conn::Cluster(c.conn()),
+            Topology::Cluster(c) => Conn::Cluster(c.conn_for(idempotency)),
+        }
+    }
+
+    /// The primary that serves `slot` as last seen, for errors (cluster only).
+    pub(crate) fn node_of_slot(&self, slot: u16) -> Option<String> {
+        match self {
+            #[cfg(feature = "cluster")]
+            Topology::Cluster(c) => c.node_of_slot(slot),
+            _ => {
+                let _ = slot;
+                None
+            }
         }
     }
 
@@ -156,6 +172,15 @@ impl Topology {
         }
         #[cfg(not(feature = "sentinel"))]
         let _ = (err, wait);
+    }
+
+    /// Learns from a call that timed out (redis-rs's timeout or the call's
+    /// deadline): a cluster renews its connections in the background.
+    pub(crate) fn after_timeout(&self) {
+        #[cfg(feature = "cluster")]
+        if let Topology::Cluster(c) = self {
+            c.after_timeout();
+        }
     }
 
     /// The primaries, in a stable order (sorted by address): the nodes a
@@ -214,16 +239,20 @@ impl Topology {
 
     /// `PUBLISH`, returning the receivers the server counted. In a cluster it
     /// goes to the pub/sub home node, where every `RedisCache` with the same
-    /// cluster subscribes, so the count covers them all.
+    /// cluster subscribes, so the count covers them all; redis-rs never
+    /// resends it (a message published twice is delivered twice).
     pub(crate) async fn publish(&self, cmd: &Cmd) -> RedisResult<u64> {
         let reply = match self {
             #[cfg(feature = "cluster")]
             Topology::Cluster(c) => match c.home().await {
-                Ok(home) => c.query_node(&home, cmd.clone()).await.inspect_err(|_| {
-                    // The home may have failed over: look it up again next time.
-                    c.forget_home();
-                })?,
-                Err(_) => cmd.query_async(&mut self.conn()).await?,
+                Ok(home) => c
+                    .query_node_with(Idempotency::NotIdempotent, &home, cmd.clone())
+                    .await
+                    .inspect_err(|_| {
+                        // The home may have failed over: look it up again next time.
+                        c.forget_home();
+                    })?,
+                Err(_) => cmd.query_async(&mut c.conn_once()).await?,
             },
             _ => cmd.query_async(&mut self.conn()).await?,
         };

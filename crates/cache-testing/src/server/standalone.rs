@@ -125,6 +125,14 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Persists every write before replying: the append-only file with
+    /// `appendfsync always` (`--appendonly yes --appendfsync always`). A
+    /// [`RedisServer::stop`] (SIGKILL) then loses no acknowledged write, and
+    /// [`RedisServer::restart`] reloads them from the same directory.
+    pub fn aof_always(self) -> Self {
+        self.args(["--appendonly", "yes", "--appendfsync", "always"])
+    }
+
     cache_core::setters! {
         /// Uses this port instead of a free one. No retry on another port then.
         port: u16 => Some;
@@ -349,6 +357,40 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the process (SIGSTOP): its sockets stay open and accept, but
+    /// nothing answers, like a hung server or a VM paused by its host.
+    /// [`resume`](Self::resume) lets it go on; a paused server is still
+    /// killed on drop.
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d process go on (SIGCONT).
+    ///
+    /// # Panics
+    /// When the server is not running or the signal cannot be sent.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running: cannot send {signal}", self.addr()));
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill {signal} {pid}`: {e}"));
+        assert!(
+            status.success(),
+            "`kill {signal} {pid}` exited with {status}"
+        );
     }
 
     /// Starts the server again on the same port and directory (stopping it

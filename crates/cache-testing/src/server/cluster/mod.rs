@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::admin::{info_section, run_with_deadline, scan_node};
+use super::admin::{info_section, run_with_deadline, scan_node, try_command};
 use super::reaper::shared_until_exit;
 use super::{ExitReaper, RedisServer, RespValue, log_tail};
 
@@ -371,6 +371,62 @@ impl RedisCluster {
             }
         });
         successor
+    }
+
+    /// Waits until one of `candidates` says it is a primary (`ROLE`), polling
+    /// every 5 ms: the moment the servers have done their part of a
+    /// failover and the promoted replica serves. Pass the replicas of the
+    /// killed primary, taken before the kill
+    /// ([`replicas_of`](Self::replicas_of)). Returns the promoted one.
+    /// Waits up to 60 s.
+    ///
+    /// # Panics
+    /// When none is promoted in time.
+    pub fn wait_for_promotion(&self, candidates: &[String]) -> String {
+        let deadline = Instant::now() + DEFAULT_CONVERGE_TIMEOUT;
+        loop {
+            let mut seen = Vec::new();
+            for addr in candidates {
+                match try_command(self.node(addr), &["ROLE"]) {
+                    Ok(RespValue::Array(Some(parts))) => {
+                        let role = parts.first().and_then(RespValue::as_text);
+                        if role.as_deref() == Some("master") {
+                            return addr.clone();
+                        }
+                        seen.push(format!("{addr}: {role:?}"));
+                    }
+                    Ok(other) => seen.push(format!("{addr}: ROLE answered {other:?}")),
+                    Err(e) => seen.push(e),
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "none of {candidates:?} was promoted in time; last seen: {seen:?}\n{}",
+                    self.log_tails(LOG_LINES_IN_PANIC)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until the node at `addr` is a replica whose link to its
+    /// primary is up and synced (`INFO replication`): a restarted former
+    /// primary that rejoined. Waits up to 60 s.
+    ///
+    /// # Panics
+    /// When that does not happen in time.
+    pub fn wait_for_replica(&self, addr: &str) {
+        let deadline = Instant::now() + DEFAULT_CONVERGE_TIMEOUT;
+        self.poll_until(deadline, &format!("{addr} as a synced replica"), |cluster| {
+            let info = info_section(cluster.node(addr), "replication")?;
+            let get = |field: &str| info.get(field).map(String::as_str).unwrap_or("<missing>");
+            match (get("role"), get("master_link_status"), get("master_sync_in_progress")) {
+                ("slave", "up", "0") => Ok(()),
+                (role, link, sync) => Err(format!(
+                    "{addr}: role {role}, master_link_status {link}, master_sync_in_progress {sync}"
+                )),
+            }
+        });
     }
 
     /// Waits until every running node says `cluster_state:ok`, every slot is

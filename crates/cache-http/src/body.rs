@@ -1,0 +1,165 @@
+//! The body type of every response (and re-built request) the layers produce.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// A body that is either the inner service's own body, bytes the layer
+    /// holds (a generated answer, a replayed or cached response), or bytes the
+    /// layer already read followed by the rest of the inner body (a response
+    /// that turned out too large to store).
+    pub struct CacheBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner {
+            #[pin]
+            body: B,
+        },
+        Full {
+            data: Option<Bytes>,
+        },
+        Chained {
+            prefix: Option<Bytes>,
+            #[pin]
+            rest: B,
+        },
+    }
+}
+
+impl<B> std::fmt::Debug for CacheBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            Kind::Inner { .. } => "inner",
+            Kind::Full { .. } => "full",
+            Kind::Chained { .. } => "chained",
+        };
+        f.debug_struct("CacheBody").field("kind", &kind).finish()
+    }
+}
+
+impl<B> CacheBody<B> {
+    /// The inner body, passed through.
+    pub fn inner(body: B) -> Self {
+        CacheBody {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    /// A body of these bytes.
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        let data: Bytes = data.into();
+        CacheBody {
+            kind: Kind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        CacheBody {
+            kind: Kind::Full { data: None },
+        }
+    }
+
+    /// `prefix`, then what is left of `rest`.
+    pub fn chained(prefix: Bytes, rest: B) -> Self {
+        CacheBody {
+            kind: Kind::Chained {
+                prefix: (!prefix.is_empty()).then_some(prefix),
+                rest,
+            },
+        }
+    }
+}
+
+impl<B> Default for CacheBody<B> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl<B> Body for CacheBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Chained { prefix, rest } => match prefix.take() {
+                Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                None => rest.poll_frame(cx),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Full { data } => data.is_none(),
+            Kind::Chained { prefix, rest } => prefix.is_none() && rest.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Kind::Chained { prefix, rest } => {
+                let extra = prefix.as_ref().map_or(0, |d| d.len() as u64);
+                let inner = rest.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(inner.lower().saturating_add(extra));
+                if let Some(upper) = inner.upper() {
+                    hint.set_upper(upper.saturating_add(extra));
+                }
+                hint
+            }
+        }
+    }
+}
+
+/// What reading a body up to a limit found.
+pub(crate) enum Buffered<B> {
+    /// The whole body, within the limit.
+    Complete(Bytes),
+    /// The body is longer than the limit: what was read, and the rest.
+    TooLarge(Bytes, B),
+}
+
+/// Reads `body` until it ends or passes `limit` bytes. Trailers are dropped.
+pub(crate) async fn buffer<B>(mut body: B, limit: usize) -> Result<Buffered<B>, B::Error>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            read.extend_from_slice(&data);
+            if read.len() > limit {
+                return Ok(Buffered::TooLarge(read.freeze(), body));
+            }
+        }
+    }
+    Ok(Buffered::Complete(read.freeze()))
+}
