@@ -10,47 +10,20 @@
 //! cargo bench -p cache-core --bench patterns -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use futures::FutureExt;
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod support;
 
 use cache_core::{Cache, TypedCacheExt};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::CacheAside;
 use cache_patterns::lock::DistributedLock;
 use criterion::{Criterion, criterion_group};
-use serde::{Deserialize, Serialize};
+use support::{Profile, profile, ready};
 
 const TTL: Duration = Duration::from_secs(3600);
-
-/// A typical cached row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Profile {
-    id: u64,
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    created_at: u64,
-}
-
-fn profile() -> Profile {
-    Profile {
-        id: 42,
-        name: "Ada Lovelace".into(),
-        email: "ada@example.com".into(),
-        roles: vec!["reader".into(), "editor".into()],
-        created_at: 1_700_000_000,
-    }
-}
-
-/// Polls a future that never waits.
-fn ready<F: Future>(future: F) -> F::Output {
-    future
-        .now_or_never()
-        .expect("a hit on MemoryCache never waits")
-}
 
 type LoadResult = Result<Profile, std::io::Error>;
 

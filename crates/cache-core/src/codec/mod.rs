@@ -9,25 +9,31 @@
 //!    too many elements, nesting that is too deep, strings that declare more
 //!    bytes than the input holds, truncated and malformed input, and bytes after
 //!    the value, *before anything is allocated* for the value itself.
-//! 2. Only then is the value deserialized (with `ciborium`, whose own recursion
-//!    limit is set just above [`CodecLimits::max_depth`] as a second fence).
+//! 2. Only then is the value deserialized, by the codec's own serde
+//!    `Deserializer`, straight from the validated slice (text and byte
+//!    strings are borrowed from it, not copied through a buffer). Its
+//!    recursion follows the nesting, which the scan has bounded.
 //!
-//! Encoding validates its output against the same limits, so [`to_vec`] never
+//! Encoding checks its output against the same limits, so [`to_vec`] never
 //! produces bytes that [`from_slice`] would refuse: a value that cannot be read
-//! back is refused when it is written, not when someone reads it.
+//! back is refused when it is written, not when someone reads it. The encoder
+//! counts nesting and elements as it writes and runs the scan again only when
+//! the output may break a limit.
 //!
-//! The CBOR library is an implementation detail behind these functions (see
-//! `docs/adr/0002-cbor-codec-and-limits.md`); callers never see its types.
+//! The wire format is the one `ciborium` 0.2 wrote, byte for byte (shortest
+//! integers and lengths, floats in the shortest width that keeps their bits,
+//! `None` and `()` as null, enums as a name or a one-pair map), and everything
+//! it read still reads the same; `tests/data/codec-corpus` pins both. See
+//! `docs/adr/0002-cbor-codec-and-limits.md`; callers never see the codec's
+//! internals.
 //!
 //! # Byte strings: use `serde_bytes`
 //! Serde serializes a `Vec<u8>` as an *array of integers* (one CBOR item per
 //! byte: bigger, slower, and a 10,000-byte vector hits
 //! [`CodecLimits::max_elements`]). Mark byte fields with
 //! `#[serde(with = "serde_bytes")]` or use [`serde_bytes::ByteBuf`] to get a
-//! CBOR byte string. Decoding a byte string of more than 4096 bytes into a
-//! type that asks for *borrowed* bytes fails with `ciborium` (its issue #96);
-//! `ByteBuf` and `#[serde(with = "serde_bytes")]` on a `Vec<u8>` ask for owned
-//! bytes and work at any size.
+//! CBOR byte string. A plain `Vec<u8>` still reads a byte string (and an
+//! array of integers), so the change of type is compatible both ways.
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
@@ -67,6 +73,19 @@ use crate::error::CodecError;
 mod de;
 mod scan;
 mod ser;
+
+/// Major types (RFC 8949 §3.1), for the scan, the serializer and the
+/// deserializer.
+mod major {
+    pub(super) const UNSIGNED: u8 = 0;
+    pub(super) const NEGATIVE: u8 = 1;
+    pub(super) const BYTES: u8 = 2;
+    pub(super) const TEXT: u8 = 3;
+    pub(super) const ARRAY: u8 = 4;
+    pub(super) const MAP: u8 = 5;
+    pub(super) const TAG: u8 = 6;
+    pub(super) const SIMPLE_OR_FLOAT: u8 = 7;
+}
 #[cfg(test)]
 mod tests;
 
@@ -82,7 +101,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// field set by hand, wherever the limits are applied; input nested deeper is
 /// [`CodecError::TooDeep`] naming this maximum.
 ///
-/// Decoding recurses once per level (in `ciborium` and in the target type's
+/// Decoding recurses once per level (in the decoder and in the target type's
 /// `Deserialize`), so the depth bounds stack use, and past a point a deep
 /// value overflows the stack and aborts the process. Measured on a Tokio
 /// worker thread (2 MiB stack, nothing else on it), decoding nested arrays

@@ -7,18 +7,9 @@
 //! scan cost more than half of a ciborium decode of a typical value, against
 //! about 6% now (see `docs/adr/0002-cbor-codec-and-limits.md`).
 
+use super::major::{ARRAY, BYTES, MAP, NEGATIVE, SIMPLE_OR_FLOAT, TAG, TEXT, UNSIGNED};
 use super::{CodecLimits, malformed, truncated};
 use crate::error::CodecError;
-
-/// Major types (RFC 8949 §3.1).
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const TAG: u8 = 6;
-const SIMPLE_OR_FLOAT: u8 = 7;
 
 /// Additional information values with a meaning of their own.
 const ONE_BYTE_ARGUMENT: u8 = 24;

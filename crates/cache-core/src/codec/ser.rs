@@ -23,6 +23,7 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
+use super::major::{ARRAY, BYTES, MAP, NEGATIVE, TAG, TEXT, UNSIGNED};
 use crate::error::CodecError;
 
 /// The serde error of an encode.
@@ -44,14 +45,6 @@ impl ser::Error for Error {
 }
 
 type Result<T> = std::result::Result<T, Error>;
-
-const UNSIGNED: u8 = 0;
-const NEGATIVE: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
-const TAG: u8 = 6;
 
 const FALSE: u8 = 0xF4;
 const TRUE: u8 = 0xF5;
@@ -212,7 +205,7 @@ impl Collection<'_> {
                 self.ser.out.push(BREAK);
                 let entries = self.written.div_ceil(per_entry);
                 self.ser.max_elements = self.ser.max_elements.max(entries);
-                if self.written % per_entry != 0 {
+                if !self.written.is_multiple_of(per_entry) {
                     self.ser.miscounted = true;
                 }
             }

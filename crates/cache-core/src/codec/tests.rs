@@ -470,5 +470,105 @@ fn random_and_mutated_input_never_panics_and_agrees_with_validate() {
             assert_eq!(decoded.as_ref().unwrap_err(), e, "input {input:x?}");
         }
         let _ = from_slice::<Customer>(&input);
+        let _ = from_slice::<serde_json::Value>(&input);
+        if let Ok(value) = from_slice::<ciborium::Value>(&input) {
+            // What decodes as a generic value writes back as ciborium would.
+            let mut written = Vec::new();
+            ciborium::ser::into_writer(&value, &mut written).unwrap();
+            assert_eq!(to_vec(&value).unwrap(), written, "input {input:x?}");
+            // And it is what ciborium, the previous decoder, read.
+            if let Ok(theirs) = ciborium::de::from_reader::<ciborium::Value, _>(&input[..]) {
+                assert_eq!(
+                    format!("{value:?}"),
+                    format!("{theirs:?}"),
+                    "input {input:x?}"
+                );
+            }
+        }
     }
+}
+
+/// A `Serialize` that declares one length and writes another.
+struct Lying;
+
+impl Serialize for Lying {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(3))?;
+        seq.serialize_element(&1u8)?;
+        seq.serialize_element(&2u8)?;
+        seq.end()
+    }
+}
+
+#[test]
+fn encoding_refuses_a_serialize_that_breaks_its_declared_length() {
+    let err = to_vec(&Lying).unwrap_err();
+    assert!(matches!(err, CodecError::Truncated(_)), "{err:?}");
+    // Inside a container, the missing item shifts the rest.
+    let err = to_vec(&(Lying, 7u8)).unwrap_err();
+    assert!(
+        matches!(err, CodecError::Truncated(_) | CodecError::Malformed(_)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn encoding_refuses_too_many_elements_and_too_deep_as_decoding_would() {
+    let limits = CodecLimits::default()
+        .with_max_elements(3)
+        .with_max_depth(2);
+    assert_eq!(
+        to_vec_with_limits(&[1, 2, 3, 4], &limits),
+        Err(CodecError::TooManyElements { count: 4, max: 3 })
+    );
+    assert_eq!(
+        to_vec_with_limits(&BTreeMap::from([(1, 1), (2, 2), (3, 3), (4, 4)]), &limits),
+        Err(CodecError::TooManyElements { count: 4, max: 3 })
+    );
+    assert_eq!(
+        to_vec_with_limits(&vec![vec![vec![1]]], &limits),
+        Err(CodecError::TooDeep { max: 2 })
+    );
+    // A struct variant is two levels: the one-pair map and the struct.
+    assert_eq!(
+        to_vec_with_limits(&vec![Plan::Paid { seats: 1 }], &limits),
+        Err(CodecError::TooDeep { max: 2 })
+    );
+    assert!(to_vec_with_limits(&Plan::Paid { seats: 1 }, &limits).is_ok());
+    assert!(to_vec_with_limits(&vec![vec![1, 2, 3]], &limits).is_ok());
+}
+
+#[test]
+fn entries_a_visitor_leaves_unread_are_skipped_so_the_next_field_reads_right() {
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Short {
+        pair: (u8, u8),
+        after: String,
+    }
+    #[derive(Serialize)]
+    struct Long {
+        pair: (u8, u8, Vec<String>),
+        after: String,
+    }
+    let bytes = to_vec(&Long {
+        pair: (1, 2, vec!["skipped".into()]),
+        after: "read".into(),
+    })
+    .unwrap();
+    assert_eq!(
+        from_slice::<Short>(&bytes).unwrap(),
+        Short {
+            pair: (1, 2),
+            after: "read".into()
+        }
+    );
+}
+
+#[test]
+fn a_byte_string_over_four_kibibytes_reads_into_borrowing_and_owning_visitors() {
+    let blob = ByteBuf::from(vec![7u8; 10_000]);
+    let bytes = to_vec(&blob).unwrap();
+    assert_eq!(from_slice::<ByteBuf>(&bytes).unwrap(), blob);
+    assert_eq!(from_slice::<Vec<u8>>(&bytes).unwrap(), blob.into_vec());
 }
