@@ -3,17 +3,29 @@
 //! In one run it measures `GET` and `SET` (100-byte values) at 1, 16 and 64
 //! concurrent tasks through
 //!
-//! - (a) `RedisCache` as shipped (default config: `pool_size` 4 managers);
+//! - (a) `RedisCache` with every call its own command (`coalesce_gets` off,
+//!   otherwise the default config);
 //! - (b) one raw redis-rs `MultiplexedConnection` sending the same commands
 //!   (`GET k`, `SET k v PX ttl`): the floor, so (a)/(b) is this crate's cost;
 //! - (c) `redis-benchmark -c N -d 100 -t get,set`: the server's ceiling with
 //!   a C client,
 //!
-//! and prints throughput and p50/p99 latency with the ratios cache/raw
-//! against the targets (throughput ≥ 0.95×, p99 ≤ 1.1×). The two clients run
-//! in interleaved rounds; figures are medians over rounds, ratios the median
-//! of the per-round ratios (each round's pair ran under the same background
-//! load). `--pools` adds the
+//! - (d) for `GET`, `RedisCache` with `coalesce_gets` on (concurrent `get`s
+//!   queued behind one in flight share an `MGET`),
+//!
+//! and prints throughput, p50/p99 latency, this process's CPU per operation
+//! and the server's CPU per operation (from `INFO cpu`), with the ratios
+//! cache/raw against the targets (throughput ≥ 0.95×, p99 ≤ 1.10×, CPU ≤
+//! 1.10×; coalesced `GET` ≥ 1.3× at 64 tasks with p99 ≤ 1.0×, ≥ 0.95× at
+//! 1 task). The clients run in interleaved rounds (the order rotates each
+//! round); figures are medians over rounds, ratios the median of the
+//! per-round ratios (each round's measurements ran back to back under the
+//! same background load). The last line reads
+//! `summary: min thr× X, max p99× Y, max cpu× Z, coalesced GET×64 W`: X, Y, Z
+//! over `GET` and `SET` of (a) at every task count, W the coalesced `GET`
+//! throughput over raw at 64 tasks. `--profile <target>` runs one client
+//! alone, for `valgrind --tool=callgrind` instruction counts (see
+//! docs/BENCHMARKS.md). `--pools` adds the
 //! connection-strategy comparison behind ADR 0005 (`GET` through one or four
 //! managers, a bare `ConnectionManager`, and deadpool-redis with a checkout
 //! per operation).
@@ -71,7 +83,7 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     keys: usize,
     /// Rounds of each measurement (interleaved a/b); the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Tokio worker threads.
     #[arg(long, default_value_t = 2)]
@@ -85,6 +97,12 @@ struct Args {
     /// Only compare connection strategies (implies `--pools`).
     #[arg(long)]
     pools_only: bool,
+    /// Only run `--ops` operations of one client and operation,
+    /// `<cache|coalesced|raw>:<get|set>`, at the first `--tasks`, no
+    /// warm-up, and print nothing else: for instruction counts under
+    /// callgrind.
+    #[arg(long)]
+    profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +193,9 @@ struct Sample {
     /// CPU time this process spent per operation (all threads), when known:
     /// steadier than throughput when other processes load the machine.
     cpu_per_op: Option<Duration>,
+    /// CPU time the server spent per operation (`INFO cpu`, user + system),
+    /// when known.
+    server_cpu_per_op: Option<Duration>,
     errors: usize,
 }
 
@@ -189,8 +210,29 @@ fn process_cpu_time() -> Option<Duration> {
     Some(Duration::from_nanos(total))
 }
 
+/// The server's CPU time so far (`used_cpu_user` + `used_cpu_sys` of `INFO
+/// cpu`), asked on a connection of its own.
+async fn server_cpu_time(info: &MultiplexedConnection) -> Option<Duration> {
+    let text: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut info.clone())
+        .await
+        .ok()?;
+    let field = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(Duration::from_secs_f64(
+        field("used_cpu_user")? + field("used_cpu_sys")?,
+    ))
+}
+
 /// Runs `ops` operations split over `tasks` tasks (stopping at `max`) and
 /// returns throughput and latency percentiles.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     target: &Arc<Target>,
     op: Op,
@@ -199,8 +241,13 @@ async fn measure(
     keys: &Arc<Vec<String>>,
     value: &Arc<Vec<u8>>,
     max: Duration,
+    info: Option<&MultiplexedConnection>,
 ) -> Sample {
     let per_task = ops.div_ceil(tasks);
+    let server_before = match info {
+        Some(info) => server_cpu_time(info).await,
+        None => None,
+    };
     let cpu_before = process_cpu_time();
     let started = Instant::now();
     let deadline = started + max;
@@ -234,9 +281,17 @@ async fn measure(
         errors += e;
     }
     let elapsed = started.elapsed();
+    let done = latencies.len().max(1) as u32;
     let cpu_per_op = cpu_before
         .zip(process_cpu_time())
-        .map(|(before, after)| (after.saturating_sub(before)) / latencies.len().max(1) as u32);
+        .map(|(before, after)| (after.saturating_sub(before)) / done);
+    let server_after = match info {
+        Some(info) => server_cpu_time(info).await,
+        None => None,
+    };
+    let server_cpu_per_op = server_before
+        .zip(server_after)
+        .map(|(before, after)| (after.saturating_sub(before)) / done);
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     Sample {
@@ -244,6 +299,7 @@ async fn measure(
         p50: pct(0.50),
         p99: pct(0.99),
         cpu_per_op,
+        server_cpu_per_op,
         errors,
     }
 }
@@ -260,6 +316,8 @@ fn median(samples: &mut [Sample]) -> Sample {
         p50: pick(|s| s.p50.as_secs_f64()).p50,
         p99: pick(|s| s.p99.as_secs_f64()).p99,
         cpu_per_op: pick(|s| s.cpu_per_op.map_or(0.0, |d| d.as_secs_f64())).cpu_per_op,
+        server_cpu_per_op: pick(|s| s.server_cpu_per_op.map_or(0.0, |d| d.as_secs_f64()))
+            .server_cpu_per_op,
         errors: samples.iter().map(|s| s.errors).sum(),
     }
 }
@@ -298,6 +356,7 @@ fn redis_benchmark(
                 p50: ms(*p50),
                 p99: ms(*p99),
                 cpu_per_op: None,
+                server_cpu_per_op: None,
                 errors: 0,
             }),
             _ => Err(format!("cannot parse redis-benchmark row: {line}")),
@@ -312,6 +371,10 @@ fn us(d: Duration) -> String {
 
 fn cpu(s: &Sample) -> String {
     s.cpu_per_op.map_or_else(|| "-".to_owned(), us)
+}
+
+fn server_cpu(s: &Sample) -> String {
+    s.server_cpu_per_op.map_or_else(|| "-".to_owned(), us)
 }
 
 fn kops(s: &Sample) -> String {
@@ -363,10 +426,11 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     let max = Duration::from_secs(args.max_secs);
     let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
 
-    let cache_with = |pool_size: usize| {
+    let connect = |pool_size: usize, coalesce: bool| {
         let mut config = RedisConfig::default();
         config.addrs = vec![addr.to_owned()];
         config.pool_size = pool_size;
+        config.coalesce_gets = coalesce;
         async move {
             RedisCache::connect(&config)
                 .await
@@ -374,16 +438,57 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                 .map_err(|e| e.to_string())
         }
     };
-    let cache = cache_with(RedisConfig::default().pool_size).await?;
+    let cache_with = |pool_size: usize| connect(pool_size, RedisConfig::default().coalesce_gets);
+    // Section 1's figure is the plain path: every call its own command.
+    let cache = connect(RedisConfig::default().pool_size, false).await?;
+    let coalesced = connect(RedisConfig::default().pool_size, true).await?;
     let multiplexed = Arc::new(Target::Multiplexed(
         client
             .get_multiplexed_async_connection()
             .await
             .map_err(|e| e.to_string())?,
     ));
+    // `INFO cpu` goes on a connection of its own.
+    let info = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
     // Every GET hits: fill the keys first.
     for key in keys.iter() {
         multiplexed.run(Op::Set, key, &value).await?;
+    }
+
+    if let Some(name) = &args.profile {
+        let (target, op) = match name.split_once(':') {
+            Some(("cache", op)) => (&cache, op),
+            Some(("coalesced", op)) => (&coalesced, op),
+            Some(("raw", op)) => (&multiplexed, op),
+            _ => {
+                return Err(format!(
+                    "--profile takes <cache|coalesced|raw>:<get|set>, not {name}"
+                ));
+            }
+        };
+        let op = match op {
+            "get" => Op::Get,
+            "set" => Op::Set,
+            other => return Err(format!("--profile: no operation {other}")),
+        };
+        let s = measure(
+            target,
+            op,
+            args.tasks[0],
+            args.ops,
+            &keys,
+            &value,
+            max,
+            None,
+        )
+        .await;
+        if s.errors > 0 {
+            return Err(format!("{} errors", s.errors));
+        }
+        return Ok(());
     }
 
     println!(
@@ -395,17 +500,19 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         return compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await;
     }
     println!(
-        "\n{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5} {:>5} {:>5} {:>6} | {:>8} {:>7} {:>7}",
+        "\n{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>5} {:>5} {:>5} {:>6} | {:>8} {:>7} {:>7}",
         "op",
         "tasks",
         "cache/s",
         "p50µs",
         "p99µs",
         "cpuµs",
+        "srvµs",
         "raw/s",
         "p50µs",
         "p99µs",
         "cpuµs",
+        "srvµs",
         "thr×",
         "p99×",
         "cpu×",
@@ -415,6 +522,7 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         "p99µs"
     );
     let mut all_met = true;
+    let mut summary = Summary::default();
     for &tasks in &args.tasks {
         let bench = if args.no_benchmark {
             None
@@ -428,83 +536,98 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             }
         };
         for op in [Op::Get, Op::Set] {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            // Warm up both, then interleave rounds so drift hits both alike.
+            // raw first: every ratio is over it. Coalescing only changes GET.
+            let mut targets = vec![&multiplexed, &cache];
+            if op == Op::Get {
+                targets.push(&coalesced);
+            }
+            let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
+            // Warm up each, then interleave rounds, rotating the order, so
+            // that drift hits each alike.
             let warm = (args.ops / 10).max(tasks);
-            measure(&cache, op, tasks, warm, &keys, &value, max).await;
-            measure(&multiplexed, op, tasks, warm, &keys, &value, max).await;
+            for target in &targets {
+                measure(target, op, tasks, warm, &keys, &value, max, None).await;
+            }
             for round in 0..args.rounds {
-                let (first, second) = if round % 2 == 0 {
-                    (&cache, &multiplexed)
-                } else {
-                    (&multiplexed, &cache)
-                };
-                let s1 = measure(first, op, tasks, args.ops, &keys, &value, max).await;
-                let s2 = measure(second, op, tasks, args.ops, &keys, &value, max).await;
-                if round % 2 == 0 {
-                    a.push(s1);
-                    b.push(s2);
-                } else {
-                    a.push(s2);
-                    b.push(s1);
+                for i in 0..targets.len() {
+                    let t = (round + i) % targets.len();
+                    let sample = measure(
+                        targets[t],
+                        op,
+                        tasks,
+                        args.ops,
+                        &keys,
+                        &value,
+                        max,
+                        Some(&info),
+                    )
+                    .await;
+                    samples[t].push(sample);
                 }
             }
-            // Each round's two measurements ran back to back under the same
-            // background load: the median of the per-round ratios is steadier
-            // than the ratio of the medians on a shared machine.
-            let ratio = |num: fn(&Sample) -> f64| {
-                let mut r: Vec<f64> = a.iter().zip(&b).map(|(x, y)| num(x) / num(y)).collect();
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            };
-            let thr = ratio(|s| s.ops_per_sec);
-            let p99 = ratio(|s| s.p99.as_secs_f64());
-            let cpu_ratio = ratio(|s| s.cpu_per_op.map_or(f64::NAN, |d| d.as_secs_f64()));
-            let (a, b) = (median(&mut a), median(&mut b));
-            if a.errors + b.errors > 0 {
-                return Err(format!(
-                    "{} errors at {} {tasks} tasks (cache {}, raw {})",
-                    a.errors + b.errors,
-                    op.name(),
-                    a.errors,
-                    b.errors
-                ));
+            let errors: usize = samples.iter().flatten().map(|s| s.errors).sum();
+            if errors > 0 {
+                return Err(format!("{errors} errors at {} {tasks} tasks", op.name()));
             }
-            let met = thr >= 0.95 && p99 <= 1.1;
-            all_met &= met;
+            let raw = median(&mut samples[0].clone());
             let bench = bench.map(|b| if op == Op::Get { b[0] } else { b[1] });
-            let (bt, bp50, bp99) = match &bench {
-                Some(s) => (kops(s), us(s.p50), us(s.p99)),
-                None => ("-".into(), "-".into(), "-".into()),
-            };
-            println!(
-                "{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} | {:>8} {:>7} {:>7} {:>6} | {:>5.2} {:>5.2} {:>5.2} {:>6} | {:>8} {:>7} {:>7}",
-                op.name(),
-                tasks,
-                kops(&a),
-                us(a.p50),
-                us(a.p99),
-                cpu(&a),
-                kops(&b),
-                us(b.p50),
-                us(b.p99),
-                cpu(&b),
-                thr,
-                p99,
-                cpu_ratio,
-                if met { "met" } else { "MISSED" },
-                bt,
-                bp50,
-                bp99
-            );
+            for (t, rounds) in samples.iter().enumerate().skip(1) {
+                let ratios = Ratios::of(rounds, &samples[0]);
+                let is_coalesced = t == 2;
+                let met = if is_coalesced {
+                    match tasks {
+                        1 => ratios.thr >= 0.95,
+                        64 => ratios.thr >= 1.3 && ratios.p99 <= 1.0,
+                        _ => true,
+                    }
+                } else {
+                    summary.add(&ratios);
+                    ratios.thr >= 0.95 && ratios.p99 <= 1.1 && ratios.cpu <= 1.1
+                };
+                if is_coalesced && tasks == 64 {
+                    summary.coalesced_get_64 = Some(ratios.thr);
+                }
+                all_met &= met;
+                let s = median(&mut rounds.clone());
+                let (bt, bp50, bp99) = match (&bench, t) {
+                    (Some(b), 1) => (kops(b), us(b.p50), us(b.p99)),
+                    _ => ("-".into(), "-".into(), "-".into()),
+                };
+                println!(
+                    "{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>5.2} {:>5.2} {:>5.2} {:>6} | {:>8} {:>7} {:>7}",
+                    if is_coalesced { "GETc" } else { op.name() },
+                    tasks,
+                    kops(&s),
+                    us(s.p50),
+                    us(s.p99),
+                    cpu(&s),
+                    server_cpu(&s),
+                    kops(&raw),
+                    us(raw.p50),
+                    us(raw.p99),
+                    cpu(&raw),
+                    server_cpu(&raw),
+                    ratios.thr,
+                    ratios.p99,
+                    ratios.cpu,
+                    if met { "met" } else { "MISSED" },
+                    bt,
+                    bp50,
+                    bp99
+                );
+            }
         }
     }
     println!(
-        "\ncache = RedisCache (default config, pool_size {}); raw = one redis-rs \
-         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} \
-         (C client, no pipelining); cpuµs = this process's CPU time per operation (all \
-         threads, so client only). Targets: thr× ≥ 0.95, p99× ≤ 1.10 — {}",
+        "\ncache = RedisCache (pool_size {}, coalesce_gets off: each call its own command); \
+         GETc = RedisCache with coalesce_gets on (the default: {}); raw = one redis-rs \
+         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} (C \
+         client, no pipelining); cpuµs = this process's CPU time per operation (all threads, \
+         so client only); srvµs = the server's CPU per operation (INFO cpu). Targets: thr× ≥ \
+         0.95, p99× ≤ 1.10, cpu× ≤ 1.10; GETc thr× ≥ 1.3 with p99× ≤ 1.0 at 64 tasks, ≥ 0.95 \
+         at 1 — {}",
         RedisConfig::default().pool_size,
+        RedisConfig::default().coalesce_gets,
         args.value_size,
         if all_met { "all met" } else { "some missed" }
     );
@@ -512,7 +635,77 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     if args.pools {
         compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await?;
     }
+    println!("{summary}");
     Ok(())
+}
+
+/// Ratios of one client over raw: the median of the per-round ratios (each
+/// round's measurements ran back to back under the same background load:
+/// steadier than the ratio of the medians on a shared machine).
+struct Ratios {
+    thr: f64,
+    p99: f64,
+    cpu: f64,
+}
+
+impl Ratios {
+    fn of(rounds: &[Sample], raw: &[Sample]) -> Ratios {
+        let ratio = |num: fn(&Sample) -> f64| {
+            let mut r: Vec<f64> = rounds
+                .iter()
+                .zip(raw)
+                .map(|(x, y)| num(x) / num(y))
+                .collect();
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        };
+        Ratios {
+            thr: ratio(|s| s.ops_per_sec),
+            p99: ratio(|s| s.p99.as_secs_f64()),
+            cpu: ratio(|s| s.cpu_per_op.map_or(f64::NAN, |d| d.as_secs_f64())),
+        }
+    }
+}
+
+/// The last line: the worst ratios of the shipped cache over GET and SET at
+/// every task count, and the coalesced GET at 64 tasks.
+struct Summary {
+    min_thr: f64,
+    max_p99: f64,
+    max_cpu: f64,
+    coalesced_get_64: Option<f64>,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            min_thr: f64::INFINITY,
+            max_p99: 0.0,
+            max_cpu: 0.0,
+            coalesced_get_64: None,
+        }
+    }
+}
+
+impl Summary {
+    fn add(&mut self, r: &Ratios) {
+        self.min_thr = self.min_thr.min(r.thr);
+        self.max_p99 = self.max_p99.max(r.p99);
+        self.max_cpu = self.max_cpu.max(r.cpu);
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = self
+            .coalesced_get_64
+            .map_or_else(|| "-".to_owned(), |w| format!("{w:.2}"));
+        write!(
+            f,
+            "summary: min thr× {:.2}, max p99× {:.2}, max cpu× {:.2}, coalesced GET×64 {w}",
+            self.min_thr, self.max_p99, self.max_cpu
+        )
+    }
 }
 
 /// GET through each connection strategy, for ADR 0005.
@@ -587,10 +780,11 @@ where
         print!("{name:<30}");
         for &tasks in &args.tasks {
             let warm = (args.ops / 10).max(tasks);
-            measure(target, Op::Get, tasks, warm, keys, value, max).await;
+            measure(target, Op::Get, tasks, warm, keys, value, max, None).await;
             let mut rounds = Vec::new();
             for _ in 0..args.rounds {
-                rounds.push(measure(target, Op::Get, tasks, args.ops, keys, value, max).await);
+                rounds
+                    .push(measure(target, Op::Get, tasks, args.ops, keys, value, max, None).await);
             }
             let s = median(&mut rounds);
             if s.errors > 0 {

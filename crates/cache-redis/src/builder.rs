@@ -171,6 +171,13 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Coalesce concurrent `get`s into `MGET`s while one is in flight (see
+    /// [`RedisConfig::coalesce_gets`]).
+    pub fn coalesce_gets(mut self, enabled: bool) -> Self {
+        self.config.coalesce_gets = enabled;
+        self
+    }
+
     /// The validated config, without connecting (for logging it, or for
     /// handing it to code that takes a [`RedisConfig`]).
     pub fn build_config(self) -> std::result::Result<RedisConfig, ConfigError> {

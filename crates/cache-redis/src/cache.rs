@@ -13,6 +13,7 @@ use redis::RedisResult;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use crate::coalesce::Coalescer;
 use crate::errors::{map_connect_error, map_error};
 use crate::metrics::RedisMetrics;
 use crate::pubsub::{PubSubHub, PubSubTimings};
@@ -48,6 +49,8 @@ pub(crate) struct Inner {
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
     description: String,
+    /// `Some` when `coalesce_gets` is on.
+    pub(crate) coalescer: Option<Coalescer>,
 }
 
 /// Options for [`RedisCache::connect_with`] that are not configuration: they
@@ -147,6 +150,7 @@ impl RedisCache {
                 command_timeout: settings.command_timeout,
                 retry: settings.retry,
             });
+            let coalescer = settings.coalesce_gets.then(Coalescer::default);
             let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
             Ok(RedisCache {
                 inner: Arc::new(Inner {
@@ -160,6 +164,7 @@ impl RedisCache {
                     server,
                     pubsub,
                     description,
+                    coalescer,
                 }),
             })
         }
@@ -458,6 +463,7 @@ impl fmt::Debug for RedisCache {
             .field("tls", &inner.settings.tls.is_some())
             .field("pool_size", &inner.settings.pool_size)
             .field("set_nx_get", &inner.set_nx_get)
+            .field("coalesce_gets", &inner.coalescer.is_some())
             .field("closed", &inner.topology.read().is_none())
             .finish()
     }

@@ -69,6 +69,14 @@ pub struct RedisConfig {
     pub max_retry_backoff: Duration,
     /// The largest value accepted, in bytes. Default 4 MiB (ElastiCache advises values under 1 MB).
     pub max_value_bytes: usize,
+    /// Coalesce concurrent `get`s: while a `GET` is in flight, the `get`s
+    /// that arrive queue and go out together as one `MGET` (per slot in a
+    /// cluster), same keys once. A `get` with nothing in flight waits for
+    /// nothing; a miss in a batch costs a second round trip (a `GET` that
+    /// tells a miss from a key of another type). Default on: 1.35-1.5× the
+    /// `GET` throughput of raw redis-rs at 16 and 64 tasks, with a lower
+    /// p99 and less CPU per `GET` on both ends (docs/BENCHMARKS.md).
+    pub coalesce_gets: bool,
 }
 
 impl Default for RedisConfig {
@@ -88,6 +96,7 @@ impl Default for RedisConfig {
             retry_backoff: Duration::from_millis(50),
             max_retry_backoff: Duration::from_secs(2),
             max_value_bytes: 4 * 1024 * 1024,
+            coalesce_gets: true,
         }
     }
 }

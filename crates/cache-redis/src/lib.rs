@@ -40,6 +40,7 @@
 //! | `get_or_set` | `SET key value NX GET PX ttl` on Redis ≥ 7.0 and Valkey (version read at connect time from `INFO server`), a Lua script otherwise |
 //! | `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit` | Lua scripts (EVALSHA, reloaded on `NOSCRIPT`), on the server's clock; `compare_and_set` expecting absence is `SET NX PX` |
 //! | batches | pipelined in chunks of 1,000; per slot in a cluster, so keys may live anywhere |
+//! | `get` coalescing | `coalesce_gets` (default on): while a `GET` is in flight, concurrent `get`s queue and go out as one `MGET` (per slot in a cluster), same keys once; an idle `get` waits for nothing; a nil in a batch is asked again with `GET`, so a key of another type fails as with `GET` |
 //! | pub/sub | one dedicated connection; resubscribes after a reconnect, then delivers `Reconnected` |
 //! | metrics | feature `metrics` (default): `cache.operations` and `db.client.operation.duration`, retries, connection errors and reconnects per node, and a `cache.redis` span per call with OpenTelemetry's attributes (`cache_core::metrics`, docs/metrics.md) |
 //!
@@ -223,6 +224,7 @@
 
 mod builder;
 mod cache;
+mod coalesce;
 mod config;
 mod errors;
 mod metrics;
