@@ -144,6 +144,7 @@ const CANONICAL: &[Binding] = &[
     Binding { var: var("CACHE_REDIS_RETRY_BACKOFF", "cache.redis.retry_backoff", Canonical, "100ms"), set: redis!(|c, v| set_duration(&mut c.redis.retry_backoff, v)) },
     Binding { var: var("CACHE_REDIS_MAX_RETRY_BACKOFF", "cache.redis.max_retry_backoff", Canonical, "5s"), set: redis!(|c, v| set_duration(&mut c.redis.max_retry_backoff, v)) },
     Binding { var: var("CACHE_REDIS_MAX_VALUE_BYTES", "cache.redis.max_value_bytes", Canonical, "1048576"), set: redis!(|c, v| set_number(&mut c.redis.max_value_bytes, v)) },
+    Binding { var: var("CACHE_REDIS_COALESCE_GETS", "cache.redis.coalesce_gets", Canonical, "false"), set: redis!(|c, v| set_bool(&mut c.redis.coalesce_gets, v)) },
     Binding { var: var("CACHE_TENANTS_MAX_TENANTS", "cache.tenants.max_tenants", Canonical, "500"), set: Some(|c, v| set_number(&mut c.tenants.max_tenants, v)) },
     Binding { var: var("CACHE_TENANTS_IDLE_TTL", "cache.tenants.idle_ttl", Canonical, "10m"), set: Some(|c, v| set_duration(&mut c.tenants.idle_ttl, v)) },
     Binding { var: var("CACHE_TENANTS_NAMESPACE", "cache.tenants.namespace", Canonical, "t:{<tenant>}:"), set: Some(|c, v| { c.tenants.namespace = v.to_owned(); Ok(()) }) },
