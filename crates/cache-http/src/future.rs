@@ -135,7 +135,8 @@ pub(crate) use config_setters;
 
 /// Writes a layer's service struct (`inner`, the layer's `config` shared in
 /// an `Arc`, and any per-cache state listed, each starting empty), its
-/// `Debug` (`inner` and `config`) and the `Layer` impl that makes it.
+/// `Debug` (`inner` and `config`), its `ready` and the `Layer` impl that
+/// makes it.
 macro_rules! layer_struct {
     (
         $(#[$attr:meta])*
@@ -155,6 +156,17 @@ macro_rules! layer_struct {
                     .field("inner", &self.inner)
                     .field("config", &self.config)
                     .finish_non_exhaustive()
+            }
+        }
+
+        impl<S: Clone> $service<S> {
+            /// The inner service that `poll_ready` made ready (a clone is
+            /// left in its place) and the config, for the response future.
+            fn ready(&mut self) -> (S, ::std::sync::Arc<Config>) {
+                (
+                    $crate::future::take_ready(&mut self.inner),
+                    ::std::sync::Arc::clone(&self.config),
+                )
             }
         }
 

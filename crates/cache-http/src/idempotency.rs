@@ -23,7 +23,6 @@
 //!   the guarantee could apply it twice.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,7 +36,7 @@ use serde_bytes::ByteBuf;
 use tracing::Instrument;
 
 use crate::body::{Buffered, CacheBody, buffer};
-use crate::future::{count_outcome, passthrough, take_ready};
+use crate::future::{count_outcome, passthrough};
 use crate::identity::{cache_key, principal_of, sha256, tenant_of};
 use crate::problem::Problem;
 use crate::source::CacheSource;
@@ -199,8 +198,7 @@ crate::future::layer_service! {
     req_body = [Body<Data = Bytes> + Unpin +],
     res_body = [Body<Data = Bytes> + Unpin +];
     fn call(&mut self, req) {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+        let (mut inner, config) = self.ready();
         let span = tracing::debug_span!("cache.http.idempotency", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {

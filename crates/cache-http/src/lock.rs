@@ -19,7 +19,7 @@ use http::request::Parts;
 use http::{Request, StatusCode};
 use tracing::Instrument;
 
-use crate::future::{count_outcome, passthrough, take_ready};
+use crate::future::{count_outcome, passthrough};
 use crate::identity::{KeyFn, cache_key, principal_of, tenant_of};
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
@@ -128,8 +128,7 @@ const METRIC: &str = "cache.http.lock";
 crate::future::layer_service! {
     Lock;
     fn call(&mut self, req) {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+        let (mut inner, config) = self.ready();
         let locks = Arc::clone(&self.locks);
         let span = tracing::debug_span!("cache.http.lock", outcome = tracing::field::Empty);
         ResponseFuture::new(

@@ -31,7 +31,7 @@ use cache_patterns::RateLimiter;
 use http::{HeaderValue, Request, StatusCode, header};
 use tracing::Instrument;
 
-use crate::future::{count, count_outcome, passthrough, take_ready};
+use crate::future::{count, count_outcome, passthrough};
 use crate::identity::{RequestKey, cache_key, tenant_of};
 use crate::problem::Problem;
 use crate::source::CacheSource;
@@ -222,8 +222,7 @@ fn whole_seconds(d: Duration) -> u64 {
 crate::future::layer_service! {
     RateLimit;
     fn call(&mut self, req) {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+        let (mut inner, config) = self.ready();
         let span = tracing::debug_span!("cache.http.rate_limit", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {

@@ -34,7 +34,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::{Buffered, CacheBody, buffer};
-use crate::future::{count_outcome, passthrough, take_ready};
+use crate::future::{count_outcome, passthrough};
 use crate::identity::cache_key;
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
@@ -243,12 +243,11 @@ crate::future::layer_service! {
     ResponseCache,
     res_body = [Body<Data = Bytes> + Unpin +];
     fn call(&mut self, req) {
-        let mut service = take_ready(&mut self.inner);
+        let (mut service, config) = self.ready();
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let call = service.call(req);
             return ResponseFuture::new(async move { call.await.map(passthrough) });
         }
-        let config = Arc::clone(&self.config);
         let asides = Arc::clone(&self.asides);
         let span =
             tracing::debug_span!("cache.http.response_cache", outcome = tracing::field::Empty);

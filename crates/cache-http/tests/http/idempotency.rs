@@ -9,42 +9,28 @@ use axum::routing::post;
 use cache_http::IdempotencyLayer;
 use http::Method;
 
-use crate::support::{Backend, TestClient, TestServer, serve};
+use crate::support::{Backend, TestClient, TestServer, counted, counted_with_body, serve};
 
 /// A service whose handler counts its runs (the side effect) and creates
 /// order number `run`; `/flaky` fails its first run.
 async fn orders(backend: &crate::support::TestCache, runs: Arc<AtomicU64>) -> TestServer {
-    let create = {
-        let runs = runs.clone();
-        move |body: String| {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                (
-                    StatusCode::CREATED,
-                    [("location", format!("/orders/{n}"))],
-                    format!("order {n} for {body}"),
-                )
-            }
+    let create = counted_with_body(&runs, |n, body| async move {
+        (
+            StatusCode::CREATED,
+            [("location", format!("/orders/{n}"))],
+            format!("order {n} for {body}"),
+        )
+    });
+    let flaky = counted(&runs, |n| async move {
+        if n == 1 {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "database down".to_owned(),
+            )
+        } else {
+            (StatusCode::CREATED, format!("order {n}"))
         }
-    };
-    let flaky = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                if n == 1 {
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "database down".to_owned(),
-                    )
-                } else {
-                    (StatusCode::CREATED, format!("order {n}"))
-                }
-            }
-        }
-    };
+    });
     let layer = IdempotencyLayer::new(backend.cache.clone()).required(true);
     let app = Router::new()
         .route("/orders", post(create).layer(layer.clone()))
@@ -192,13 +178,7 @@ async fn keys_are_scoped_per_principal(backend: Backend) {
     use cache_http::identity::Principal;
     let cache = backend.cache().await;
     let runs = Arc::new(AtomicU64::new(0));
-    let handler = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move { format!("run {}", runs.fetch_add(1, Ordering::SeqCst) + 1) }
-        }
-    };
+    let handler = counted(&runs, |n| async move { format!("run {n}") });
     let app = Router::new()
         .route(
             "/pay",
