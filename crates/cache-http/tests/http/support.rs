@@ -245,6 +245,14 @@ impl TestClient {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    pub(crate) async fn post(&self, url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        self.send(Method::POST, url, headers, body).await
+    }
+
+    pub(crate) async fn delete(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send(Method::DELETE, url, headers, "").await
+    }
+
     /// Sends a POST on a task of its own (for requests that must be in
     /// flight while the test goes on).
     pub(crate) fn spawn_post(
