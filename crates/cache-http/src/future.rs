@@ -1,6 +1,7 @@
-//! What the services of every layer in this crate share: the response
-//! future, the `Service` impl around each layer's `call`, and the outcome
-//! counter.
+//! What the layers of this crate share: the response future, the outcome
+//! counters, and the macros that write each layer's `Service` impl around
+//! its `call`, its service struct with `Debug` and `Layer` impl, and its
+//! config setters.
 
 use std::fmt;
 use std::future::Future;

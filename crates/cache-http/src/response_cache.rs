@@ -53,7 +53,7 @@ struct Cached {
     stored_at_ms: u64,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct Config {
     source: CacheSource,
     ttl: Duration,
@@ -61,25 +61,23 @@ struct Config {
     vary: Vec<HeaderName>,
     max_body: usize,
     prefix: String,
-    clock: Option<Clock>,
+    clock: WallClock,
 }
 
-impl std::fmt::Debug for Config {
+/// The wall clock a layer was given, if any (a closure: its `Debug` says
+/// only whether there is one).
+#[derive(Clone, Default)]
+struct WallClock(Option<Clock>);
+
+impl std::fmt::Debug for WallClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("source", &self.source)
-            .field("ttl", &self.ttl)
-            .field("soft_ttl", &self.soft_ttl)
-            .field("vary", &self.vary)
-            .field("max_body", &self.max_body)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.write_str(if self.0.is_some() { "manual" } else { "system" })
     }
 }
 
 impl Config {
     fn now(&self) -> SystemTime {
-        self.clock.as_ref().map_or_else(SystemTime::now, |c| c())
+        self.clock.0.as_ref().map_or_else(SystemTime::now, |c| c())
     }
 
     fn now_ms(&self) -> u64 {
@@ -110,7 +108,7 @@ impl ResponseCacheLayer {
                 vary: Vec::new(),
                 max_body: 64 * 1024,
                 prefix: "http:response:".to_owned(),
-                clock: None,
+                clock: WallClock::default(),
             },
         }
     }
@@ -125,9 +123,13 @@ impl ResponseCacheLayer {
         max_body: usize;
         /// The key prefix (default `http:response:`).
         prefix: impl Into<String> => into;
-        /// The wall clock for `Age` and soft expiry (default: the system clock);
-        /// tests pass a manual one.
-        clock: Clock => Some;
+    }
+
+    /// The wall clock for `Age` and soft expiry (default: the system clock);
+    /// tests pass a manual one.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.config.clock = WallClock(Some(clock));
+        self
     }
 }
 
@@ -268,7 +270,7 @@ crate::future::layer_service! {
                     if let Some(soft) = config.soft_ttl {
                         aside = aside.soft_ttl(soft);
                     }
-                    if let Some(clock) = &config.clock {
+                    if let Some(clock) = &config.clock.0 {
                         aside = aside.clock(Arc::clone(clock));
                     }
                     aside
