@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -107,6 +107,24 @@ async fn scoped(source: &CacheSource, tenant: Option<&str>) -> Result<Arc<dyn Ca
     Ok(source.cache(tenant).await?)
 }
 
+/// The cache that a request's `?tenant=` names (the service's own without
+/// it): what the routes that take only a tenant work on.
+struct TenantCache(Arc<dyn Cache>);
+
+impl FromRequestParts<Arc<CacheSource>> for TenantCache {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        source: &Arc<CacheSource>,
+    ) -> Result<Self, Problem> {
+        let Query(q) = Query::<TenantQuery>::from_request_parts(parts, source)
+            .await
+            .map_err(bad_query)?;
+        Ok(TenantCache(scoped(source, q.tenant.as_deref()).await?))
+    }
+}
+
 async fn list_keys(
     State(source): AdminState,
     query: Result<Query<KeysQuery>, QueryRejection>,
@@ -139,12 +157,9 @@ fn show(value: &[u8]) -> (&'static str, Value) {
 }
 
 async fn read_key(
-    State(source): AdminState,
     Path(key): Path<String>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    TenantCache(cache): TenantCache,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = query.map_err(bad_query)?;
-    let cache = scoped(&source, q.tenant.as_deref()).await?;
     let Some(value) = cache.get(&key).await? else {
         return Err(Problem::new(StatusCode::NOT_FOUND, "no such key"));
     };
@@ -158,12 +173,9 @@ async fn read_key(
 }
 
 async fn delete_key(
-    State(source): AdminState,
     Path(key): Path<String>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    TenantCache(cache): TenantCache,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = query.map_err(bad_query)?;
-    let cache = scoped(&source, q.tenant.as_deref()).await?;
     if !cache.delete(&key).await? {
         return Err(Problem::new(StatusCode::NOT_FOUND, "no such key"));
     }
@@ -205,12 +217,7 @@ async fn delete_pattern(
     })))
 }
 
-async fn stats(
-    State(source): AdminState,
-    query: Result<Query<TenantQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
-    let Query(q) = query.map_err(bad_query)?;
-    let cache = scoped(&source, q.tenant.as_deref()).await?;
+async fn stats(TenantCache(cache): TenantCache) -> Result<Json<Value>, Problem> {
     let stats = cache.stats();
     let operations: serde_json::Map<String, Value> = stats
         .operations

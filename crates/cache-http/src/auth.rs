@@ -4,13 +4,10 @@
 //! never printed.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::body::CacheBody;
 use crate::future::{ResponseFuture, passthrough, take_ready};
 use crate::problem::Problem;
 
@@ -79,23 +76,9 @@ fn authorized(headers: &http::HeaderMap, token: &[u8]) -> bool {
         && same(value[scheme.len()..].trim_ascii(), token)
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Send + 'static,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+crate::future::layer_service! {
+    BearerAuth;
+    fn call(&mut self, req) {
         if !authorized(req.headers(), &self.token) {
             tracing::debug!("admin request refused: missing or wrong bearer token");
             let mut response =

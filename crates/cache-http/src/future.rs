@@ -1,4 +1,7 @@
-//! The response future of every layer in this crate.
+//! What the layers of this crate share: the response future, the outcome
+//! counters, and the macros that write each layer's `Service` impl around
+//! its `call`, its service struct with `Debug` and `Layer` impl, and its
+//! config setters.
 
 use std::fmt;
 use std::future::Future;
@@ -52,3 +55,133 @@ pub(crate) fn take_ready<S: Clone>(service: &mut S) -> S {
 pub(crate) fn passthrough<B>(response: Response<B>) -> Response<CacheBody<B>> {
     response.map(CacheBody::inner)
 }
+
+/// Counts one `outcome` of a layer in its `metric` (`cache.http.*`).
+pub(crate) fn count(metric: &'static str, outcome: &'static str) {
+    metrics::counter!(metric, "outcome" => outcome).increment(1);
+}
+
+/// Counts one `outcome` and records it on the layer's current span.
+pub(crate) fn count_outcome(metric: &'static str, outcome: &'static str) {
+    count(metric, outcome);
+    tracing::Span::current().record("outcome", outcome);
+}
+
+/// Writes `impl Service<Request<ReqBody>> for $service<S>` around a layer's
+/// `call`: the inner service answers `Response<ResBody>` and is `Clone +
+/// Send`, the response is `Response<CacheBody<ResBody>>`, the future is
+/// [`ResponseFuture`] and `poll_ready` is the inner service's. `request` is
+/// what the inner service takes (default `Request<ReqBody>`); `req_body` and
+/// `res_body` are extra bounds on the bodies (each ends with `+`).
+macro_rules! layer_service {
+    (
+        $service:ident
+        $(, request = $inner_req:ty)?
+        $(, req_body = [$($req_bound:tt)+])?
+        $(, res_body = [$($res_bound:tt)+])?;
+        fn call(&mut $self:ident, $req:ident) $call:block
+    ) => {
+        impl<S, ReqBody, ResBody> ::tower_service::Service<::http::Request<ReqBody>> for $service<S>
+        where
+            S: ::tower_service::Service<
+                    $crate::future::layer_service!(@request $($inner_req)?),
+                    Response = ::http::Response<ResBody>,
+                > + Clone
+                + Send
+                + 'static,
+            S::Future: Send + 'static,
+            S::Error: Send + 'static,
+            ReqBody: $($($req_bound)+)? Send + 'static,
+            ResBody: $($($res_bound)+)? Send + 'static,
+        {
+            type Response = ::http::Response<$crate::body::CacheBody<ResBody>>;
+            type Error = S::Error;
+            type Future = $crate::future::ResponseFuture<ResBody, S::Error>;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut $self, $req: ::http::Request<ReqBody>) -> Self::Future $call
+        }
+    };
+    (@request) => { ::http::Request<ReqBody> };
+    (@request $inner_req:ty) => { $inner_req };
+}
+pub(crate) use layer_service;
+
+/// Writes a layer's by-value setters of its `config` fields, one per line
+/// like [`cache_core::setters!`]: `name: Type;` sets `self.config.name`,
+/// `name: Type => Some;` an optional field, `name: impl Into<T> => into;`
+/// converts, `name: impl IntoIterator<Item = T> => collect;` collects.
+macro_rules! config_setters {
+    ($($(#[$attr:meta])* $name:ident: $ty:ty $(=> $wrap:ident)?;)*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.config.$name = $crate::future::config_setters!(@value $name $($wrap)?);
+                self
+            }
+        )*
+    };
+    (@value $value:ident) => { $value };
+    (@value $value:ident Some) => { ::core::option::Option::Some($value) };
+    (@value $value:ident into) => { ::core::convert::Into::into($value) };
+    (@value $value:ident collect) => { ::core::iter::Iterator::collect(::core::iter::IntoIterator::into_iter($value)) };
+}
+pub(crate) use config_setters;
+
+/// Writes a layer's service struct (`inner`, the layer's `config` shared in
+/// an `Arc`, and any per-cache state listed, each starting empty), its
+/// `Debug` (`inner` and `config`), its `ready` and the `Layer` impl that
+/// makes it.
+macro_rules! layer_struct {
+    (
+        $(#[$attr:meta])*
+        $layer:ident => $service:ident { $($state:ident: $state_ty:ty),* $(,)? }
+    ) => {
+        $(#[$attr])*
+        #[derive(Clone)]
+        pub struct $service<S> {
+            inner: S,
+            config: ::std::sync::Arc<Config>,
+            $($state: ::std::sync::Arc<$state_ty>,)*
+        }
+
+        impl<S: ::std::fmt::Debug> ::std::fmt::Debug for $service<S> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($service))
+                    .field("inner", &self.inner)
+                    .field("config", &self.config)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<S: Clone> $service<S> {
+            /// The inner service that `poll_ready` made ready (a clone is
+            /// left in its place) and the config, for the response future.
+            fn ready(&mut self) -> (S, ::std::sync::Arc<Config>) {
+                (
+                    $crate::future::take_ready(&mut self.inner),
+                    ::std::sync::Arc::clone(&self.config),
+                )
+            }
+        }
+
+        impl<S> ::tower_layer::Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    config: ::std::sync::Arc::new(self.config.clone()),
+                    $($state: ::std::sync::Arc::new(<$state_ty>::new()),)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use layer_struct;

@@ -23,8 +23,6 @@
 //!   the guarantee could apply it twice.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,12 +33,10 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, heade
 use http_body::Body;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use tower_layer::Layer;
-use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::{Buffered, CacheBody, buffer};
-use crate::future::{passthrough, take_ready};
+use crate::future::{count_outcome, passthrough};
 use crate::identity::{cache_key, principal_of, sha256, tenant_of};
 use crate::problem::Problem;
 use crate::source::CacheSource;
@@ -77,7 +73,7 @@ struct Config {
 /// De-duplicates unsafe requests that carry an `Idempotency-Key`.
 #[derive(Debug, Clone)]
 pub struct IdempotencyLayer {
-    config: Arc<Config>,
+    config: Config,
 }
 
 impl IdempotencyLayer {
@@ -86,7 +82,7 @@ impl IdempotencyLayer {
     /// replayed, records under `idempotency:http:`.
     pub fn new(source: impl Into<CacheSource>) -> Self {
         IdempotencyLayer {
-            config: Arc::new(Config {
+            config: Config {
                 source: source.into(),
                 ttl: Idempotency::DEFAULT_TTL,
                 required: false,
@@ -94,76 +90,38 @@ impl IdempotencyLayer {
                 max_request_body: 1024 * 1024,
                 replay_headers: vec![header::CONTENT_TYPE, header::LOCATION],
                 prefix: "idempotency:http:".to_owned(),
-            }),
+            },
         }
     }
 
-    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(Arc::make_mut(&mut self.config));
-        self
-    }
-
-    /// How long a claim and its stored response live (default 300 s).
-    pub fn ttl(self, ttl: Duration) -> Self {
-        self.with(|c| c.ttl = ttl)
-    }
-
-    /// Whether a request without a key is refused with `400` (default: it
-    /// runs without de-duplication).
-    pub fn required(self, required: bool) -> Self {
-        self.with(|c| c.required = required)
-    }
-
-    /// The largest response body stored for replay (default 64 KiB). A
-    /// larger body is sent but not stored: replays carry the status and
-    /// headers with an empty body.
-    pub fn max_body(self, bytes: usize) -> Self {
-        self.with(|c| c.max_body = bytes)
-    }
-
-    /// The largest request body read to fingerprint the request (default
-    /// 1 MiB); larger requests get `413`.
-    pub fn max_request_body(self, bytes: usize) -> Self {
-        self.with(|c| c.max_request_body = bytes)
-    }
-
-    /// The response headers stored and replayed (default `Content-Type`,
-    /// `Location`).
-    pub fn replay_headers(self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
-        let headers = headers.into_iter().collect();
-        self.with(|c| c.replay_headers = headers)
-    }
-
-    /// The key prefix of the records (default `idempotency:http:`).
-    pub fn prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        self.with(|c| c.prefix = prefix)
+    crate::future::config_setters! {
+        /// How long a claim and its stored response live (default 300 s).
+        ttl: Duration;
+        /// Whether a request without a key is refused with `400` (default: it
+        /// runs without de-duplication).
+        required: bool;
+        /// The largest response body stored for replay (default 64 KiB). A
+        /// larger body is sent but not stored: replays carry the status and
+        /// headers with an empty body.
+        max_body: usize;
+        /// The largest request body read to fingerprint the request (default
+        /// 1 MiB); larger requests get `413`.
+        max_request_body: usize;
+        /// The response headers stored and replayed (default `Content-Type`,
+        /// `Location`).
+        replay_headers: impl IntoIterator<Item = HeaderName> => collect;
+        /// The key prefix of the records (default `idempotency:http:`).
+        prefix: impl Into<String> => into;
     }
 }
 
-impl<S> Layer<S> for IdempotencyLayer {
-    type Service = IdempotencyService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        IdempotencyService {
-            inner,
-            config: Arc::clone(&self.config),
-        }
-    }
+crate::future::layer_struct! {
+    /// The service of [`IdempotencyLayer`]. The inner service gets the request
+    /// with its body already read ([`CacheBody`]).
+    IdempotencyLayer => IdempotencyService {}
 }
 
-/// The service of [`IdempotencyLayer`]. The inner service gets the request
-/// with its body already read ([`CacheBody`]).
-#[derive(Debug, Clone)]
-pub struct IdempotencyService<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("cache.http.idempotency", "outcome" => outcome).increment(1);
-    tracing::Span::current().record("outcome", outcome);
-}
+const METRIC: &str = "cache.http.idempotency";
 
 fn is_safe(method: &Method) -> bool {
     matches!(
@@ -234,25 +192,13 @@ fn replay<B>(stored: Stored) -> Response<CacheBody<B>> {
     response
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for IdempotencyService<S>
-where
-    S: Service<Request<CacheBody<ReqBody>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Body<Data = Bytes> + Unpin + Send + 'static,
-    ResBody: Body<Data = Bytes> + Unpin + Send + 'static,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+crate::future::layer_service! {
+    IdempotencyService,
+    request = Request<CacheBody<ReqBody>>,
+    req_body = [Body<Data = Bytes> + Unpin +],
+    res_body = [Body<Data = Bytes> + Unpin +];
+    fn call(&mut self, req) {
+        let (mut inner, config) = self.ready();
         let span = tracing::debug_span!("cache.http.idempotency", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {
@@ -272,7 +218,7 @@ where
                             .map(passthrough);
                     }
                     Ok(None) => {
-                        count("missing_key");
+                        count_outcome(METRIC, "missing_key");
                         return Ok(Problem::new(
                             StatusCode::BAD_REQUEST,
                             "this route requires an Idempotency-Key header",
@@ -317,7 +263,7 @@ where
                 let ticket = match requests.claim::<Stored>(&scoped, None).await {
                     Ok(Claim::First(ticket)) => ticket,
                     Ok(Claim::InProgress) => {
-                        count("in_flight");
+                        count_outcome(METRIC, "in_flight");
                         return Ok(Problem::new(
                             StatusCode::CONFLICT,
                             "a request with this Idempotency-Key is being processed",
@@ -326,14 +272,14 @@ where
                     }
                     Ok(Claim::Completed(stored)) => {
                         if stored.fingerprint.as_slice() != fingerprint {
-                            count("mismatch");
+                            count_outcome(METRIC, "mismatch");
                             return Ok(Problem::new(
                                 StatusCode::UNPROCESSABLE_ENTITY,
                                 "this Idempotency-Key was used for a different request",
                             )
                             .into_cache_response());
                         }
-                        count("replay");
+                        count_outcome(METRIC, "replay");
                         return Ok(replay(stored));
                     }
                     Ok(_) => {
@@ -345,7 +291,7 @@ where
                     }
                     Err(e) => return Ok(unavailable(&e)),
                 };
-                count("first");
+                count_outcome(METRIC, "first");
                 let request = Request::from_parts(parts, CacheBody::full(body));
                 let outcome = AssertUnwindSafe(inner.call(request)).catch_unwind().await;
                 let release = |ticket| async {

@@ -11,19 +11,15 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cache_patterns::DistributedLock;
 use futures::FutureExt;
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
-use tower_layer::Layer;
-use tower_service::Service;
+use http::{Request, StatusCode};
 use tracing::Instrument;
 
-use crate::body::CacheBody;
-use crate::future::{passthrough, take_ready};
+use crate::future::{count_outcome, passthrough};
 use crate::identity::{KeyFn, cache_key, principal_of, tenant_of};
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
@@ -108,90 +104,31 @@ impl LockLayer {
         }
     }
 
-    /// How long a lock lives if its holder never releases it (default 30 s).
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.config.ttl = ttl;
-        self
-    }
-
-    /// How long a request waits for a held lock before `409` (default zero).
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.config.wait = wait;
-        self
-    }
-
-    /// Hands the handler a [`FencingToken`] (one more round trip per request).
-    pub fn fencing(mut self, on: bool) -> Self {
-        self.config.fencing = on;
-        self
-    }
-
-    /// Extends the lock while the handler runs, up to `cap` in total.
-    pub fn watchdog(mut self, cap: Duration) -> Self {
-        self.config.watchdog = Some(cap);
-        self
-    }
-
-    /// The key prefix (default `lock:http:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.prefix = prefix.into();
-        self
+    crate::future::config_setters! {
+        /// How long a lock lives if its holder never releases it (default 30 s).
+        ttl: Duration;
+        /// How long a request waits for a held lock before `409` (default zero).
+        wait: Duration;
+        /// Hands the handler a [`FencingToken`] (one more round trip per request).
+        fencing: bool;
+        /// Extends the lock while the handler runs, up to `cap` in total.
+        watchdog: Duration => Some;
+        /// The key prefix (default `lock:http:`).
+        prefix: impl Into<String> => into;
     }
 }
 
-impl<S> Layer<S> for LockLayer {
-    type Service = Lock<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Lock {
-            inner,
-            config: Arc::new(self.config.clone()),
-            locks: Arc::new(PerCache::new()),
-        }
-    }
+crate::future::layer_struct! {
+    /// The service of [`LockLayer`].
+    LockLayer => Lock { locks: PerCache<DistributedLock> }
 }
 
-/// The service of [`LockLayer`].
-#[derive(Clone)]
-pub struct Lock<S> {
-    inner: S,
-    config: Arc<Config>,
-    locks: Arc<PerCache<DistributedLock>>,
-}
+const METRIC: &str = "cache.http.lock";
 
-impl<S: std::fmt::Debug> std::fmt::Debug for Lock<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock")
-            .field("inner", &self.inner)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("cache.http.lock", "outcome" => outcome).increment(1);
-    tracing::Span::current().record("outcome", outcome);
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Lock<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Send + 'static,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+crate::future::layer_service! {
+    Lock;
+    fn call(&mut self, req) {
+        let (mut inner, config) = self.ready();
         let locks = Arc::clone(&self.locks);
         let span = tracing::debug_span!("cache.http.lock", outcome = tracing::field::Empty);
         ResponseFuture::new(
@@ -230,7 +167,7 @@ where
                 let guard = match acquired {
                     Ok(Some(guard)) => guard,
                     Ok(None) => {
-                        count(if config.wait.is_zero() { "conflict" } else { "timeout" });
+                        count_outcome(METRIC, if config.wait.is_zero() { "conflict" } else { "timeout" });
                         return Ok(Problem::new(
                             StatusCode::CONFLICT,
                             "another request holds this resource's lock; retry later",
@@ -242,7 +179,7 @@ where
                         return Ok(Problem::for_client(&e).into_cache_response());
                     }
                 };
-                count("acquired");
+                count_outcome(METRIC, "acquired");
                 if let Some(token) = guard.fencing_token() {
                     parts.extensions.insert(FencingToken(token));
                 }

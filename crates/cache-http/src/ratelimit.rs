@@ -24,18 +24,14 @@
 //! ```
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cache_core::{CacheError, RateDecision, RateLimitRule};
 use cache_patterns::RateLimiter;
-use http::{HeaderValue, Request, Response, StatusCode, header};
-use tower_layer::Layer;
-use tower_service::Service;
+use http::{HeaderValue, Request, StatusCode, header};
 use tracing::Instrument;
 
-use crate::body::CacheBody;
-use crate::future::{passthrough, take_ready};
+use crate::future::{count, count_outcome, passthrough};
 use crate::identity::{RequestKey, cache_key, tenant_of};
 use crate::problem::Problem;
 use crate::source::CacheSource;
@@ -89,7 +85,7 @@ impl Rule {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Config {
     source: CacheSource,
     rules: Vec<Rule>,
@@ -100,69 +96,43 @@ struct Config {
 /// Applies rate-limit [`Rule`]s to the requests of the services it wraps.
 #[derive(Debug, Clone)]
 pub struct RateLimitLayer {
-    source: CacheSource,
-    rules: Vec<Rule>,
-    fail_open: bool,
-    prefix: String,
+    config: Config,
 }
 
 impl RateLimitLayer {
     /// No rules yet, failing closed, keys under `ratelimit:http:`.
     pub fn new(source: impl Into<CacheSource>) -> Self {
         RateLimitLayer {
-            source: source.into(),
-            rules: Vec::new(),
-            fail_open: false,
-            prefix: "ratelimit:http:".to_owned(),
+            config: Config {
+                source: source.into(),
+                rules: Vec::new(),
+                fail_open: false,
+                prefix: "ratelimit:http:".to_owned(),
+            },
         }
     }
 
     /// Adds a rule; a request must pass every rule that keys it.
     pub fn rule(mut self, rule: Rule) -> Self {
-        self.rules.push(rule);
+        self.config.rules.push(rule);
         self
     }
 
-    /// Admit requests while the backend fails transiently (`true`) or answer
-    /// `503` (`false`, the default).
-    pub fn fail_open(mut self, fail_open: bool) -> Self {
-        self.fail_open = fail_open;
-        self
-    }
-
-    /// The key prefix (default `ratelimit:http:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
+    crate::future::config_setters! {
+        /// Admit requests while the backend fails transiently (`true`) or answer
+        /// `503` (`false`, the default).
+        fail_open: bool;
+        /// The key prefix (default `ratelimit:http:`).
+        prefix: impl Into<String> => into;
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimit {
-            inner,
-            config: Arc::new(Config {
-                source: self.source.clone(),
-                rules: self.rules.clone(),
-                fail_open: self.fail_open,
-                prefix: self.prefix.clone(),
-            }),
-        }
-    }
+crate::future::layer_struct! {
+    /// The service of [`RateLimitLayer`].
+    RateLimitLayer => RateLimit {}
 }
 
-/// The service of [`RateLimitLayer`].
-#[derive(Debug, Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("cache.http.rate_limit", "outcome" => outcome).increment(1);
-}
+const METRIC: &str = "cache.http.rate_limit";
 
 /// What the rules decided for one request.
 enum Verdict {
@@ -201,11 +171,11 @@ impl Config {
     fn on_error(&self, e: CacheError, decisions: Vec<(usize, RateDecision)>) -> Verdict {
         if self.fail_open && e.is_transient() {
             tracing::warn!(error = %e, "rate limit unavailable; admitting (fail-open)");
-            count("fail_open");
+            count(METRIC, "fail_open");
             Verdict::Admit(decisions)
         } else {
             tracing::warn!(error = %e, "rate limit unavailable; refusing (fail-closed)");
-            count("fail_closed");
+            count(METRIC, "fail_closed");
             Verdict::Failed(e)
         }
     }
@@ -249,41 +219,24 @@ fn whole_seconds(d: Duration) -> u64 {
     secs.max(1)
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Send + 'static,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let config = Arc::clone(&self.config);
+crate::future::layer_service! {
+    RateLimit;
+    fn call(&mut self, req) {
+        let (mut inner, config) = self.ready();
         let span = tracing::debug_span!("cache.http.rate_limit", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {
                 let (parts, body) = req.into_parts();
                 match config.decide(&parts).await {
                     Verdict::Admit(decisions) => {
-                        count("allowed");
-                        tracing::Span::current().record("outcome", "allowed");
+                        count_outcome(METRIC, "allowed");
                         let mut response =
                             passthrough(inner.call(Request::from_parts(parts, body)).await?);
                         config.headers(&decisions, response.headers_mut());
                         Ok(response)
                     }
                     Verdict::Deny(decisions) => {
-                        count("denied");
-                        tracing::Span::current().record("outcome", "denied");
+                        count_outcome(METRIC, "denied");
                         let retry = decisions
                             .iter()
                             .filter(|(_, d)| !d.allowed)

@@ -20,7 +20,6 @@
 //!   handler (it found the response stored, or shared another request's run).
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,12 +30,11 @@ use http_body::Body;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
 use crate::body::{Buffered, CacheBody, buffer};
-use crate::future::passthrough;
+use crate::future::{count_outcome, passthrough};
 use crate::identity::cache_key;
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
@@ -55,7 +53,7 @@ struct Cached {
     stored_at_ms: u64,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct Config {
     source: CacheSource,
     ttl: Duration,
@@ -63,25 +61,23 @@ struct Config {
     vary: Vec<HeaderName>,
     max_body: usize,
     prefix: String,
-    clock: Option<Clock>,
+    clock: WallClock,
 }
 
-impl std::fmt::Debug for Config {
+/// The wall clock a layer was given, if any (a closure: its `Debug` says
+/// only whether there is one).
+#[derive(Clone, Default)]
+struct WallClock(Option<Clock>);
+
+impl std::fmt::Debug for WallClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("source", &self.source)
-            .field("ttl", &self.ttl)
-            .field("soft_ttl", &self.soft_ttl)
-            .field("vary", &self.vary)
-            .field("max_body", &self.max_body)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.write_str(if self.0.is_some() { "manual" } else { "system" })
     }
 }
 
 impl Config {
     fn now(&self) -> SystemTime {
-        self.clock.as_ref().map_or_else(SystemTime::now, |c| c())
+        self.clock.0.as_ref().map_or_else(SystemTime::now, |c| c())
     }
 
     fn now_ms(&self) -> u64 {
@@ -112,77 +108,37 @@ impl ResponseCacheLayer {
                 vary: Vec::new(),
                 max_body: 64 * 1024,
                 prefix: "http:response:".to_owned(),
-                clock: None,
+                clock: WallClock::default(),
             },
         }
     }
 
-    /// Past `soft_ttl`, a response is refreshed, and served stale while the
-    /// handler fails, until the hard TTL.
-    pub fn soft_ttl(mut self, soft_ttl: Duration) -> Self {
-        self.config.soft_ttl = Some(soft_ttl);
-        self
-    }
-
-    /// Request headers whose values are part of the key (e.g. `Accept-Language`).
-    pub fn vary(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.config.vary = headers.into_iter().collect();
-        self
-    }
-
-    /// The largest body stored (default 64 KiB); larger responses pass.
-    pub fn max_body(mut self, bytes: usize) -> Self {
-        self.config.max_body = bytes;
-        self
-    }
-
-    /// The key prefix (default `http:response:`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.prefix = prefix.into();
-        self
+    crate::future::config_setters! {
+        /// Past `soft_ttl`, a response is refreshed, and served stale while the
+        /// handler fails, until the hard TTL.
+        soft_ttl: Duration => Some;
+        /// Request headers whose values are part of the key (e.g. `Accept-Language`).
+        vary: impl IntoIterator<Item = HeaderName> => collect;
+        /// The largest body stored (default 64 KiB); larger responses pass.
+        max_body: usize;
+        /// The key prefix (default `http:response:`).
+        prefix: impl Into<String> => into;
     }
 
     /// The wall clock for `Age` and soft expiry (default: the system clock);
     /// tests pass a manual one.
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.config.clock = Some(clock);
+        self.config.clock = WallClock(Some(clock));
         self
     }
 }
 
-impl<S> Layer<S> for ResponseCacheLayer {
-    type Service = ResponseCache<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ResponseCache {
-            inner,
-            config: Arc::new(self.config.clone()),
-            asides: Arc::new(PerCache::new()),
-        }
-    }
+crate::future::layer_struct! {
+    /// The service of [`ResponseCacheLayer`].
+    ResponseCacheLayer => ResponseCache { asides: PerCache<CacheAside> }
 }
 
-/// The service of [`ResponseCacheLayer`].
-#[derive(Clone)]
-pub struct ResponseCache<S> {
-    inner: S,
-    config: Arc<Config>,
-    asides: Arc<PerCache<CacheAside>>,
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for ResponseCache<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseCache")
-            .field("inner", &self.inner)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("cache.http.response_cache", "outcome" => outcome).increment(1);
-    tracing::Span::current().record("outcome", outcome);
-}
+const METRIC: &str = "cache.http.response_cache";
 
 /// Why this request's own handler run did not produce a stored response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,29 +241,15 @@ fn mark<B>(mut response: Response<CacheBody<B>>, outcome: &'static str) -> Respo
     response
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ResponseCache<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ReqBody: Send + 'static,
-    ResBody: Body<Data = Bytes> + Unpin + Send + 'static,
-{
-    type Response = Response<CacheBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let mut service = crate::future::take_ready(&mut self.inner);
+crate::future::layer_service! {
+    ResponseCache,
+    res_body = [Body<Data = Bytes> + Unpin +];
+    fn call(&mut self, req) {
+        let (mut service, config) = self.ready();
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let call = service.call(req);
             return ResponseFuture::new(async move { call.await.map(passthrough) });
         }
-        let config = Arc::clone(&self.config);
         let asides = Arc::clone(&self.asides);
         let span =
             tracing::debug_span!("cache.http.response_cache", outcome = tracing::field::Empty);
@@ -319,7 +261,7 @@ where
                     Ok(cache) => cache,
                     Err(e) => {
                         tracing::warn!(error = %e, "response cache unavailable; calling the handler");
-                        count("bypass");
+                        count_outcome(METRIC, "bypass");
                         return service.call(req).await.map(|r| mark(passthrough(r), "miss"));
                     }
                 };
@@ -328,7 +270,7 @@ where
                     if let Some(soft) = config.soft_ttl {
                         aside = aside.soft_ttl(soft);
                     }
-                    if let Some(clock) = &config.clock {
+                    if let Some(clock) = &config.clock.0 {
                         aside = aside.clock(Arc::clone(clock));
                     }
                     aside
@@ -369,16 +311,16 @@ where
                         if outcome.is_none()
                             && let Some(live) = live
                         {
-                            count("bypass");
+                            count_outcome(METRIC, "bypass");
                             return live.map(|r| mark(r, "miss"));
                         }
                         let outcome = outcome.unwrap_or("miss");
-                        count(outcome);
+                        count_outcome(METRIC, outcome);
                         Ok(cached.into_response(outcome, now_ms))
                     }
                     Err(e) => {
                         if let Some(live) = live {
-                            count(if not_stored == Some(NotStored::Uncacheable) { "bypass" } else { "miss" });
+                            count_outcome(METRIC, if not_stored == Some(NotStored::Uncacheable) { "bypass" } else { "miss" });
                             return live.map(|r| mark(r, "miss"));
                         }
                         if let AsideError::Cache(e) = &e {
@@ -389,7 +331,7 @@ where
                         let (Some(mut service), Some(req)) = (service, req) else {
                             return Ok(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "response cache lost the request").into_cache_response());
                         };
-                        count("bypass");
+                        count_outcome(METRIC, "bypass");
                         service.call(req).await.map(|r| mark(passthrough(r), "miss"))
                     }
                 }

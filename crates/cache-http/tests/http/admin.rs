@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use cache_core::{Cache, TypedCacheExt};
 use cache_http::{BearerAuthLayer, admin};
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 use crate::support::{Backend, TestClient, TestServer, serve, tenant_cache, tenant_source};
 
@@ -143,13 +143,11 @@ async fn reads_deletes_and_pattern_deletes_stay_in_the_tenant(backend: Backend) 
                 );
             }
             let deleted = client
-                .send(
-                    Method::DELETE,
+                .delete(
                     &server.url(&format!(
                         "/admin/cache/pattern?tenant={tenant_q}&pattern={pattern_q}"
                     )),
                     &h,
-                    "",
                 )
                 .await;
             if deleted.status == StatusCode::OK {
@@ -184,11 +182,9 @@ async fn reads_deletes_and_pattern_deletes_stay_in_the_tenant(backend: Backend) 
 
     // A dry run counts, the real run deletes, inside the tenant only.
     let dry = client
-        .send(
-            Method::DELETE,
+        .delete(
             &server.url("/admin/cache/pattern?tenant=acme&pattern=user:*&dry_run=true"),
             &h,
-            "",
         )
         .await;
     assert_eq!(
@@ -196,11 +192,9 @@ async fn reads_deletes_and_pattern_deletes_stay_in_the_tenant(backend: Backend) 
         (2.into(), 0.into())
     );
     let real = client
-        .send(
-            Method::DELETE,
+        .delete(
             &server.url("/admin/cache/pattern?tenant=acme&pattern=user:*"),
             &h,
-            "",
         )
         .await;
     assert_eq!(real.json()["deleted"], 2);
@@ -212,12 +206,7 @@ async fn reads_deletes_and_pattern_deletes_stay_in_the_tenant(backend: Backend) 
 
     // Single deletes and the stats.
     let gone = client
-        .send(
-            Method::DELETE,
-            &server.url("/admin/cache/keys/user:1?tenant=globex"),
-            &h,
-            "",
-        )
+        .delete(&server.url("/admin/cache/keys/user:1?tenant=globex"), &h)
         .await;
     assert_eq!(gone.json()["deleted"], true);
     let missing = client

@@ -7,68 +7,51 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use cache_http::IdempotencyLayer;
-use http::Method;
 
-use crate::support::{Backend, TestClient, TestServer, serve};
+use crate::support::{
+    Backend, TestCache, TestClient, TestServer, counted, counted_with_body, serve,
+};
 
 /// A service whose handler counts its runs (the side effect) and creates
-/// order number `run`; `/flaky` fails its first run.
-async fn orders(backend: &crate::support::TestCache, runs: Arc<AtomicU64>) -> TestServer {
-    let create = {
-        let runs = runs.clone();
-        move |body: String| {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                (
-                    StatusCode::CREATED,
-                    [("location", format!("/orders/{n}"))],
-                    format!("order {n} for {body}"),
-                )
-            }
+/// order number `run`; `/flaky` fails its first run. With the backend
+/// cache (keep it while the server runs), the run count and a client.
+async fn orders(backend: Backend) -> (TestCache, Arc<AtomicU64>, TestServer, TestClient) {
+    let backend = backend.cache().await;
+    let runs = Arc::new(AtomicU64::new(0));
+    let create = counted_with_body(&runs, |n, body| async move {
+        (
+            StatusCode::CREATED,
+            [("location", format!("/orders/{n}"))],
+            format!("order {n} for {body}"),
+        )
+    });
+    let flaky = counted(&runs, |n| async move {
+        if n == 1 {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "database down".to_owned(),
+            )
+        } else {
+            (StatusCode::CREATED, format!("order {n}"))
         }
-    };
-    let flaky = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                if n == 1 {
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "database down".to_owned(),
-                    )
-                } else {
-                    (StatusCode::CREATED, format!("order {n}"))
-                }
-            }
-        }
-    };
+    });
     let layer = IdempotencyLayer::new(backend.cache.clone()).required(true);
     let app = Router::new()
         .route("/orders", post(create).layer(layer.clone()))
         .route("/flaky", post(flaky).layer(layer));
-    serve(app).await
+    let server = serve(app).await;
+    (backend, runs, server, TestClient::new())
 }
 
 async fn concurrent_duplicates_run_the_handler_once(backend: Backend) {
-    let cache = backend.cache().await;
-    let runs = Arc::new(AtomicU64::new(0));
-    let server = orders(&cache, runs.clone()).await;
-    let client = TestClient::new();
+    let (_cache, runs, server, client) = orders(backend).await;
     let calls: Vec<_> = (0..50)
         .map(|_| {
             let client = client.clone();
             let url = server.url("/orders");
             tokio::spawn(async move {
                 client
-                    .send(
-                        Method::POST,
-                        &url,
-                        &[("idempotency-key", "k-concurrent")],
-                        "book",
-                    )
+                    .post(&url, &[("idempotency-key", "k-concurrent")], "book")
                     .await
             })
         })
@@ -94,8 +77,7 @@ async fn concurrent_duplicates_run_the_handler_once(backend: Backend) {
     assert_eq!(originals + replays + conflicts, 50);
     // No second side effect, also after the storm.
     let later = client
-        .send(
-            Method::POST,
+        .post(
             &server.url("/orders"),
             &[("idempotency-key", "k-concurrent")],
             "book",
@@ -109,21 +91,16 @@ async fn concurrent_duplicates_run_the_handler_once(backend: Backend) {
 }
 
 async fn a_reused_key_with_another_body_is_422(backend: Backend) {
-    let cache = backend.cache().await;
-    let runs = Arc::new(AtomicU64::new(0));
-    let server = orders(&cache, runs.clone()).await;
-    let client = TestClient::new();
+    let (_cache, runs, server, client) = orders(backend).await;
     let key = [("idempotency-key", "k-mismatch")];
     assert_eq!(
         client
-            .send(Method::POST, &server.url("/orders"), &key, "book")
+            .post(&server.url("/orders"), &key, "book")
             .await
             .status,
         StatusCode::CREATED
     );
-    let other = client
-        .send(Method::POST, &server.url("/orders"), &key, "lamp")
-        .await;
+    let other = client.post(&server.url("/orders"), &key, "lamp").await;
     assert_eq!(
         other.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -138,26 +115,17 @@ async fn a_reused_key_with_another_body_is_422(backend: Backend) {
 }
 
 async fn a_failed_first_attempt_can_be_retried(backend: Backend) {
-    let cache = backend.cache().await;
-    let runs = Arc::new(AtomicU64::new(0));
-    let server = orders(&cache, runs.clone()).await;
-    let client = TestClient::new();
+    let (_cache, runs, server, client) = orders(backend).await;
     let key = [("idempotency-key", "k-flaky")];
-    let failed = client
-        .send(Method::POST, &server.url("/flaky"), &key, "")
-        .await;
+    let failed = client.post(&server.url("/flaky"), &key, "").await;
     assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let retried = client
-        .send(Method::POST, &server.url("/flaky"), &key, "")
-        .await;
+    let retried = client.post(&server.url("/flaky"), &key, "").await;
     assert_eq!(
         (retried.status, retried.text()),
         (StatusCode::CREATED, "order 2".to_owned())
     );
     assert_eq!(retried.header("idempotent-replayed"), None);
-    let replayed = client
-        .send(Method::POST, &server.url("/flaky"), &key, "")
-        .await;
+    let replayed = client.post(&server.url("/flaky"), &key, "").await;
     assert_eq!(
         (replayed.text(), replayed.header("idempotent-replayed")),
         ("order 2".to_owned(), Some("true"))
@@ -166,19 +134,13 @@ async fn a_failed_first_attempt_can_be_retried(backend: Backend) {
 }
 
 async fn a_route_that_requires_a_key_answers_400_without_one(backend: Backend) {
-    let cache = backend.cache().await;
-    let runs = Arc::new(AtomicU64::new(0));
-    let server = orders(&cache, runs.clone()).await;
-    let client = TestClient::new();
-    let missing = client
-        .send(Method::POST, &server.url("/orders"), &[], "book")
-        .await;
+    let (_cache, runs, server, client) = orders(backend).await;
+    let missing = client.post(&server.url("/orders"), &[], "book").await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.json()["status"], 400);
     let too_long = "k".repeat(300);
     let bad = client
-        .send(
-            Method::POST,
+        .post(
             &server.url("/orders"),
             &[("idempotency-key", &too_long)],
             "book",
@@ -192,13 +154,7 @@ async fn keys_are_scoped_per_principal(backend: Backend) {
     use cache_http::identity::Principal;
     let cache = backend.cache().await;
     let runs = Arc::new(AtomicU64::new(0));
-    let handler = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move { format!("run {}", runs.fetch_add(1, Ordering::SeqCst) + 1) }
-        }
-    };
+    let handler = counted(&runs, |n| async move { format!("run {n}") });
     let app = Router::new()
         .route(
             "/pay",
@@ -218,26 +174,12 @@ async fn keys_are_scoped_per_principal(backend: Backend) {
         ));
     let server = serve(app).await;
     let client = TestClient::new();
-    let ada = client
-        .send(
-            Method::POST,
-            &server.url("/pay"),
-            &[("idempotency-key", "same"), ("x-user", "ada")],
-            "",
-        )
-        .await;
-    let bob = client
-        .send(
-            Method::POST,
-            &server.url("/pay"),
-            &[("idempotency-key", "same"), ("x-user", "bob")],
-            "",
-        )
-        .await;
-    assert_eq!(
-        (ada.text(), bob.text()),
-        ("run 1".to_owned(), "run 2".to_owned())
-    );
+    let mut texts = Vec::new();
+    for user in ["ada", "bob"] {
+        let headers = [("idempotency-key", "same"), ("x-user", user)];
+        texts.push(client.post(&server.url("/pay"), &headers, "").await.text());
+    }
+    assert_eq!(texts, ["run 1", "run 2"]);
 }
 
 async fn a_duplicate_while_the_first_is_in_flight_gets_409(backend: Backend) {
@@ -264,9 +206,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409(backend: Backend) {
     let key = [("idempotency-key", "k-slow")];
     let first = client.spawn_post(server.url("/slow"), ("idempotency-key", "k-slow"));
     entered.notified().await;
-    let duplicate = client
-        .send(Method::POST, &server.url("/slow"), &key, "")
-        .await;
+    let duplicate = client.post(&server.url("/slow"), &key, "").await;
     assert_eq!(
         duplicate.status,
         StatusCode::CONFLICT,
@@ -275,9 +215,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409(backend: Backend) {
     );
     gate.add_permits(1);
     assert_eq!(first.await.unwrap().status, StatusCode::CREATED);
-    let replay = client
-        .send(Method::POST, &server.url("/slow"), &key, "")
-        .await;
+    let replay = client.post(&server.url("/slow"), &key, "").await;
     assert_eq!(
         (replay.status, replay.header("idempotent-replayed")),
         (StatusCode::CREATED, Some("true"))

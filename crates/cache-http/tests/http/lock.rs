@@ -64,27 +64,21 @@ async fn a_second_request_gets_409_while_the_first_holds_the_lock(backend: Backe
     let client = TestClient::new();
     let first = client.spawn_post(server.url("/orders/ada"), ("x-hold", "1"));
     entered.notified().await; // the first request holds the lock now
-    let second = client
-        .send(Method::POST, &server.url("/orders/ada"), &[], "")
-        .await;
+    let second = client.post(&server.url("/orders/ada"), &[], "").await;
     assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text());
     assert_eq!(
         second.header("content-type"),
         Some("application/problem+json")
     );
     // Another user's lock is another lock.
-    let other = client
-        .send(Method::POST, &server.url("/orders/bob"), &[], "")
-        .await;
+    let other = client.post(&server.url("/orders/bob"), &[], "").await;
     assert_eq!(other.status, StatusCode::OK);
 
     gate.add_permits(1);
     let first = first.await.expect("first request");
     assert_eq!(first.status, StatusCode::OK);
     // Released with the response: the next one gets it, with a larger fence.
-    let third = client
-        .send(Method::POST, &server.url("/orders/ada"), &[], "")
-        .await;
+    let third = client.post(&server.url("/orders/ada"), &[], "").await;
     assert_eq!(third.status, StatusCode::OK);
     let fence = |s: String| s.trim_start_matches("fence ").parse::<u64>().unwrap();
     assert!(
@@ -117,9 +111,7 @@ async fn the_lock_is_released_after_a_handler_panic(backend: Backend) {
         "a panicking handler produced {panicked:?}"
     );
     // The layer released the lock before the panic went on.
-    let next = client
-        .send(Method::POST, &server.url("/orders/ada"), &[], "")
-        .await;
+    let next = client.post(&server.url("/orders/ada"), &[], "").await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.text());
 }
 

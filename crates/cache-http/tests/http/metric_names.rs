@@ -8,7 +8,6 @@ use axum::routing::{get, post};
 use cache_http::identity::RequestKey;
 use cache_http::ratelimit::Rule;
 use cache_http::{IdempotencyLayer, RateLimitLayer, ResponseCacheLayer};
-use http::Method;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tower::ServiceBuilder;
 
@@ -80,15 +79,9 @@ fn layers_count_their_outcomes_under_the_agreed_names() {
             client.get(&server.url("/page"), &[]).await;
             client.get(&server.url("/page"), &[]).await;
             let key = [("idempotency-key", "m-1")];
-            client
-                .send(Method::POST, &server.url("/orders"), &key, "")
-                .await;
-            client
-                .send(Method::POST, &server.url("/orders"), &key, "")
-                .await;
-            client
-                .send(Method::POST, &server.url("/orders"), &key, "")
-                .await;
+            client.post(&server.url("/orders"), &key, "").await;
+            client.post(&server.url("/orders"), &key, "").await;
+            client.post(&server.url("/orders"), &key, "").await;
         });
     });
     let expect = |name: &str, outcome: &str, n: u64| (name.to_owned(), outcome.to_owned(), n);

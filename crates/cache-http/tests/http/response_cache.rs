@@ -11,7 +11,7 @@ use axum::routing::get;
 use cache_http::ResponseCacheLayer;
 use cache_patterns::aside::Clock;
 
-use crate::support::{Backend, TestClient, serve};
+use crate::support::{Backend, TestClient, counted, serve};
 
 /// A wall clock the test moves.
 fn manual_clock() -> (Clock, Arc<AtomicU64>) {
@@ -33,11 +33,10 @@ fn app(cache: Arc<dyn cache_core::Cache>, clock: Clock) -> (Router, Handlers) {
     let runs = Arc::new(AtomicU64::new(0));
     let failing = Arc::new(AtomicBool::new(false));
     let order = {
-        let (runs, failing) = (runs.clone(), failing.clone());
-        move || {
-            let (runs, failing) = (runs.clone(), failing.clone());
+        let failing = failing.clone();
+        counted(&runs, move |n| {
+            let failing = failing.clone();
             async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
                 if failing.load(Ordering::SeqCst) {
                     return (StatusCode::SERVICE_UNAVAILABLE, "down".to_owned()).into_response();
                 }
@@ -45,31 +44,17 @@ fn app(cache: Arc<dyn cache_core::Cache>, clock: Clock) -> (Router, Handlers) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 ([("content-type", "text/plain")], format!("order v{n}")).into_response()
             }
-        }
+        })
     };
-    let private = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                (
-                    [("cache-control", "private, max-age=60")],
-                    format!("private v{n}"),
-                )
-            }
-        }
-    };
-    let no_store = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                ([("cache-control", "no-store")], format!("volatile v{n}"))
-            }
-        }
-    };
+    let private = counted(&runs, |n| async move {
+        (
+            [("cache-control", "private, max-age=60")],
+            format!("private v{n}"),
+        )
+    });
+    let no_store = counted(&runs, |n| async move {
+        ([("cache-control", "no-store")], format!("volatile v{n}"))
+    });
     let layer = ResponseCacheLayer::new(cache, Duration::from_secs(60))
         .soft_ttl(Duration::from_secs(10))
         .clock(clock);
@@ -183,16 +168,7 @@ async fn concurrent_misses_run_the_handler_once(backend: Backend) {
 async fn bodies_over_the_limit_are_sent_whole_and_not_stored(backend: Backend) {
     let cache = backend.cache().await;
     let runs = Arc::new(AtomicU64::new(0));
-    let big = {
-        let runs = runs.clone();
-        move || {
-            let runs = runs.clone();
-            async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                "x".repeat(10_000)
-            }
-        }
-    };
+    let big = counted(&runs, |_| async { "x".repeat(10_000) });
     let app = Router::new().route(
         "/big",
         get(big).layer(

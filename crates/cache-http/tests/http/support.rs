@@ -2,8 +2,9 @@
 //! real redis-server started by `cache-testing` on a free loopback port and
 //! shared by the tests that run), a server on 127.0.0.1:0 and a real client.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -244,6 +245,14 @@ impl TestClient {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    pub(crate) async fn post(&self, url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        self.send(Method::POST, url, headers, body).await
+    }
+
+    pub(crate) async fn delete(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send(Method::DELETE, url, headers, "").await
+    }
+
     /// Sends a POST on a task of its own (for requests that must be in
     /// flight while the test goes on).
     pub(crate) fn spawn_post(
@@ -290,4 +299,31 @@ pub(crate) async fn tenant_cache(setup: &CacheSetup, tenant: &str) -> Arc<dyn Ca
         .cache(&RequestContext::for_tenant(tenant))
         .await
         .expect("the tenant's cache")
+}
+
+/// A handler without arguments that counts its runs (the side effect) in
+/// `runs` and answers `answer(n)`, `n` being the run's number from 1.
+pub(crate) fn counted<F, Fut>(
+    runs: &Arc<AtomicU64>,
+    answer: F,
+) -> impl Fn() -> Fut + Clone + Send + Sync + 'static
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future,
+{
+    let runs = Arc::clone(runs);
+    move || answer(runs.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
+/// [`counted`] for a handler that takes its request body.
+pub(crate) fn counted_with_body<F, Fut>(
+    runs: &Arc<AtomicU64>,
+    answer: F,
+) -> impl Fn(String) -> Fut + Clone + Send + Sync + 'static
+where
+    F: Fn(u64, String) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future,
+{
+    let runs = Arc::clone(runs);
+    move |body| answer(runs.fetch_add(1, Ordering::SeqCst) + 1, body)
 }
