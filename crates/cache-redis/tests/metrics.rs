@@ -15,13 +15,29 @@ use cache_core::config::Secret;
 use cache_core::metrics::names;
 use cache_redis::RedisCache;
 use cache_testing::metrics::{MetricsCapture, SpanCapture};
-use cache_testing::server::RedisServer;
+use cache_testing::server::{RedisServer, RespValue};
 
 use harness_support::{RECOVERY_DEADLINE, chain, config, eventually};
 
 const TTL: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "hunter2-secret-password";
 const KEY: &str = "secret-key-of-a-customer";
+
+/// What `db.system.name` must say for `server`: `valkey` or `redis`, from
+/// the server's own `INFO server` (the suites run on both).
+fn engine(server: &RedisServer, password: Option<&str>) -> &'static str {
+    let mut conn =
+        cache_testing::server::ping(&server.addr(), None, password, Duration::from_secs(5))
+            .expect("ping the test server");
+    match conn.command(&["INFO", "server"]).expect("INFO server") {
+        RespValue::Bulk(Some(text))
+            if String::from_utf8_lossy(&text).contains("valkey_version") =>
+        {
+            "valkey"
+        }
+        _ => "redis",
+    }
+}
 
 async fn connect(server: &RedisServer, password: Option<&str>) -> RedisCache {
     let mut config = config(vec![server.addr()]);
@@ -44,7 +60,7 @@ fn hits_misses_writes_and_errors_are_counted_exactly() {
         cache.incr_by("m:1", 1, TTL).await.unwrap_err(); // not an integer
     });
     let snap = capture.snapshot();
-    let redis = ("db.system.name", "redis");
+    let redis = ("db.system.name", engine(&server, None));
     let op = |name| ("db.operation.name", name);
     let outcome = |name| ("outcome", name);
     let ops = names::OPERATIONS;
@@ -135,7 +151,10 @@ fn spans_carry_the_database_client_attributes_and_no_key_or_secret() {
         .find(|s| s.fields.get("db.operation.name").map(String::as_str) == Some("get"))
         .expect("a get span");
     let field = |name: &str| get.fields.get(name).map(String::as_str);
-    assert_eq!(field("db.system.name"), Some("redis"));
+    assert_eq!(
+        field("db.system.name"),
+        Some(engine(&server, Some(PASSWORD)))
+    );
     assert_eq!(field("server.address"), Some("127.0.0.1"));
     assert_eq!(
         field("server.port"),
