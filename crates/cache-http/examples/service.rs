@@ -43,8 +43,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tower::ServiceBuilder;
 
-/// The orders service.
-#[derive(Debug, Parser)]
+/// The orders service. (No `Debug`: it holds the admin token.)
+#[derive(Parser)]
 struct Args {
     /// The address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]

@@ -412,11 +412,5 @@ where
 
 fn unavailable<B>(e: &cache_core::CacheError) -> Response<CacheBody<B>> {
     tracing::warn!(error = %e, "idempotency store unavailable; refusing the request");
-    let problem = Problem::from_cache_error(e);
-    let status = if problem.status() == StatusCode::BAD_REQUEST {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    Problem::new(status, problem.detail).into_cache_response()
+    Problem::for_client(e).into_cache_response()
 }

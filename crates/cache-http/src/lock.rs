@@ -207,7 +207,10 @@ where
                 let tenant = tenant_of(&parts).map(str::to_owned);
                 let cache = match config.source.cache(tenant.as_deref()).await {
                     Ok(cache) => cache,
-                    Err(e) => return Ok(Problem::from_cache_error(&e).into_cache_response()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no cache for a request lock");
+                        return Ok(Problem::for_client(&e).into_cache_response());
+                    }
                 };
                 let locks = locks.get(tenant.as_deref(), &cache, |cache| {
                     let mut locks = DistributedLock::new(cache)
@@ -236,11 +239,7 @@ where
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "acquiring a request lock failed");
-                        let mut problem = Problem::from_cache_error(&e);
-                        if problem.status() == StatusCode::INTERNAL_SERVER_ERROR {
-                            problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, problem.detail);
-                        }
-                        return Ok(problem.into_cache_response());
+                        return Ok(Problem::for_client(&e).into_cache_response());
                     }
                 };
                 count("acquired");

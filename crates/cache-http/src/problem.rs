@@ -74,4 +74,19 @@ impl Problem {
         };
         Problem::new(status, e.to_string())
     }
+
+    /// The problem a layer answers a client with when the cache failed: the
+    /// client's own bad input (an invalid tenant id, key) stays a `400` with
+    /// its message; anything else is a `503` that names no address, key or
+    /// internal detail (the layer logs the error itself).
+    pub fn for_client(e: &CacheError) -> Self {
+        let problem = Problem::from_cache_error(e);
+        if problem.status() == StatusCode::BAD_REQUEST {
+            return problem;
+        }
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service's cache is unavailable; retry later",
+        )
+    }
 }

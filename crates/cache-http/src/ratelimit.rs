@@ -303,11 +303,7 @@ where
                     }
                     Verdict::Failed(e) => {
                         tracing::Span::current().record("outcome", "fail_closed");
-                        let mut problem = Problem::from_cache_error(&e);
-                        if problem.status() == StatusCode::INTERNAL_SERVER_ERROR {
-                            problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, problem.detail);
-                        }
-                        Ok(problem.into_cache_response())
+                        Ok(Problem::for_client(&e).into_cache_response())
                     }
                 }
             }

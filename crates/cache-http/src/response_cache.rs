@@ -12,6 +12,9 @@
 //!   a response past it is refreshed by the next request, and served stale
 //!   (`X-Cache: stale`) while the handler fails (5xx or an error) until the
 //!   hard TTL.
+//! - Responses are shared by every request with the same key: when they differ
+//!   per user, put the header that tells users apart (e.g. `Authorization`)
+//!   in [`vary`](ResponseCacheLayer::vary), or do not cache the route.
 //! - Every response the layer answers with carries `X-Cache: hit|miss|stale`;
 //!   stored ones also carry `Age`. `hit` means this request did not run the
 //!   handler (it found the response stored, or shared another request's run).
@@ -213,7 +216,8 @@ struct Slot<S, ReqBody, ResBody, E> {
 type SharedSlot<S, ReqBody, ResBody> =
     Arc<Mutex<Slot<S, ReqBody, ResBody, <S as Service<Request<ReqBody>>>::Error>>>;
 
-const HOP_BY_HOP: [&str; 9] = [
+/// Response headers never stored: hop-by-hop ones, and `Age` (computed).
+const NOT_STORED: [&str; 9] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -462,7 +466,7 @@ where
             headers: head
                 .headers
                 .iter()
-                .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()) && *name != X_CACHE)
+                .filter(|(name, _)| !NOT_STORED.contains(&name.as_str()) && *name != X_CACHE)
                 .map(|(name, value)| {
                     (
                         name.as_str().to_owned(),

@@ -240,7 +240,52 @@ async fn keys_are_scoped_per_principal(backend: Backend) {
     );
 }
 
+async fn a_duplicate_while_the_first_is_in_flight_gets_409(backend: Backend) {
+    use tokio::sync::{Notify, Semaphore};
+    let cache = backend.cache().await;
+    let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
+    let handler = {
+        let (entered, gate) = (entered.clone(), gate.clone());
+        move || {
+            let (entered, gate) = (entered.clone(), gate.clone());
+            async move {
+                entered.notify_one();
+                let _permit = gate.acquire().await.expect("gate");
+                (StatusCode::CREATED, "done")
+            }
+        }
+    };
+    let app = Router::new().route(
+        "/slow",
+        post(handler).layer(IdempotencyLayer::new(cache.cache.clone())),
+    );
+    let server = serve(app).await;
+    let client = TestClient::new();
+    let key = [("idempotency-key", "k-slow")];
+    let first = client.spawn_post(server.url("/slow"), ("idempotency-key", "k-slow"));
+    entered.notified().await;
+    let duplicate = client
+        .send(Method::POST, &server.url("/slow"), &key, "")
+        .await;
+    assert_eq!(
+        duplicate.status,
+        StatusCode::CONFLICT,
+        "{}",
+        duplicate.text()
+    );
+    gate.add_permits(1);
+    assert_eq!(first.await.unwrap().status, StatusCode::CREATED);
+    let replay = client
+        .send(Method::POST, &server.url("/slow"), &key, "")
+        .await;
+    assert_eq!(
+        (replay.status, replay.header("idempotent-replayed")),
+        (StatusCode::CREATED, Some("true"))
+    );
+}
+
 crate::on_backends!(
+    a_duplicate_while_the_first_is_in_flight_gets_409,
     concurrent_duplicates_run_the_handler_once,
     a_reused_key_with_another_body_is_422,
     a_failed_first_attempt_can_be_retried,

@@ -16,6 +16,15 @@ use crate::support::{Backend, TestClient, serve};
 /// `POST /orders/{user}` holds the lock `order:create:{user}`; the handler
 /// waits for `gate` when asked to, and panics when asked to.
 fn app(cache: Arc<dyn cache_core::Cache>, entered: Arc<Notify>, gate: Arc<Semaphore>) -> Router {
+    app_waiting(cache, entered, gate, Duration::ZERO)
+}
+
+fn app_waiting(
+    cache: Arc<dyn cache_core::Cache>,
+    entered: Arc<Notify>,
+    gate: Arc<Semaphore>,
+    wait: Duration,
+) -> Router {
     let handler = move |req: Request| {
         let (entered, gate) = (entered.clone(), gate.clone());
         async move {
@@ -42,7 +51,8 @@ fn app(cache: Arc<dyn cache_core::Cache>, entered: Arc<Notify>, gate: Arc<Semaph
         post(handler).layer(
             LockLayer::new(cache, key)
                 .fencing(true)
-                .ttl(Duration::from_secs(30)),
+                .ttl(Duration::from_secs(30))
+                .wait(wait),
         ),
     )
 }
@@ -52,14 +62,7 @@ async fn a_second_request_gets_409_while_the_first_holds_the_lock(backend: Backe
     let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
     let server = serve(app(cache.cache.clone(), entered.clone(), gate.clone())).await;
     let client = TestClient::new();
-    let first = {
-        let (client, url) = (client.clone(), server.url("/orders/ada"));
-        tokio::spawn(async move {
-            client
-                .send(Method::POST, &url, &[("x-hold", "1")], "")
-                .await
-        })
-    };
+    let first = client.spawn_post(server.url("/orders/ada"), ("x-hold", "1"));
     entered.notified().await; // the first request holds the lock now
     let second = client
         .send(Method::POST, &server.url("/orders/ada"), &[], "")
@@ -120,7 +123,28 @@ async fn the_lock_is_released_after_a_handler_panic(backend: Backend) {
     assert_eq!(next.status, StatusCode::OK, "{}", next.text());
 }
 
+async fn a_waiting_route_gets_the_lock_once_the_holder_releases_it(backend: Backend) {
+    let cache = backend.cache().await;
+    let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
+    let server = serve(app_waiting(
+        cache.cache.clone(),
+        entered.clone(),
+        gate.clone(),
+        Duration::from_secs(15),
+    ))
+    .await;
+    let client = TestClient::new();
+    let first = client.spawn_post(server.url("/orders/ada"), ("x-hold", "1"));
+    entered.notified().await;
+    let second = client.spawn_post(server.url("/orders/ada"), ("x-second", "1"));
+    gate.add_permits(1);
+    assert_eq!(first.await.unwrap().status, StatusCode::OK);
+    let second = second.await.unwrap();
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+}
+
 crate::on_backends!(
+    a_waiting_route_gets_the_lock_once_the_holder_releases_it,
     a_second_request_gets_409_while_the_first_holds_the_lock,
     the_lock_is_released_after_a_handler_panic,
 );

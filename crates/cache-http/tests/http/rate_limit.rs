@@ -126,6 +126,40 @@ async fn clients_are_counted_apart_by_ip_and_proxy_headers_are_ignored_by_defaul
     assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+async fn a_trusted_proxy_s_forwarded_for_header_names_the_client(backend: Backend) {
+    let shared = backend.cache().await;
+    let trusted = ClientIp::trusting(
+        http::HeaderName::from_static("x-forwarded-for"),
+        ["127.0.0.1".parse().unwrap()],
+    );
+    let app = Router::new().route(
+        "/",
+        get(|| async { "ok" }).layer(RateLimitLayer::new(shared.cache.clone()).rule(Rule::fixed(
+            "ip",
+            1,
+            Duration::from_secs(60),
+            RequestKey::ClientIp(trusted),
+        ))),
+    );
+    let server = serve(app).await;
+    let client = TestClient::new();
+    let via = |ip: &'static str| [("x-forwarded-for", ip)];
+    assert_eq!(
+        client.get(&server.url("/"), &via("10.0.0.1")).await.status,
+        StatusCode::OK
+    );
+    // The peer (127.0.0.1) is a trusted proxy: the header names the client.
+    assert_eq!(
+        client.get(&server.url("/"), &via("10.0.0.2")).await.status,
+        StatusCode::OK
+    );
+    // The right-most untrusted hop counts, not what the client prepended.
+    let prepended = client
+        .get(&server.url("/"), &via("10.9.9.9, 10.0.0.1"))
+        .await;
+    assert_eq!(prepended.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// A backend that fails every call as unreachable.
 fn unreachable(backend: Arc<dyn Cache>) -> Arc<dyn Cache> {
     let faulty = FaultyCache::new(backend);
@@ -163,11 +197,18 @@ async fn a_failing_backend_fails_open_or_closed_as_configured(backend: Backend) 
         "{}",
         closed.text()
     );
+    // The client learns nothing about the backend (address, error).
+    assert!(
+        !closed.text().contains(cache_testing::faulty::FAULT_ADDR),
+        "{}",
+        closed.text()
+    );
 }
 
 crate::on_backends!(
     concurrent_requests_over_two_instances_never_exceed_the_limit,
     allowed_responses_carry_the_remaining_count,
     clients_are_counted_apart_by_ip_and_proxy_headers_are_ignored_by_default,
+    a_trusted_proxy_s_forwarded_for_header_names_the_client,
     a_failing_backend_fails_open_or_closed_as_configured,
 );

@@ -180,7 +180,39 @@ async fn concurrent_misses_run_the_handler_once(backend: Backend) {
     assert_eq!((handlers.runs.load(Ordering::SeqCst), misses), (1, 1));
 }
 
+async fn bodies_over_the_limit_are_sent_whole_and_not_stored(backend: Backend) {
+    let cache = backend.cache().await;
+    let runs = Arc::new(AtomicU64::new(0));
+    let big = {
+        let runs = runs.clone();
+        move || {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                "x".repeat(10_000)
+            }
+        }
+    };
+    let app = Router::new().route(
+        "/big",
+        get(big).layer(
+            ResponseCacheLayer::new(cache.cache.clone(), Duration::from_secs(60)).max_body(4096),
+        ),
+    );
+    let server = serve(app).await;
+    let client = TestClient::new();
+    for _ in 0..2 {
+        let answer = client.get(&server.url("/big"), &[]).await;
+        assert_eq!(
+            (answer.body.len(), answer.header("x-cache")),
+            (10_000, Some("miss"))
+        );
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
 crate::on_backends!(
+    bodies_over_the_limit_are_sent_whole_and_not_stored,
     miss_then_hit_then_stale_while_the_handler_fails,
     no_store_and_private_responses_are_not_stored,
     concurrent_misses_run_the_handler_once,

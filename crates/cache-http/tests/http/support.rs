@@ -244,6 +244,17 @@ impl TestClient {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    /// Sends a POST on a task of its own (for requests that must be in
+    /// flight while the test goes on).
+    pub(crate) fn spawn_post(
+        &self,
+        url: String,
+        header: (&'static str, &'static str),
+    ) -> tokio::task::JoinHandle<Answer> {
+        let client = self.clone();
+        tokio::spawn(async move { client.send(Method::POST, &url, &[header], "").await })
+    }
+
     pub(crate) async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
         self.send(Method::GET, url, headers, "").await
     }
