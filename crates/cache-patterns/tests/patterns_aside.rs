@@ -902,3 +902,121 @@ async fn a_failing_batch_loader_fails_the_call_but_serves_stale_values() {
         "{err:?}"
     );
 }
+
+fn counting(
+    value: u32,
+) -> (
+    Arc<AtomicUsize>,
+    impl Fn() -> Box<dyn FnOnce() -> std::future::Ready<LoadResult<u32>> + Send>,
+) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    (runs, move || {
+        let counter = counter.clone();
+        Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(LoadResult::Ok(value))
+        })
+    })
+}
+
+#[tokio::test]
+async fn clear_drops_every_value_of_one_namespace_at_once_and_no_other() {
+    use cache_patterns::namespace::Namespaced;
+    let shared: Arc<dyn Cache> = memory();
+    let orders = CacheAside::new(Arc::new(Namespaced::new(shared.clone(), "orders:")))
+        .clearable(Duration::ZERO);
+    let users = CacheAside::new(Arc::new(Namespaced::new(shared.clone(), "users:")))
+        .clearable(Duration::ZERO);
+    let (runs, loader) = counting(1);
+    for key in ["a", "b"] {
+        let _: u32 = orders.get_or_load(key, TTL, loader()).await.unwrap();
+        let _: u32 = users.get_or_load(key, TTL, loader()).await.unwrap();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    orders.clear().await.unwrap();
+    for key in ["a", "b"] {
+        let _: u32 = orders.get_or_load(key, TTL, loader()).await.unwrap();
+        let _: u32 = users.get_or_load(key, TTL, loader()).await.unwrap();
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        6,
+        "orders reloaded, users still cached"
+    );
+    assert!(
+        shared.get("orders:a").await.unwrap().is_some(),
+        "a clear deletes nothing: the old generation just expires"
+    );
+    let got = orders
+        .get_many_or_load(&["a", "c"], TTL, |keys: Vec<String>| async move {
+            LoadResult::Ok(keys.into_iter().map(|k| (k, 5u32)).collect::<Loaded>())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Loaded::from([("a".into(), 1), ("c".into(), 5)]),
+        "logical keys in and out"
+    );
+    assert!(
+        orders.invalidate("a").await.unwrap(),
+        "invalidate finds the current generation"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_instance_sees_a_clear_once_its_generation_is_reread() {
+    let cache = memory();
+    let reread = Duration::from_secs(5);
+    let one = CacheAside::new(cache.clone()).clearable(reread);
+    let two = CacheAside::new(cache.clone()).clearable(reread);
+    let (runs, loader) = counting(1);
+    let _: u32 = one.get_or_load("k", TTL, loader()).await.unwrap();
+    let _: u32 = two.get_or_load("k", TTL, loader()).await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    one.clear().await.unwrap();
+    let _: u32 = two.get_or_load("k", TTL, loader()).await.unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "within reread: the generation it knew"
+    );
+    tokio::time::advance(reread).await;
+    let _: u32 = two.get_or_load("k", TTL, loader()).await.unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "after reread: the new generation"
+    );
+    let _: u32 = one.get_or_load("k", TTL, loader()).await.unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the clearing instance knew at once"
+    );
+}
+
+#[tokio::test]
+async fn clear_without_clearable_is_a_typed_error() {
+    let err = CacheAside::new(memory()).clear().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
+
+#[tokio::test]
+async fn a_generation_that_is_not_a_number_is_a_typed_error() {
+    let cache = memory();
+    cache
+        .set(cache_patterns::aside::GENERATION_KEY, b"junk", TTL)
+        .await
+        .unwrap();
+    let aside = CacheAside::new(cache).clearable(Duration::ZERO);
+    let err = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.cache_error().map(CacheError::kind),
+        Some(ErrorKind::WrongType)
+    );
+}

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use super::clear::keyed;
 use super::envelope::Entry;
 use super::{AsideError, CacheAside, Fetched};
 use cache_core::codec;
@@ -73,10 +74,36 @@ impl CacheAside {
     {
         let counters = &self.shared.counters;
         let mut seen = HashSet::new();
-        let keys: Vec<&str> = keys.iter().copied().filter(|k| seen.insert(*k)).collect();
-        let mut found = HashMap::with_capacity(keys.len());
+        let logical: Vec<&str> = keys.iter().copied().filter(|k| seen.insert(*k)).collect();
+        let mut found = HashMap::with_capacity(logical.len());
         let mut cache_usable = true;
-        let stored = match self.cache.get_many(&keys).await {
+        let generation = match self.generation().await {
+            Ok(generation) => generation,
+            Err(e) => {
+                self.tally(&counters.cache_errors, "cache_error");
+                if !self.degrades_on(&e) {
+                    return Err(e.into());
+                }
+                cache_usable = false;
+                0
+            }
+        };
+        // Where each key lives in this generation, and back.
+        let physical: Vec<String> = logical
+            .iter()
+            .map(|k| keyed(generation, k).into_owned())
+            .collect();
+        let logical_of: HashMap<String, String> = physical
+            .iter()
+            .cloned()
+            .zip(logical.iter().map(|k| (*k).to_owned()))
+            .collect();
+        let keys: Vec<&str> = physical.iter().map(String::as_str).collect();
+        let stored = match cache_usable {
+            true => self.cache.get_many(&keys).await,
+            false => Ok(vec![None; keys.len()]),
+        };
+        let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
                 self.tally(&counters.cache_errors, "cache_error");
@@ -100,7 +127,7 @@ impl CacheAside {
             {
                 if self.is_fresh(soft_expiry_ms) {
                     self.tally(&counters.hits, "hit");
-                    found.insert((*key).to_owned(), value);
+                    found.insert(logical_of[*key].clone(), value);
                     continue;
                 }
                 stale = Some(payload);
@@ -155,7 +182,9 @@ impl CacheAside {
         let refused = if mine.is_empty() {
             None
         } else {
-            let (batch, refused) = self.load_batch(mine, ttl, loader, cache_usable).await;
+            let (batch, refused) = self
+                .load_batch(mine, &logical_of, ttl, loader, cache_usable)
+                .await;
             let _ = tx.send(Some(batch));
             refused
         };
@@ -179,12 +208,12 @@ impl CacheAside {
                     }
                     let value = codec::from_slice::<T>(&payload)
                         .map_err(|e| CacheError::from(e).with_key(key))?;
-                    found.insert(key.clone(), value);
+                    found.insert(logical_of[key].clone(), value);
                 }
                 Fetched::Absent => {}
                 Fetched::Failed { source, remembered } => {
                     first_failure.get_or_insert(AsideError::Load {
-                        key: key.clone(),
+                        key: logical_of[key].clone(),
                         source,
                         remembered,
                     });
@@ -197,11 +226,13 @@ impl CacheAside {
         }
     }
 
-    /// Runs the batch loader for `keys` and stores what it returned; a
-    /// refused store comes back beside the batch.
+    /// Runs the batch loader for `keys` (stored keys; the loader sees their
+    /// `logical_of` names) and stores what it returned; a refused store comes
+    /// back beside the batch.
     async fn load_batch<T, F, Fut, E>(
         &self,
         keys: Vec<String>,
+        logical_of: &HashMap<String, String>,
         ttl: Duration,
         loader: F,
         cache_usable: bool,
@@ -217,8 +248,12 @@ impl CacheAside {
             self.tally(&counters.degraded, "fail_open");
         }
         self.tally(&counters.loads, "loaded");
-        let wanted: HashSet<String> = keys.iter().cloned().collect();
-        let loaded = match loader(keys).await {
+        let physical_of: HashMap<&str, &str> = keys
+            .iter()
+            .map(|k| (logical_of[k].as_str(), k.as_str()))
+            .collect();
+        let names = keys.iter().map(|k| logical_of[k].clone()).collect();
+        let loaded = match loader(names).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.tally(&counters.load_errors, "load_error");
@@ -226,10 +261,11 @@ impl CacheAside {
             }
         };
         let mut payloads = HashMap::with_capacity(loaded.len());
-        for (key, value) in loaded {
-            if !wanted.contains(&key) {
+        for (name, value) in loaded {
+            let Some(key) = physical_of.get(name.as_str()) else {
                 continue; // not asked for (or another flight's): not ours to store
-            }
+            };
+            let key = (*key).to_owned();
             match codec::to_vec(&value) {
                 Ok(bytes) => {
                     payloads.insert(key, Bytes::from(bytes));

@@ -66,6 +66,7 @@
 //! ```
 
 mod batch;
+mod clear;
 mod envelope;
 mod fill;
 mod read_through;
@@ -84,6 +85,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use batch::NotLoaded;
+pub use clear::GENERATION_KEY;
 pub use read_through::ReadThrough;
 pub use timeouts::FactoryTimeout;
 
@@ -213,6 +215,7 @@ struct Shared {
     counters: Counters,
     /// Keys with a background refresh running (one per key at a time).
     refreshing: parking_lot::Mutex<HashSet<String>>,
+    generation: clear::Generation,
 }
 
 /// Takes `key` out of [`Shared::refreshing`] however the refresh ends.
@@ -251,6 +254,7 @@ pub struct CacheAside {
     factory_soft_timeout: Option<Duration>,
     factory_hard_timeout: Option<Duration>,
     eager_refresh_threshold: Option<f64>,
+    clear_reread: Option<Duration>,
     /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
     strategy: &'static str,
     shared: Arc<Shared>,
@@ -273,6 +277,7 @@ impl fmt::Debug for CacheAside {
             .field("factory_soft_timeout", &self.factory_soft_timeout)
             .field("factory_hard_timeout", &self.factory_hard_timeout)
             .field("eager_refresh_threshold", &self.eager_refresh_threshold)
+            .field("clear_reread", &self.clear_reread)
             .finish_non_exhaustive()
     }
 }
@@ -295,11 +300,13 @@ impl CacheAside {
             factory_soft_timeout: None,
             factory_hard_timeout: None,
             eager_refresh_threshold: None,
+            clear_reread: None,
             strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
                 refreshing: parking_lot::Mutex::new(HashSet::new()),
+                generation: clear::Generation::default(),
             }),
         }
     }
@@ -427,7 +434,8 @@ impl CacheAside {
     /// Removes `key` from the cache (the next call loads). Returns whether it
     /// held a value.
     pub async fn invalidate(&self, key: &str) -> Result<bool, CacheError> {
-        self.cache.delete(key).await
+        let generation = self.generation().await?;
+        self.cache.delete(&clear::keyed(generation, key)).await
     }
 
     /// The value of `key`, or the result of `loader`, stored for `ttl`.
@@ -478,6 +486,24 @@ impl CacheAside {
         Fut: Future<Output = Result<(T, Duration), BoxError>> + Send + 'static,
     {
         let counters = &self.shared.counters;
+        let generation = match self.generation().await {
+            Ok(generation) => generation,
+            Err(e) if self.degrades_on(&e) => {
+                self.tally(&counters.cache_errors, "cache_error");
+                self.tally(&counters.degraded, "fail_open");
+                self.tally(&counters.loads, "loaded");
+                return loader().await.map(|(value, _)| value).map_err(|source| {
+                    self.tally(&counters.load_errors, "load_error");
+                    AsideError::Load {
+                        key: key.to_owned(),
+                        source,
+                        remembered: false,
+                    }
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = &*clear::keyed(generation, key);
         // The fast path, outside the flight: a hit costs one lookup and one
         // decode, like a plain `get_as`.
         match self.lookup(key).await {
