@@ -903,12 +903,11 @@ async fn a_failing_batch_loader_fails_the_call_but_serves_stale_values() {
     );
 }
 
-fn counting(
-    value: u32,
-) -> (
-    Arc<AtomicUsize>,
-    impl Fn() -> Box<dyn FnOnce() -> std::future::Ready<LoadResult<u32>> + Send>,
-) {
+/// A loader that counts its runs.
+type CountedLoader = Box<dyn FnOnce() -> std::future::Ready<LoadResult<u32>> + Send>;
+
+/// A run counter and a maker of loaders of `value` that count in it.
+fn counting(value: u32) -> (Arc<AtomicUsize>, impl Fn() -> CountedLoader) {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     (runs, move || {
