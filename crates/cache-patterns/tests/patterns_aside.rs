@@ -1019,3 +1019,62 @@ async fn a_generation_that_is_not_a_number_is_a_typed_error() {
         Some(ErrorKind::WrongType)
     );
 }
+
+#[tokio::test]
+async fn writes_that_failed_while_the_backend_was_down_are_written_when_it_returns_newest_first() {
+    let cache = SwitchableCache::new();
+    let aside = CacheAside::new(cache.clone()).auto_recovery(2);
+    cache.fail(true);
+    for (key, value) in [("a", 1u32), ("a", 2), ("b", 3), ("c", 4)] {
+        let got: u32 = aside
+            .get_or_load(key, TTL, move || async move { LoadResult::Ok(value) })
+            .await
+            .unwrap();
+        assert_eq!(got, value, "fail-open: the loaded value");
+    }
+    assert_eq!(
+        aside.pending_writes(),
+        2,
+        "bounded: the oldest (a) was dropped"
+    );
+    assert!(aside.recover().await.is_err(), "still down");
+    assert_eq!(aside.pending_writes(), 2, "nothing lost by a failed retry");
+    cache.fail(false);
+    // Any call that reaches the backend starts the drain.
+    let _: u32 = aside
+        .get_or_load("d", TTL, || async { LoadResult::Ok(5u32) })
+        .await
+        .unwrap();
+    eventually("the queued writes reached the backend", || {
+        let aside = aside.clone();
+        async move { aside.pending_writes() == 0 }
+    })
+    .await;
+    assert_eq!(cache.inner.get_as::<u32>("b").await.unwrap(), Some(3));
+    assert_eq!(cache.inner.get_as::<u32>("c").await.unwrap(), Some(4));
+    assert_eq!(cache.inner.get_as::<u32>("a").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_queued_write_never_overwrites_a_newer_one_that_succeeded() {
+    let cache = SwitchableCache::new();
+    let aside = CacheAside::new(cache.clone()).auto_recovery(10);
+    cache.fail(true);
+    let _: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(1u32) })
+        .await
+        .unwrap();
+    assert_eq!(aside.pending_writes(), 1);
+    cache.fail(false);
+    aside.invalidate("k").await.unwrap();
+    let _: u32 = aside
+        .get_or_load("k", TTL, || async { LoadResult::Ok(2u32) })
+        .await
+        .unwrap();
+    assert_eq!(aside.recover().await.unwrap(), 0);
+    assert_eq!(
+        cache.inner.get_as::<u32>("k").await.unwrap(),
+        Some(2),
+        "newer wins"
+    );
+}

@@ -121,6 +121,10 @@ impl CacheAside {
                 let payload = Bytes::from(codec::to_vec(&value)?);
                 if cache_usable {
                     self.store(key, &payload, ttl).await?;
+                } else {
+                    // The read failed: the write is not tried, but queued.
+                    let (hard, soft) = self.expiries(ttl);
+                    self.queue_write(key, &self.stored_form(&payload, hard, soft), hard);
                 }
                 *mine = Some(value);
                 Fetched::Value {
@@ -257,6 +261,14 @@ impl CacheAside {
         let (hard, soft) = self.expiries(ttl);
         let stored = self.stored_form(payload, hard, soft);
         let result = self.cache.set(key, &stored, hard).await;
+        match &result {
+            Ok(()) => {
+                self.wrote(key);
+                self.backend_answered();
+            }
+            Err(e) if e.is_transient() => self.queue_write(key, &stored, hard),
+            Err(_) => {}
+        }
         self.store_failure(key, result)
     }
 

@@ -70,6 +70,7 @@ mod clear;
 mod envelope;
 mod fill;
 mod read_through;
+mod recovery;
 mod timeouts;
 
 use std::collections::HashSet;
@@ -216,6 +217,7 @@ struct Shared {
     /// Keys with a background refresh running (one per key at a time).
     refreshing: parking_lot::Mutex<HashSet<String>>,
     generation: clear::Generation,
+    recovery: recovery::Recovery,
 }
 
 /// Takes `key` out of [`Shared::refreshing`] however the refresh ends.
@@ -255,6 +257,7 @@ pub struct CacheAside {
     factory_hard_timeout: Option<Duration>,
     eager_refresh_threshold: Option<f64>,
     clear_reread: Option<Duration>,
+    auto_recovery: Option<usize>,
     /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
     strategy: &'static str,
     shared: Arc<Shared>,
@@ -278,6 +281,7 @@ impl fmt::Debug for CacheAside {
             .field("factory_hard_timeout", &self.factory_hard_timeout)
             .field("eager_refresh_threshold", &self.eager_refresh_threshold)
             .field("clear_reread", &self.clear_reread)
+            .field("auto_recovery", &self.auto_recovery)
             .finish_non_exhaustive()
     }
 }
@@ -301,12 +305,14 @@ impl CacheAside {
             factory_hard_timeout: None,
             eager_refresh_threshold: None,
             clear_reread: None,
+            auto_recovery: None,
             strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
                 refreshing: parking_lot::Mutex::new(HashSet::new()),
                 generation: clear::Generation::default(),
+                recovery: recovery::Recovery::default(),
             }),
         }
     }
@@ -621,7 +627,10 @@ impl CacheAside {
 
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
         match self.cache.get(key).await {
-            Ok(stored) => Ok(stored.map(Entry::parse)),
+            Ok(stored) => {
+                self.backend_answered();
+                Ok(stored.map(Entry::parse))
+            }
             Err(e) => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)
