@@ -21,6 +21,7 @@ set -euo pipefail
 SUITES=(
     cache-redis
     cache-manager:isolation_redis
+    cache-http:http
     workspace-tests
 )
 # Test targets that need a server built with TLS; left out when it has none.

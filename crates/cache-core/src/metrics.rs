@@ -184,7 +184,7 @@ pub const METRICS: &[MetricDef] = &[
         Histogram,
         "s",
         OP_LABELS,
-        "Duration of one backend call, validation and retries included.",
+        "Duration of one backend call, validation and retries included (in-memory: one call in 16 per thread is timed).",
         "cache-memory, cache-redis",
     ),
     def(
@@ -477,11 +477,25 @@ ok_answers!(
     crate::Subscription,
 );
 
-/// The start of a timed call; holds no instant when nothing records.
+/// The start of a call: the instant when it is timed, and whether it is
+/// counted at all (not when nothing records).
 #[derive(Debug, Clone, Copy)]
 #[must_use = "pass the timer to OpMetrics::finish"]
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub struct OpTimer(Option<std::time::Instant>);
+pub struct OpTimer(Option<std::time::Instant>, bool);
+
+/// Whether this thread's next call is one to time, one in `every`.
+#[inline]
+fn sample_tick(every: u32) -> bool {
+    thread_local! {
+        static CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    CALLS.with(|calls| {
+        let n = calls.get();
+        calls.set(n.wrapping_add(1));
+        n % every == 0
+    })
+}
 
 /// The operation metrics of one backend ([`names::OPERATIONS`] and
 /// [`names::OPERATION_DURATION`]), bound to the recorder current when it
@@ -499,6 +513,8 @@ pub struct OpMetrics {
     inner: Option<Arc<imp::OpHandles>>,
     #[cfg(not(feature = "metrics"))]
     inner: Option<Arc<()>>,
+    /// Time one call in this many (per thread); 0 and 1 time every call.
+    sample_every: u32,
 }
 
 impl std::fmt::Debug for OpMetrics {
@@ -517,13 +533,26 @@ impl OpMetrics {
         {
             OpMetrics {
                 inner: recording().then(|| Arc::new(imp::OpHandles::register(system))),
+                sample_every: 1,
             }
         }
         #[cfg(not(feature = "metrics"))]
         {
             let _ = system;
-            OpMetrics { inner: None }
+            OpMetrics {
+                inner: None,
+                sample_every: 1,
+            }
         }
+    }
+
+    /// Times one call in `every` per thread for the duration histogram (the
+    /// first of each thread included); every call is still counted. For
+    /// backends whose calls are so short that a histogram sample is a visible
+    /// share of them (the in-memory one: ADR 0010).
+    pub fn sampled(mut self, every: u32) -> OpMetrics {
+        self.sample_every = every.max(1);
+        self
     }
 
     /// Whether anything is recorded.
@@ -534,15 +563,20 @@ impl OpMetrics {
     /// Starts timing a call (reads the clock only when recording).
     #[inline]
     pub fn start(&self) -> OpTimer {
-        OpTimer(self.inner.as_ref().map(|_| std::time::Instant::now()))
+        if self.inner.is_none() {
+            return OpTimer(None, false);
+        }
+        let timed = self.sample_every <= 1 || sample_tick(self.sample_every);
+        OpTimer(timed.then(std::time::Instant::now), true)
     }
 
     /// Counts the call of `op` begun at `timer` and records its duration.
     #[inline]
     pub fn finish<T: Answer>(&self, op: Operation, timer: OpTimer, result: &Result<T>) {
         #[cfg(feature = "metrics")]
-        if let (Some(handles), Some(start)) = (&self.inner, timer.0) {
-            handles.record(op, Outcome::of(result), start.elapsed().as_secs_f64());
+        if let (Some(handles), true) = (&self.inner, timer.1) {
+            let seconds = timer.0.map(|start| start.elapsed().as_secs_f64());
+            handles.record(op, Outcome::of(result), seconds);
         }
         #[cfg(not(feature = "metrics"))]
         let _ = (op, timer, result);
@@ -751,20 +785,24 @@ mod imp {
         }
 
         #[inline]
-        pub(super) fn record(&self, op: Operation, outcome: Outcome, seconds: f64) {
+        pub(super) fn record(&self, op: Operation, outcome: Outcome, seconds: Option<f64>) {
             let index = match outcome {
                 Outcome::Hit | Outcome::Ok => 0,
                 Outcome::Miss => 1,
                 Outcome::Error(_) => {
                     let (counter, histogram) = handles(self.system, op, outcome);
                     counter.increment(1);
-                    histogram.record(seconds);
+                    if let Some(seconds) = seconds {
+                        histogram.record(seconds);
+                    }
                     return;
                 }
             };
             let slot = &self.slots[op.index()];
             slot.counters[index].increment(1);
-            slot.durations[index].record(seconds);
+            if let Some(seconds) = seconds {
+                slot.durations[index].record(seconds);
+            }
         }
     }
 

@@ -29,7 +29,7 @@ use cache_core::cache::{Cache, KeyPage, RateDecision, RateLimitRule, ScanCursor,
 use cache_core::error::{Operation, Result};
 use cache_core::stats::CacheStats;
 
-pub use builder::{DEFAULT_CHANNEL_CAPACITY, MemoryCacheBuilder};
+pub use builder::{DEFAULT_CHANNEL_CAPACITY, DEFAULT_DURATION_SAMPLING, MemoryCacheBuilder};
 pub use clock::Clock;
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;

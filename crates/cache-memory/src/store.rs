@@ -37,7 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use cache_core::cache::{KeyPage, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use cache_core::error::{CacheError, Operation, Result};
 use cache_core::key::{validate_key, validate_value_size};
-use cache_core::metrics::Answer;
+use cache_core::metrics::{Answer, OpMetrics};
 use cache_core::ttl::normalize_ttl;
 
 use super::builder::Settings;
@@ -71,7 +71,7 @@ pub(crate) struct Store {
     closed: AtomicBool,
     pub(crate) stats: StatsShards,
     /// Operation metrics, bound to the recorder current when the cache was built.
-    pub(crate) metrics: cache_core::metrics::OpMetrics,
+    pub(crate) metrics: OpMetrics,
     pub(crate) pubsub: Arc<PubSub>,
     scans: scan::ScanSessions,
 }
@@ -100,6 +100,7 @@ impl Store {
             None => builder.max_capacity(settings.max_entries).build(),
         };
         let pubsub = Arc::new(PubSub::new(settings.channel_capacity));
+        let metrics = OpMetrics::new("memory").sampled(settings.duration_sampling);
         Store {
             map,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
@@ -107,7 +108,7 @@ impl Store {
             clock,
             closed: AtomicBool::new(false),
             stats: StatsShards::new(),
-            metrics: cache_core::metrics::OpMetrics::new("memory"),
+            metrics,
             pubsub,
             scans: scan::ScanSessions::default(),
         }

@@ -14,7 +14,10 @@ const TTL: Duration = Duration::from_secs(60);
 fn a_hit_a_miss_a_write_and_an_error_are_counted_once_each() {
     let capture = MetricsCapture::new();
     capture.block_on(async {
-        let cache = MemoryCache::new();
+        let cache = MemoryCache::builder()
+            .metrics_duration_sampling(1)
+            .build()
+            .unwrap();
         cache.set("user:1", b"Ada", TTL).await.unwrap();
         assert!(cache.get("user:1").await.unwrap().is_some());
         assert!(cache.get("user:2").await.unwrap().is_none());
@@ -59,6 +62,20 @@ fn a_hit_a_miss_a_write_and_an_error_are_counted_once_each() {
         durations.iter().all(|s| (0.0..10.0).contains(s)),
         "{durations:?}"
     );
+}
+
+#[test]
+fn by_default_one_call_in_sixteen_is_timed_and_every_call_counted() {
+    let capture = MetricsCapture::new();
+    capture.block_on(async {
+        let cache = MemoryCache::new();
+        for _ in 0..2 * cache_memory::DEFAULT_DURATION_SAMPLING {
+            cache.get("absent").await.unwrap();
+        }
+    });
+    let snap = capture.snapshot();
+    assert_eq!(snap.counter(OPERATIONS, &[("outcome", "miss")]), 32);
+    assert_eq!(snap.histogram(OPERATION_DURATION, &[]).len(), 2);
 }
 
 #[test]

@@ -41,6 +41,7 @@
 //! | `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit` | Lua scripts (EVALSHA, reloaded on `NOSCRIPT`), on the server's clock; `compare_and_set` expecting absence is `SET NX PX` |
 //! | batches | pipelined in chunks of 1,000; per slot in a cluster, so keys may live anywhere |
 //! | pub/sub | one dedicated connection; resubscribes after a reconnect, then delivers `Reconnected` |
+//! | metrics | feature `metrics` (default): `cache.operations` and `db.client.operation.duration`, retries, connection errors and reconnects per node, and a `cache.redis` span per call with OpenTelemetry's attributes (`cache_core::metrics`, docs/metrics.md) |
 //!
 //! Keys, values (`max_value_bytes`) and TTLs are validated before any I/O, so
 //! a bad call costs no round trip and writes nothing.
