@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::envelope::{Entry, failure_envelope, value_envelope};
-use super::{CacheAside, CrossProcess, Fetched, RememberedFailure};
+use super::envelope::{Entry, eager_envelope, failure_envelope, value_envelope};
+use super::{CacheAside, CrossProcess, FactoryTimeout, Fetched, RememberedFailure};
 use crate::lock::LockGuard;
 use cache_core::codec;
 use cache_core::error::{BoxError, CacheError};
@@ -20,6 +20,8 @@ struct Found<T> {
     payload: Bytes,
     value: T,
     fresh: bool,
+    /// Past its eager-refresh time.
+    due: bool,
 }
 
 /// What a lookup inside the flight found.
@@ -41,11 +43,14 @@ enum Coordination<T> {
 }
 
 impl CacheAside {
+    /// Runs one flight; `eager` when it is an eager refresh, which loads
+    /// even a fresh value once its refresh is due.
     pub(super) async fn fill<T, L, Fut>(
         &self,
         key: &str,
         loader: L,
         mine: &mut Option<T>,
+        eager: bool,
     ) -> Result<Fetched, CacheError>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -58,7 +63,9 @@ impl CacheAside {
         // The flight covers the lookup too: a value stored by a flight that
         // ended just before this one began is found here, not loaded again.
         match self.probe::<T>(key).await {
-            Ok(Probe::Found(found)) if found.fresh => return Ok(self.keep(found, mine)),
+            Ok(Probe::Found(found)) if found.fresh && !(eager && found.due) => {
+                return Ok(self.keep(found, mine));
+            }
             Ok(Probe::Found(found)) => stale = Some((found.payload, found.value)),
             Ok(Probe::Failure(message)) => {
                 self.tally(&counters.negative_hits, "negative");
@@ -108,12 +115,16 @@ impl CacheAside {
             self.tally(&counters.degraded, "fail_open");
         }
         self.tally(&counters.loads, "loaded");
-        let loaded = loader().await;
+        let loaded = self.run_loader(key, loader, stale.is_some()).await;
         let fetched = match loaded {
             Ok((value, ttl)) => {
                 let payload = Bytes::from(codec::to_vec(&value)?);
                 if cache_usable {
                     self.store(key, &payload, ttl).await?;
+                } else {
+                    // The read failed: the write is not tried, but queued.
+                    let (hard, soft) = self.expiries(ttl);
+                    self.queue_write(key, &self.stored_form(&payload, hard, soft), hard);
                 }
                 *mine = Some(value);
                 Fetched::Value {
@@ -131,7 +142,11 @@ impl CacheAside {
                         stale: true,
                     }
                 } else {
-                    if cache_usable && let Some(ttl) = self.negative_ttl {
+                    let timed_out = source.downcast_ref::<FactoryTimeout>().is_some();
+                    if cache_usable
+                        && !timed_out
+                        && let Some(ttl) = self.negative_ttl
+                    {
                         let remembered = failure_envelope(&source.to_string());
                         if let Err(e) = self.cache.set(key, &remembered, ttl).await {
                             self.tally(&counters.cache_errors, "cache_error");
@@ -207,9 +222,11 @@ impl CacheAside {
             Some(Entry::Value {
                 payload,
                 soft_expiry_ms,
+                refresh_at_ms,
             }) => match codec::from_slice::<T>(&payload) {
                 Ok(value) => Probe::Found(Found {
                     fresh: self.is_fresh(soft_expiry_ms),
+                    due: self.is_due(refresh_at_ms),
                     payload,
                     value,
                 }),
@@ -235,18 +252,55 @@ impl CacheAside {
     /// only when the backend refused the write ([`CacheError::is_refused`]:
     /// an ACL or credential problem that would otherwise turn every call into
     /// a load, unseen); otherwise the caller has its value either way.
-    async fn store(&self, key: &str, payload: &[u8], ttl: Duration) -> Result<(), CacheError> {
+    pub(super) async fn store(
+        &self,
+        key: &str,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
         let (hard, soft) = self.expiries(ttl);
-        let result = match soft {
-            Some(soft) => {
-                let soft_expiry_ms = self
-                    .now_ms()
-                    .saturating_add(u64::try_from(soft.as_millis()).unwrap_or(u64::MAX));
-                let stored = value_envelope(payload, soft_expiry_ms);
-                self.cache.set(key, &stored, hard).await
+        let stored = self.stored_form(payload, hard, soft);
+        let result = self.cache.set(key, &stored, hard).await;
+        match &result {
+            Ok(()) => {
+                self.wrote(key);
+                self.backend_answered();
             }
-            None => self.cache.set(key, payload, hard).await,
+            Err(e) if e.is_transient() => self.queue_write(key, &stored, hard),
+            Err(_) => {}
+        }
+        self.store_failure(key, result)
+    }
+
+    /// What is stored for `payload` with these expiries: the plain payload,
+    /// or an envelope with its soft expiry (and eager-refresh time).
+    pub(super) fn stored_form(
+        &self,
+        payload: &[u8],
+        hard: Duration,
+        soft: Option<Duration>,
+    ) -> Vec<u8> {
+        let after = |d: Duration| {
+            self.now_ms()
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
+        match (soft, self.eager_refresh_threshold) {
+            (soft, Some(threshold)) => {
+                let soft = soft.unwrap_or(hard);
+                eager_envelope(payload, after(soft), after(soft.mul_f64(threshold)))
+            }
+            (Some(soft), None) => value_envelope(payload, after(soft)),
+            (None, None) => payload.to_vec(),
+        }
+    }
+
+    /// The policy for a failed store: counted and logged, and returned only
+    /// when the backend refused it.
+    pub(super) fn store_failure(
+        &self,
+        key: &str,
+        result: Result<(), CacheError>,
+    ) -> Result<(), CacheError> {
         match result {
             Err(e) if e.is_refused() => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");

@@ -65,10 +65,15 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
+mod clear;
 mod envelope;
 mod fill;
 mod read_through;
+mod recovery;
+mod timeouts;
 
+use std::collections::HashSet;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -80,7 +85,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use batch::NotLoaded;
+pub use clear::GENERATION_KEY;
 pub use read_through::ReadThrough;
+pub use timeouts::FactoryTimeout;
 
 use self::envelope::Entry;
 use crate::lock::{Backoff, DistributedLock};
@@ -199,11 +207,29 @@ enum Fetched {
     Value { payload: Bytes, stale: bool },
     /// The loader failed.
     Failed { source: BoxError, remembered: bool },
+    /// A batch loader returned no value for the key.
+    Absent,
 }
 
 struct Shared {
     flights: Singleflight<String, Fetched>,
     counters: Counters,
+    /// Keys with a background refresh running (one per key at a time).
+    refreshing: parking_lot::Mutex<HashSet<String>>,
+    generation: clear::Generation,
+    recovery: recovery::Recovery,
+}
+
+/// Takes `key` out of [`Shared::refreshing`] however the refresh ends.
+struct Refreshing {
+    shared: Arc<Shared>,
+    key: String,
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.shared.refreshing.lock().remove(&self.key);
+    }
 }
 
 #[derive(Clone)]
@@ -227,6 +253,11 @@ pub struct CacheAside {
     negative_ttl: Option<Duration>,
     cross_process: Option<CrossProcess>,
     clock: Option<Clock>,
+    factory_soft_timeout: Option<Duration>,
+    factory_hard_timeout: Option<Duration>,
+    eager_refresh_threshold: Option<f64>,
+    clear_reread: Option<Duration>,
+    auto_recovery: Option<usize>,
     /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
     strategy: &'static str,
     shared: Arc<Shared>,
@@ -246,6 +277,11 @@ impl fmt::Debug for CacheAside {
                 &self.cross_process.as_ref().map(|c| (c.ttl, c.wait)),
             )
             .field("manual_clock", &self.clock.is_some())
+            .field("factory_soft_timeout", &self.factory_soft_timeout)
+            .field("factory_hard_timeout", &self.factory_hard_timeout)
+            .field("eager_refresh_threshold", &self.eager_refresh_threshold)
+            .field("clear_reread", &self.clear_reread)
+            .field("auto_recovery", &self.auto_recovery)
             .finish_non_exhaustive()
     }
 }
@@ -265,10 +301,18 @@ impl CacheAside {
             negative_ttl: None,
             cross_process: None,
             clock: None,
+            factory_soft_timeout: None,
+            factory_hard_timeout: None,
+            eager_refresh_threshold: None,
+            clear_reread: None,
+            auto_recovery: None,
             strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
+                refreshing: parking_lot::Mutex::new(HashSet::new()),
+                generation: clear::Generation::default(),
+                recovery: recovery::Recovery::default(),
             }),
         }
     }
@@ -331,6 +375,33 @@ impl CacheAside {
     cache_core::setters! {
         /// The wall clock used for soft expiry (default: the system clock).
         clock: Clock => Some;
+
+        /// FusionCache's `FactorySoftTimeout`: when a stale value is at hand
+        /// (past the soft TTL, before the hard TTL), a loader still running
+        /// after this long is left to finish in the background, where it
+        /// stores its value, and the caller gets the stale value at once.
+        /// Without a stale value the caller waits (up to the hard timeout).
+        factory_soft_timeout: Duration => Some;
+
+        /// FusionCache's `FactoryHardTimeout`: a loader still running after
+        /// this long fails the call with [`AsideError::Load`] whose source is a
+        /// [`FactoryTimeout`] (a stale value, if any, is served instead, as for
+        /// any loader failure). The loader is left to finish in the
+        /// background and store its value; a timeout is never remembered by
+        /// negative caching.
+        factory_hard_timeout: Duration => Some;
+    }
+
+    /// FusionCache's `EagerRefreshThreshold`: a hit after `threshold` of a
+    /// value's (soft) TTL has passed returns the value and refreshes it on a
+    /// background task, one refresh per key at a time, so a hot key is
+    /// reloaded before it goes stale. `threshold` is a fraction strictly
+    /// between 0 and 1 (FusionCache's rule); anything else turns eager
+    /// refresh off. Values are stored in an envelope that carries the
+    /// refresh time (8 bytes more), also without a soft TTL.
+    pub fn eager_refresh_threshold(mut self, threshold: f64) -> Self {
+        self.eager_refresh_threshold = (threshold > 0.0 && threshold < 1.0).then_some(threshold);
+        self
     }
 
     /// The cache underneath.
@@ -369,7 +440,8 @@ impl CacheAside {
     /// Removes `key` from the cache (the next call loads). Returns whether it
     /// held a value.
     pub async fn invalidate(&self, key: &str) -> Result<bool, CacheError> {
-        self.cache.delete(key).await
+        let generation = self.generation().await?;
+        self.cache.delete(&clear::keyed(generation, key)).await
     }
 
     /// The value of `key`, or the result of `loader`, stored for `ttl`.
@@ -420,12 +492,31 @@ impl CacheAside {
         Fut: Future<Output = Result<(T, Duration), BoxError>> + Send + 'static,
     {
         let counters = &self.shared.counters;
+        let generation = match self.generation().await {
+            Ok(generation) => generation,
+            Err(e) if self.degrades_on(&e) => {
+                self.tally(&counters.cache_errors, "cache_error");
+                self.tally(&counters.degraded, "fail_open");
+                self.tally(&counters.loads, "loaded");
+                return loader().await.map(|(value, _)| value).map_err(|source| {
+                    self.tally(&counters.load_errors, "load_error");
+                    AsideError::Load {
+                        key: key.to_owned(),
+                        source,
+                        remembered: false,
+                    }
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = &*clear::keyed(generation, key);
         // The fast path, outside the flight: a hit costs one lookup and one
         // decode, like a plain `get_as`.
         match self.lookup(key).await {
             Ok(Some(Entry::Value {
                 payload,
                 soft_expiry_ms,
+                refresh_at_ms,
             })) => {
                 let fresh = self.is_fresh(soft_expiry_ms);
                 if (fresh || self.background_refresh)
@@ -433,9 +524,12 @@ impl CacheAside {
                 {
                     if fresh {
                         self.tally(&counters.hits, "hit");
+                        if self.is_due(refresh_at_ms) {
+                            self.spawn_refresh(key, loader, true);
+                        }
                     } else {
                         self.tally(&counters.stale_served, "stale");
-                        self.spawn_refresh(key, loader);
+                        self.spawn_refresh(key, loader, false);
                     }
                     return Ok(value);
                 }
@@ -456,7 +550,7 @@ impl CacheAside {
         let outcome = self
             .shared
             .flights
-            .run(key.to_owned(), || self.fill(key, loader, &mut mine))
+            .run(key.to_owned(), || self.fill(key, loader, &mut mine, false))
             .await;
         self.settle(key, outcome, mine)
     }
@@ -486,10 +580,17 @@ impl CacheAside {
                 source,
                 remembered,
             }),
+            Fetched::Absent => Err(AsideError::Load {
+                key: key.to_owned(),
+                source: Arc::new(batch::NotLoaded),
+                remembered: false,
+            }),
         }
     }
 
-    fn spawn_refresh<T, L, Fut>(&self, key: &str, loader: L)
+    /// Refreshes `key` on a background task, unless a refresh of it is
+    /// already running here; `eager` when the value is still fresh but due.
+    fn spawn_refresh<T, L, Fut>(&self, key: &str, loader: L, eager: bool)
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         L: FnOnce() -> Fut + Send + 'static,
@@ -502,13 +603,21 @@ impl CacheAside {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if !self.shared.refreshing.lock().insert(key.clone()) {
+            return; // one background refresh per key at a time
+        }
+        let running = Refreshing {
+            shared: Arc::clone(&self.shared),
+            key: key.clone(),
+        };
         let this = self.clone();
         runtime.spawn(async move {
+            let _running = running;
             let mut mine: Option<T> = None;
             let outcome = this
                 .shared
                 .flights
-                .run(key.clone(), || this.fill(&key, loader, &mut mine))
+                .run(key.clone(), || this.fill(&key, loader, &mut mine, eager))
                 .await;
             if let Err(e) = outcome {
                 tracing::warn!(key = %key, error = %e, "background refresh failed");
@@ -518,7 +627,10 @@ impl CacheAside {
 
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
         match self.cache.get(key).await {
-            Ok(stored) => Ok(stored.map(Entry::parse)),
+            Ok(stored) => {
+                self.backend_answered();
+                Ok(stored.map(Entry::parse))
+            }
             Err(e) => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)
@@ -547,6 +659,12 @@ impl CacheAside {
 
     fn is_fresh(&self, soft_expiry_ms: Option<u64>) -> bool {
         soft_expiry_ms.is_none_or(|at| self.now_ms() < at)
+    }
+
+    /// Whether an eager refresh is due (only while eager refresh is on).
+    fn is_due(&self, refresh_at_ms: Option<u64>) -> bool {
+        self.eager_refresh_threshold.is_some()
+            && refresh_at_ms.is_some_and(|at| self.now_ms() >= at)
     }
 
     /// The hard TTL and, with a soft TTL configured, the soft TTL of a value
