@@ -7,17 +7,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, ErrorKind, Operation};
-use cache_manager::{MAX_TENANT_ID_BYTES, TenantManager, resolver_fn};
+use cache_manager::{MAX_TENANT_ID_BYTES, TenantCache, TenantManager, resolver_fn};
 use cache_memory::MemoryCache;
 use cache_testing::FaultyCache;
-use support::{RecordingResolver, eventually, is_closed, manager};
+use support::{RecordingResolver, eventually, is_closed, manager, recording_manager};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// A manager whose resolver takes a second per backend, and the task creating
+/// tenant `a` on it, once that creation has started.
+async fn creating_a() -> (
+    Arc<RecordingResolver>,
+    TenantManager,
+    tokio::task::JoinHandle<cache_core::Result<TenantCache>>,
+) {
+    let resolver = RecordingResolver::slow(Duration::from_secs(1));
+    let m = manager(resolver.clone(), 10, HOUR);
+    let creating = {
+        let m = m.clone();
+        tokio::spawn(async move { m.get("a").await })
+    };
+    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    (resolver, m, creating)
+}
+
 #[tokio::test]
 async fn first_get_creates_the_tenant_cache_through_the_resolver() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let acme = m.get("acme").await.unwrap();
     acme.set("k", b"v", HOUR).await.unwrap();
     assert_eq!(
@@ -29,8 +45,7 @@ async fn first_get_creates_the_tenant_cache_through_the_resolver() {
 
 #[tokio::test]
 async fn later_gets_return_the_same_cache_without_creating() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let first = m.get("acme").await.unwrap();
     let second = m.get("acme").await.unwrap();
     assert!(first.same_cache(&second));
@@ -97,8 +112,7 @@ async fn empty_tenant_id_is_an_invalid_tenant_id() {
 
 #[tokio::test]
 async fn over_long_tenant_id_is_an_invalid_tenant_id() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let long = "t".repeat(MAX_TENANT_ID_BYTES + 1);
     let error = m.get(&long).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidTenantId);
@@ -111,8 +125,7 @@ async fn over_long_tenant_id_is_an_invalid_tenant_id() {
 
 #[tokio::test(start_paused = true)]
 async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 2, HOUR);
+    let (resolver, m) = recording_manager(2, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
     drop(m.get("a").await.unwrap()); // a is now more recent than b
@@ -126,8 +139,7 @@ async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_nobody_holds_is_closed() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
     let a = resolver.only("a");
@@ -136,8 +148,7 @@ async fn an_evicted_tenant_nobody_holds_is_closed() {
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_stays_open_while_leased() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     let lease = m.get("a").await.unwrap();
     drop(m.get("b").await.unwrap());
     assert!(!m.contains("a"));
@@ -150,8 +161,7 @@ async fn an_evicted_tenant_stays_open_while_leased() {
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_is_closed_when_its_last_lease_is_released() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     let lease = m.get("a").await.unwrap();
     let shared: Arc<dyn Cache> = lease.clone().into_shared();
     drop(m.get("b").await.unwrap());
@@ -165,8 +175,7 @@ async fn an_evicted_tenant_is_closed_when_its_last_lease_is_released() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_evicted_then_used_again_gets_a_new_backend() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
     drop(m.get("a").await.unwrap());
@@ -175,8 +184,7 @@ async fn a_tenant_evicted_then_used_again_gets_a_new_backend() {
 
 #[tokio::test]
 async fn remove_closes_an_unused_tenant_at_once() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     drop(m.get("a").await.unwrap());
     assert!(m.remove("a").await);
     assert!(is_closed(&*resolver.only("a")).await);
@@ -186,8 +194,7 @@ async fn remove_closes_an_unused_tenant_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn remove_of_a_leased_tenant_closes_it_on_release() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let lease = m.get("a").await.unwrap();
     assert!(m.remove("a").await);
     lease.health().await.expect("usable until released");
@@ -205,13 +212,7 @@ async fn remove_of_an_unknown_tenant_reports_false() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_removed_during_its_creation_ends_up_removed_and_closed() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (resolver, m, creating) = creating_a().await;
     assert!(m.remove("a").await);
     let lease = creating
         .await
@@ -226,8 +227,7 @@ async fn a_tenant_removed_during_its_creation_ends_up_removed_and_closed() {
 
 #[tokio::test]
 async fn closing_through_a_lease_makes_the_next_get_build_a_fresh_cache() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     m.get("a").await.unwrap().close().await.unwrap();
     let again = m.get("a").await.unwrap();
     again.health().await.expect("a fresh, open cache");
@@ -236,8 +236,7 @@ async fn closing_through_a_lease_makes_the_next_get_build_a_fresh_cache() {
 
 #[tokio::test]
 async fn close_closes_every_tenant_cache() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let _held = m.get("a").await.unwrap();
     drop(m.get("b").await.unwrap());
     m.close().await.unwrap();
@@ -266,13 +265,7 @@ async fn closing_twice_is_fine() {
 
 #[tokio::test(start_paused = true)]
 async fn a_creation_that_completes_after_close_is_refused_and_closed() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (resolver, m, creating) = creating_a().await;
     m.close().await.unwrap();
     assert!(creating.await.unwrap().unwrap_err().is_closed());
     let a = resolver.only("a");
@@ -361,13 +354,7 @@ async fn a_failed_close_on_eviction_still_evicts_the_tenant() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_creation_leaves_nothing_behind() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (_resolver, m, creating) = creating_a().await;
     creating.abort();
     assert!(creating.await.unwrap_err().is_cancelled());
     m.get("a").await.expect("the next caller creates it");
