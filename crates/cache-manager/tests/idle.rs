@@ -43,7 +43,7 @@ async fn using_a_tenant_keeps_it_open() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leased_tenant_is_not_closed_as_idle() {
-    let (resolver, m) = recording_manager(10, IDLE);
+    let m = manager(RecordingResolver::new(), 10, IDLE);
     let lease = m.get("a").await.unwrap();
     tokio::time::sleep(IDLE * 5).await;
     assert!(m.contains("a"));

@@ -125,7 +125,7 @@ async fn over_long_tenant_id_is_an_invalid_tenant_id() {
 
 #[tokio::test(start_paused = true)]
 async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
-    let (resolver, m) = recording_manager(2, HOUR);
+    let m = manager(RecordingResolver::new(), 2, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
     drop(m.get("a").await.unwrap()); // a is now more recent than b

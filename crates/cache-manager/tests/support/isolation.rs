@@ -241,6 +241,7 @@ pub fn run_prefix() -> String {
 /// running one check of this module under its own [`run_prefix`].
 /// `$backend` (pasted into each test, so it may `.await`) gives the
 /// deployment to keep alive for the test and the cache over it.
+#[allow(unused_macros)]
 macro_rules! isolation_tests {
     (#[$test:meta] backend: $backend:expr $(,)?) => {
         isolation_tests!(@each #[$test] $backend;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{MS, SHORT_TTL, TTL, cache, expires_in, manual};
+use crate::{ManualClock, MemoryCache};
 use cache_core::{Cache, ErrorKind, RateLimitRule};
 
 #[tokio::test]
@@ -22,12 +23,20 @@ async fn get_or_set_returns_the_existing_value_without_storing() {
     assert_eq!(c.get("k").await.unwrap().unwrap(), "old");
 }
 
-#[tokio::test]
-async fn get_or_set_leaves_the_existing_ttl_alone() {
+/// `get_or_set("k", "new", TTL)` on a manual clock, `elapsed` after `k` was
+/// set to `old` for [`SHORT_TTL`]: the cache, its clock, and what the call
+/// returned (the value and whether it stored).
+async fn get_or_set_after(elapsed: Duration) -> (MemoryCache, ManualClock, bytes::Bytes, bool) {
     let (c, clock) = manual();
     c.set("k", b"old", SHORT_TTL).await.unwrap();
-    clock.advance(MS);
-    let (_, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    clock.advance(elapsed);
+    let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    (c, clock, value, stored)
+}
+
+#[tokio::test]
+async fn get_or_set_leaves_the_existing_ttl_alone() {
+    let (c, clock, _, stored) = get_or_set_after(MS).await;
     assert!(!stored);
     let what = "the existing value expires on its own TTL";
     expires_in(&c, &clock, "k", SHORT_TTL - MS, what).await;
@@ -35,10 +44,7 @@ async fn get_or_set_leaves_the_existing_ttl_alone() {
 
 #[tokio::test]
 async fn get_or_set_stores_again_after_expiry() {
-    let (c, clock) = manual();
-    c.set("k", b"old", SHORT_TTL).await.unwrap();
-    clock.advance(SHORT_TTL);
-    let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    let (c, _, value, stored) = get_or_set_after(SHORT_TTL).await;
     assert_eq!((value.as_ref(), stored), (&b"new"[..], true));
     assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
     assert_eq!(c.remaining_ttl("k"), Some(TTL));
