@@ -14,6 +14,21 @@ use support::{RecordingResolver, eventually, is_closed, manager, recording_manag
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// What `count` calls to `get("acme")`, all spawned at once, returned.
+async fn concurrent_gets(m: &TenantManager, count: usize) -> Vec<cache_core::Result<TenantCache>> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let m = m.clone();
+            tokio::spawn(async move { m.get("acme").await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
 /// A manager whose resolver takes a second per backend, and the task creating
 /// tenant `a` on it, once that creation has started.
 async fn creating_a() -> (
@@ -57,16 +72,11 @@ async fn later_gets_return_the_same_cache_without_creating() {
 async fn a_thousand_concurrent_first_calls_create_exactly_one_backend() {
     let resolver = RecordingResolver::slow(Duration::from_millis(50));
     let m = manager(resolver.clone(), 10, HOUR);
-    let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let m = m.clone();
-            tokio::spawn(async move { m.get("acme").await })
-        })
+    let leases: Vec<TenantCache> = concurrent_gets(&m, 1000)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
         .collect();
-    let mut leases = Vec::new();
-    for task in tasks {
-        leases.push(task.await.unwrap().unwrap());
-    }
     assert_eq!(resolver.calls(), 1);
     assert_eq!(resolver.built_for("acme").len(), 1);
     assert!(leases.iter().all(|l| l.same_cache(&leases[0])));
@@ -77,15 +87,8 @@ async fn a_thousand_concurrent_first_calls_create_exactly_one_backend() {
 async fn a_failed_creation_is_reported_to_every_waiter() {
     let resolver = RecordingResolver::failing(1, Some(Duration::from_secs(1)));
     let m = manager(resolver.clone(), 10, HOUR);
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let m = m.clone();
-            tokio::spawn(async move { m.get("acme").await })
-        })
-        .collect();
-    for task in tasks {
-        let error = task.await.unwrap().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Connection);
+    for result in concurrent_gets(&m, 10).await {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Connection);
     }
     assert_eq!(resolver.calls(), 1);
     assert_eq!(m.stats().creation_failures, 1);
@@ -137,11 +140,18 @@ async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
     assert_eq!(m.stats().evicted, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_evicted_tenant_nobody_holds_is_closed() {
+/// A one-tenant manager on which `a` was used, then `b`, which evicted `a`
+/// (no lease held).
+async fn a_evicted_by_b() -> (Arc<RecordingResolver>, TenantManager) {
     let (resolver, m) = recording_manager(1, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
+    (resolver, m)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evicted_tenant_nobody_holds_is_closed() {
+    let (resolver, m) = a_evicted_by_b().await;
     let a = resolver.only("a");
     eventually("a's backend is closed", || is_closed(&*a)).await;
 }
@@ -175,9 +185,7 @@ async fn an_evicted_tenant_is_closed_when_its_last_lease_is_released() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_evicted_then_used_again_gets_a_new_backend() {
-    let (resolver, m) = recording_manager(1, HOUR);
-    drop(m.get("a").await.unwrap());
-    drop(m.get("b").await.unwrap());
+    let (resolver, m) = a_evicted_by_b().await;
     drop(m.get("a").await.unwrap());
     assert_eq!(resolver.built_for("a").len(), 2);
 }
