@@ -151,7 +151,7 @@ async fn a_evicted_by_b() -> (Arc<RecordingResolver>, TenantManager) {
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_nobody_holds_is_closed() {
-    let (resolver, m) = a_evicted_by_b().await;
+    let (resolver, _m) = a_evicted_by_b().await;
     let a = resolver.only("a");
     eventually("a's backend is closed", || is_closed(&*a)).await;
 }

@@ -223,7 +223,7 @@ fn an_unreachable_redis_fails_at_start_up_naming_the_address() {
 
 #[test]
 fn redis_demo_works_and_tenants_are_isolated() {
-    let (server, _dir, config) = redis_setup();
+    let (_server, _dir, config) = redis_setup();
     let out = cachectl(&["demo"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert_contains(&stdout(&out), "globex still has plan=\"free\"");
