@@ -260,27 +260,11 @@ mod tests {
     async fn followers_get_the_leaders_error_and_it_is_not_cached() {
         let group = Arc::new(Singleflight::<u8, u8>::new());
         let (go_tx, go_rx) = oneshot::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let leader = {
-            let group = group.clone();
-            tokio::spawn(async move {
-                group
-                    .run(1, || async move {
-                        let _ = started_tx.send(());
-                        let _ = go_rx.await;
-                        Err(crate::CacheError::closed(crate::Operation::Get))
-                    })
-                    .await
-            })
-        };
-        started_rx.await.unwrap();
-        let follower = {
-            let group = group.clone();
-            tokio::spawn(async move { group.run(1, || async { Ok(99) }).await })
-        };
-        while group.followers(&1) != Some(1) {
-            tokio::task::yield_now().await;
-        }
+        let (leader, follower) = leader_and_follower(&group, 99, async move {
+            let _ = go_rx.await;
+            Err(crate::CacheError::closed(crate::Operation::Get))
+        })
+        .await;
         go_tx.send(()).unwrap();
         assert!(leader.await.unwrap().unwrap_err().is_closed());
         assert!(follower.await.unwrap().unwrap_err().is_closed());
@@ -291,28 +275,12 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_leader_hands_over_to_a_follower() {
         let group = Arc::new(Singleflight::<u8, u8>::new());
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let leader = {
-            let group = group.clone();
-            tokio::spawn(async move {
-                group
-                    .run(1, || async move {
-                        let _ = started_tx.send(());
-                        std::future::pending::<()>().await;
-                        Ok(1)
-                    })
-                    .await
-            })
-        };
-        started_rx.await.unwrap();
-        let follower = {
-            let group = group.clone();
-            tokio::spawn(async move { group.run(1, || async { Ok(2) }).await })
-        };
-        // The follower is waiting on the leader, which never finishes.
-        while group.followers(&1) != Some(1) {
-            tokio::task::yield_now().await;
-        }
+        // The follower waits on the leader, which never finishes.
+        let (leader, follower) = leader_and_follower(&group, 2, async {
+            std::future::pending::<()>().await;
+            Ok(1)
+        })
+        .await;
         leader.abort();
         let taken_over = tokio::time::timeout(Duration::from_secs(10), follower)
             .await
@@ -320,6 +288,40 @@ mod tests {
             .unwrap();
         assert_eq!(taken_over.unwrap(), 2);
         assert_eq!(group.in_flight(), 0);
+    }
+
+    /// Spawns a leader for key 1 that runs `work`, then a follower whose own
+    /// work would give `follower_value`; returns both once the follower is
+    /// waiting on the leader.
+    async fn leader_and_follower(
+        group: &Arc<Singleflight<u8, u8>>,
+        follower_value: u8,
+        work: impl Future<Output = Result<u8>> + Send + 'static,
+    ) -> (
+        tokio::task::JoinHandle<Result<u8>>,
+        tokio::task::JoinHandle<Result<u8>>,
+    ) {
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let leader = {
+            let group = group.clone();
+            tokio::spawn(async move {
+                group
+                    .run(1, || async move {
+                        let _ = started_tx.send(());
+                        work.await
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let follower = {
+            let group = group.clone();
+            tokio::spawn(async move { group.run(1, || async move { Ok(follower_value) }).await })
+        };
+        while group.followers(&1) != Some(1) {
+            tokio::task::yield_now().await;
+        }
+        (leader, follower)
     }
 
     #[tokio::test]

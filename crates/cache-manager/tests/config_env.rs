@@ -113,29 +113,19 @@ fn secret_values_are_used_verbatim() {
 }
 
 #[test]
-fn a_malformed_number_names_the_variable() {
-    let err = from_env(&[("CACHE_REDIS_POOL_SIZE", "many")]).unwrap_err();
-    assert_eq!(err.field, "CACHE_REDIS_POOL_SIZE");
-    assert!(err.reason.contains("cache.redis.pool_size"), "{err}");
-}
-
-#[test]
-fn a_malformed_boolean_names_the_variable() {
-    let err = from_env(&[("CACHE_TLS_ENABLED", "maybe")]).unwrap_err();
-    assert_eq!(err.field, "CACHE_TLS_ENABLED");
-}
-
-#[test]
-fn a_malformed_duration_names_the_variable() {
-    let err = from_env(&[("CACHE_DIAL_TIMEOUT", "5")]).unwrap_err();
-    assert_eq!(err.field, "CACHE_DIAL_TIMEOUT");
-    assert!(err.reason.contains("no unit"), "{err}");
-}
-
-#[test]
-fn a_malformed_mode_names_the_variable() {
-    let err = from_env(&[("CACHE_MODE", "sharded")]).unwrap_err();
-    assert_eq!(err.field, "CACHE_MODE");
+fn a_malformed_value_names_the_variable() {
+    // (variable, value, a fragment the reason must carry)
+    let cases = [
+        ("CACHE_REDIS_POOL_SIZE", "many", "cache.redis.pool_size"),
+        ("CACHE_TLS_ENABLED", "maybe", ""),
+        ("CACHE_DIAL_TIMEOUT", "5", "no unit"),
+        ("CACHE_MODE", "sharded", ""),
+    ];
+    for (variable, value, reason) in cases {
+        let err = from_env(&[(variable, value)]).unwrap_err();
+        assert_eq!(err.field, variable, "{variable}={value:?}");
+        assert!(err.reason.contains(reason), "{variable}={value:?}: {err}");
+    }
 }
 
 #[test]
@@ -174,11 +164,14 @@ fn max_bytes_none_removes_the_byte_bound() {
 }
 
 #[test]
-fn cache_mode_single_means_standalone() {
-    let mut config = Config::default();
-    config.cache.redis.mode = RedisMode::Cluster;
-    config.apply_env(&env(&[("CACHE_MODE", "single")])).unwrap();
-    assert_eq!(config.cache.redis.mode, RedisMode::Standalone);
+fn a_standalone_mode_variable_overrides_a_cluster_config() {
+    for (variable, value) in [("CACHE_MODE", "single"), ("VALKEY_CLUSTER", "false")] {
+        let mut config = Config::default();
+        config.cache.redis.mode = RedisMode::Cluster;
+        config.apply_env(&env(&[(variable, value)])).unwrap();
+        let mode = config.cache.redis.mode;
+        assert_eq!(mode, RedisMode::Standalone, "{variable}={value}");
+    }
 }
 
 #[test]
@@ -201,31 +194,45 @@ fn cache_dial_timeout_sets_the_connect_timeout() {
 }
 
 #[test]
-fn read_timeout_alone_sets_the_command_timeout() {
-    let config = from_env(&[("CACHE_READ_TIMEOUT", "1s")]).unwrap();
-    assert_eq!(config.cache.redis.command_timeout, Duration::from_secs(1));
+fn the_larger_of_read_and_write_timeout_sets_the_command_timeout() {
+    let cases: [(&str, &[(&str, &str)], Duration); 4] = [
+        (
+            "read timeout alone",
+            &[("CACHE_READ_TIMEOUT", "1s")],
+            Duration::from_secs(1),
+        ),
+        (
+            "write timeout alone",
+            &[("CACHE_WRITE_TIMEOUT", "4s")],
+            Duration::from_secs(4),
+        ),
+        (
+            "read is larger",
+            &[
+                ("CACHE_READ_TIMEOUT", "3s"),
+                ("CACHE_WRITE_TIMEOUT", "800ms"),
+            ],
+            Duration::from_secs(3),
+        ),
+        (
+            "write is larger",
+            &[
+                ("CACHE_READ_TIMEOUT", "800ms"),
+                ("CACHE_WRITE_TIMEOUT", "3s"),
+            ],
+            Duration::from_secs(3),
+        ),
+    ];
+    for (case, vars, expected) in cases {
+        let config = from_env(vars).unwrap();
+        assert_eq!(config.cache.redis.command_timeout, expected, "{case}");
+    }
 }
 
-#[test]
-fn write_timeout_alone_sets_the_command_timeout() {
-    let config = from_env(&[("CACHE_WRITE_TIMEOUT", "4s")]).unwrap();
-    assert_eq!(config.cache.redis.command_timeout, Duration::from_secs(4));
-}
-
-#[test]
-fn the_larger_of_read_and_write_timeout_wins() {
-    let config = from_env(&[
-        ("CACHE_READ_TIMEOUT", "3s"),
-        ("CACHE_WRITE_TIMEOUT", "800ms"),
-    ])
-    .unwrap();
-    assert_eq!(config.cache.redis.command_timeout, Duration::from_secs(3));
-    let config = from_env(&[
-        ("CACHE_READ_TIMEOUT", "800ms"),
-        ("CACHE_WRITE_TIMEOUT", "3s"),
-    ])
-    .unwrap();
-    assert_eq!(config.cache.redis.command_timeout, Duration::from_secs(3));
+/// The username and the exposed password of `redis`.
+fn credentials(redis: &cache_redis::RedisConfig) -> (Option<&str>, &str) {
+    let password = redis.password.as_ref().expect("a password is set");
+    (redis.username.as_deref(), password.expose())
 }
 
 #[test]
@@ -238,8 +245,7 @@ fn seed_credentials_and_pool_apply() {
     ])
     .unwrap();
     let redis = &config.cache.redis;
-    assert_eq!(redis.username.as_deref(), Some("app"));
-    assert_eq!(redis.password.as_ref().unwrap().expose(), "pw");
+    assert_eq!(credentials(redis), (Some("app"), "pw"));
     assert_eq!((redis.pool_size, redis.max_retries), (10, 5));
 }
 
@@ -269,37 +275,63 @@ fn valkey_host_and_port_make_one_address() {
 }
 
 #[test]
-fn valkey_port_defaults_to_6379() {
-    let config = from_env(&[("VALKEY_HOST", "valkey.internal")]).unwrap();
-    assert_eq!(config.cache.redis.addrs, ["valkey.internal:6379"]);
+fn host_and_port_variables_make_the_address() {
+    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+        (
+            "the valkey port defaults to 6379",
+            &[("VALKEY_HOST", "valkey.internal")],
+            "valkey.internal:6379",
+        ),
+        (
+            "a kubernetes service link port is read",
+            &[
+                ("VALKEY_HOST", "valkey"),
+                ("VALKEY_PORT", "tcp://10.0.0.7:6380"),
+            ],
+            "valkey:6380",
+        ),
+        (
+            "an IPv6 host gets brackets",
+            &[("VALKEY_HOST", "fd00::7")],
+            "[fd00::7]:6379",
+        ),
+        (
+            "REDIS_HOST fills an empty address list of a redis backend",
+            &[
+                ("CACHE_TYPE", "redis"),
+                ("REDIS_HOST", "legacy"),
+                ("REDIS_PORT", "6390"),
+            ],
+            "legacy:6390",
+        ),
+    ];
+    for (case, vars, addr) in cases {
+        let config = from_env(vars).unwrap();
+        assert_eq!(config.cache.redis.addrs, [addr], "{case}");
+    }
 }
 
 #[test]
-fn valkey_port_without_host_is_ignored() {
-    let config = from_env(&[("VALKEY_PORT", "tcp://10.0.0.7:6379")]).unwrap();
-    assert_eq!(config, Config::default());
-}
-
-#[test]
-fn a_kubernetes_service_link_port_is_read() {
-    let config = from_env(&[
-        ("VALKEY_HOST", "valkey"),
-        ("VALKEY_PORT", "tcp://10.0.0.7:6380"),
-    ])
-    .unwrap();
-    assert_eq!(config.cache.redis.addrs, ["valkey:6380"]);
+fn a_port_or_legacy_host_alone_changes_nothing() {
+    let cases: [(&str, &[(&str, &str)]); 2] = [
+        (
+            "a valkey port without a host is ignored",
+            &[("VALKEY_PORT", "tcp://10.0.0.7:6379")],
+        ),
+        (
+            "REDIS_HOST does not choose the backend",
+            &[("REDIS_HOST", "legacy")],
+        ),
+    ];
+    for (case, vars) in cases {
+        assert_eq!(from_env(vars).unwrap(), Config::default(), "{case}");
+    }
 }
 
 #[test]
 fn a_malformed_port_names_the_variable() {
     let err = from_env(&[("VALKEY_HOST", "valkey"), ("VALKEY_PORT", "http")]).unwrap_err();
     assert_eq!(err.field, "VALKEY_PORT");
-}
-
-#[test]
-fn an_ipv6_host_gets_brackets() {
-    let config = from_env(&[("VALKEY_HOST", "fd00::7")]).unwrap();
-    assert_eq!(config.cache.redis.addrs, ["[fd00::7]:6379"]);
 }
 
 #[test]
@@ -312,37 +344,9 @@ fn valkey_credentials_tls_and_cluster_apply() {
     ])
     .unwrap();
     let redis = &config.cache.redis;
-    assert_eq!(redis.username.as_deref(), Some("default"));
-    assert_eq!(redis.password.as_ref().unwrap().expose(), "pw");
+    assert_eq!(credentials(redis), (Some("default"), "pw"));
     assert!(redis.tls.enabled);
     assert_eq!(redis.mode, RedisMode::Cluster);
-}
-
-#[test]
-fn valkey_cluster_false_means_standalone() {
-    let mut config = Config::default();
-    config.cache.redis.mode = RedisMode::Cluster;
-    config
-        .apply_env(&env(&[("VALKEY_CLUSTER", "false")]))
-        .unwrap();
-    assert_eq!(config.cache.redis.mode, RedisMode::Standalone);
-}
-
-#[test]
-fn redis_host_fills_an_empty_address_list_of_a_redis_backend() {
-    let config = from_env(&[
-        ("CACHE_TYPE", "redis"),
-        ("REDIS_HOST", "legacy"),
-        ("REDIS_PORT", "6390"),
-    ])
-    .unwrap();
-    assert_eq!(config.cache.redis.addrs, ["legacy:6390"]);
-}
-
-#[test]
-fn redis_host_does_not_choose_the_backend() {
-    let config = from_env(&[("REDIS_HOST", "legacy")]).unwrap();
-    assert_eq!(config, Config::default());
 }
 
 #[test]

@@ -34,33 +34,6 @@ fn no_file_means_the_defaults_and_the_environment() {
 }
 
 #[test]
-fn a_valkey_alias_overrides_the_file() {
-    let config = load(FILE, &[("VALKEY_HOST", "valkey")]);
-    assert_eq!(config.cache.redis.addrs, ["valkey:6379"]);
-}
-
-#[test]
-fn a_cache_alias_overrides_a_valkey_alias() {
-    let config = load(
-        FILE,
-        &[("VALKEY_HOST", "valkey"), ("CACHE_ADDRS", "seed:6379")],
-    );
-    assert_eq!(config.cache.redis.addrs, ["seed:6379"]);
-}
-
-#[test]
-fn a_canonical_variable_overrides_a_cache_alias() {
-    let config = load(
-        FILE,
-        &[
-            ("CACHE_ADDRS", "seed:6379"),
-            ("CACHE_REDIS_ADDRS", "canonical:6379"),
-        ],
-    );
-    assert_eq!(config.cache.redis.addrs, ["canonical:6379"]);
-}
-
-#[test]
 fn a_canonical_pool_size_overrides_the_seed_pool_size() {
     let config = load(
         FILE,
@@ -101,27 +74,53 @@ fn cache_type_overrides_the_backend_implied_by_an_alias() {
 }
 
 #[test]
-fn redis_host_is_ignored_when_the_file_has_an_address() {
-    let config = load(FILE, &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")]);
-    assert_eq!(config.cache.redis.addrs, ["file:6379"]);
-}
-
-#[test]
-fn redis_host_fills_in_when_the_file_has_no_address() {
-    let config = load(
-        "cache:\n  type: redis\n",
-        &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")],
-    );
-    assert_eq!(config.cache.redis.addrs, ["legacy:6390"]);
-}
-
-#[test]
-fn redis_host_is_ignored_when_an_alias_gives_an_address() {
-    let config = load(
-        "cache:\n  type: redis\n",
-        &[("REDIS_HOST", "legacy"), ("CACHE_ADDRS", "seed:6379")],
-    );
-    assert_eq!(config.cache.redis.addrs, ["seed:6379"]);
+fn the_strongest_source_gives_the_address() {
+    let redis_only = "cache:\n  type: redis\n";
+    let cases: [(&str, &str, &[(&str, &str)], &str); 6] = [
+        (
+            "a valkey alias overrides the file",
+            FILE,
+            &[("VALKEY_HOST", "valkey")],
+            "valkey:6379",
+        ),
+        (
+            "a cache alias overrides a valkey alias",
+            FILE,
+            &[("VALKEY_HOST", "valkey"), ("CACHE_ADDRS", "seed:6379")],
+            "seed:6379",
+        ),
+        (
+            "a canonical variable overrides a cache alias",
+            FILE,
+            &[
+                ("CACHE_ADDRS", "seed:6379"),
+                ("CACHE_REDIS_ADDRS", "canonical:6379"),
+            ],
+            "canonical:6379",
+        ),
+        (
+            "REDIS_HOST is ignored when the file has an address",
+            FILE,
+            &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")],
+            "file:6379",
+        ),
+        (
+            "REDIS_HOST fills in when the file has no address",
+            redis_only,
+            &[("REDIS_HOST", "legacy"), ("REDIS_PORT", "6390")],
+            "legacy:6390",
+        ),
+        (
+            "REDIS_HOST is ignored when an alias gives an address",
+            redis_only,
+            &[("REDIS_HOST", "legacy"), ("CACHE_ADDRS", "seed:6379")],
+            "seed:6379",
+        ),
+    ];
+    for (case, file, vars, addr) in cases {
+        let config = load(file, vars);
+        assert_eq!(config.cache.redis.addrs, [addr], "{case}");
+    }
 }
 
 #[test]

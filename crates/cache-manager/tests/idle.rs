@@ -5,14 +5,13 @@ mod support;
 use std::time::Duration;
 
 use cache_manager::TenantManager;
-use support::{RecordingResolver, eventually, is_closed, manager};
+use support::{RecordingResolver, eventually, is_closed, manager, recording_manager};
 
 const IDLE: Duration = Duration::from_secs(60);
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_unused_for_idle_ttl_is_closed_by_the_background_sweep() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, IDLE);
+    let (resolver, m) = recording_manager(10, IDLE);
     drop(m.get("a").await.unwrap());
     tokio::time::sleep(IDLE).await;
     let a = resolver.only("a");
@@ -23,8 +22,7 @@ async fn a_tenant_unused_for_idle_ttl_is_closed_by_the_background_sweep() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_is_not_closed_before_idle_ttl() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, IDLE);
+    let (resolver, m) = recording_manager(10, IDLE);
     drop(m.get("a").await.unwrap());
     tokio::time::sleep(IDLE - Duration::from_secs(1)).await;
     assert!(m.contains("a"));
@@ -33,8 +31,7 @@ async fn a_tenant_is_not_closed_before_idle_ttl() {
 
 #[tokio::test(start_paused = true)]
 async fn using_a_tenant_keeps_it_open() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, IDLE);
+    let (resolver, m) = recording_manager(10, IDLE);
     for _ in 0..10 {
         drop(m.get("a").await.unwrap());
         tokio::time::sleep(IDLE / 2).await;
@@ -46,8 +43,7 @@ async fn using_a_tenant_keeps_it_open() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leased_tenant_is_not_closed_as_idle() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, IDLE);
+    let m = manager(RecordingResolver::new(), 10, IDLE);
     let lease = m.get("a").await.unwrap();
     tokio::time::sleep(IDLE * 5).await;
     assert!(m.contains("a"));
@@ -98,8 +94,7 @@ async fn dropping_the_manager_stops_the_sweep() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_manager_closes_its_tenant_caches() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, IDLE * 100);
+    let (resolver, m) = recording_manager(10, IDLE * 100);
     drop(m.get("a").await.unwrap());
     drop(m);
     let a = resolver.only("a");

@@ -12,24 +12,9 @@ fn backend() -> Arc<dyn Cache> {
     Arc::new(MemoryCache::new())
 }
 
-#[tokio::test]
-async fn scan_never_lists_another_tenants_keys() {
-    check_scan_never_lists_another_tenants_keys(backend(), "").await;
-}
-
-#[tokio::test]
-async fn delete_pattern_never_deletes_another_tenants_keys() {
-    check_delete_pattern_never_deletes_another_tenants_keys(backend(), "").await;
-}
-
-#[tokio::test]
-async fn get_never_reads_another_tenants_keys() {
-    check_get_never_reads_another_tenants_keys(backend(), "").await;
-}
-
-#[tokio::test]
-async fn locks_of_one_tenant_never_block_another() {
-    check_locks_of_one_tenant_never_block_another(backend(), "").await;
+isolation_tests! {
+    #[tokio::test]
+    backend: ((), backend()),
 }
 
 /// The checks have teeth: with ids put into the namespace unescaped, the

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -13,16 +12,6 @@ use cache_redis::RedisCache;
 use cache_redis::{RedisConfig, RedisMode};
 use cache_testing::server::{RedisCluster, RedisServer};
 use support::isolation::*;
-
-/// A key prefix per test, so tests sharing a server stay apart.
-fn run_prefix() -> String {
-    static RUN: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "iso{}-{}:",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// The deployment the running tests share: started by the first, stopped when
 /// the last drops it (a plain `static` would leak the server processes).
@@ -36,13 +25,15 @@ fn shared<T>(slot: &'static Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T>
     started
 }
 
-fn config(addrs: Vec<String>, mode: RedisMode) -> RedisConfig {
+/// A cache over the deployment at `addrs`, with generous timeouts.
+async fn connect(addrs: Vec<String>, mode: RedisMode) -> Arc<dyn Cache> {
     let mut config = RedisConfig::default();
     config.addrs = addrs;
     config.mode = mode;
     config.connect_timeout = Duration::from_secs(5);
     config.command_timeout = Duration::from_secs(5);
-    config
+    let cache = RedisCache::connect(&config).await;
+    Arc::new(cache.expect("connect to the test deployment"))
 }
 
 mod standalone {
@@ -52,34 +43,13 @@ mod standalone {
 
     async fn backend() -> (Arc<RedisServer>, Arc<dyn Cache>) {
         let server = shared(&SERVER, RedisServer::start);
-        let cache = RedisCache::connect(&config(vec![server.addr()], RedisMode::Standalone))
-            .await
-            .expect("connect to the test server");
-        (server, Arc::new(cache))
+        let cache = connect(vec![server.addr()], RedisMode::Standalone).await;
+        (server, cache)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scan_never_lists_another_tenants_keys() {
-        let (_server, backend) = backend().await;
-        check_scan_never_lists_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn delete_pattern_never_deletes_another_tenants_keys() {
-        let (_server, backend) = backend().await;
-        check_delete_pattern_never_deletes_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn get_never_reads_another_tenants_keys() {
-        let (_server, backend) = backend().await;
-        check_get_never_reads_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn locks_of_one_tenant_never_block_another() {
-        let (_server, backend) = backend().await;
-        check_locks_of_one_tenant_never_block_another(backend, &run_prefix()).await;
+    isolation_tests! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        backend: backend().await,
     }
 }
 
@@ -95,34 +65,13 @@ mod cluster {
                 .replicas_per_primary(0)
                 .start()
         });
-        let cache = RedisCache::connect(&config(cluster.seed_addrs(), RedisMode::Cluster))
-            .await
-            .expect("connect to the test cluster");
-        (cluster, Arc::new(cache))
+        let cache = connect(cluster.seed_addrs(), RedisMode::Cluster).await;
+        (cluster, cache)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scan_never_lists_another_tenants_keys() {
-        let (_cluster, backend) = backend().await;
-        check_scan_never_lists_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn delete_pattern_never_deletes_another_tenants_keys() {
-        let (_cluster, backend) = backend().await;
-        check_delete_pattern_never_deletes_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn get_never_reads_another_tenants_keys() {
-        let (_cluster, backend) = backend().await;
-        check_get_never_reads_another_tenants_keys(backend, &run_prefix()).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn locks_of_one_tenant_never_block_another() {
-        let (_cluster, backend) = backend().await;
-        check_locks_of_one_tenant_never_block_another(backend, &run_prefix()).await;
+    isolation_tests! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        backend: backend().await,
     }
 
     /// The default namespace's hash tag keeps all of a tenant's keys in one
@@ -143,14 +92,9 @@ mod cluster {
             .await
             .unwrap();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        assert!(
-            tenant
-                .get_many(&refs)
-                .await
-                .unwrap()
-                .iter()
-                .all(Option::is_some)
-        );
+        let values = tenant.get_many(&refs).await.unwrap();
+        let every_value = vec![Some(bytes::Bytes::from_static(b"v")); refs.len()];
+        assert_eq!(values, every_value, "every key reads back its value");
         assert_eq!(tenant.delete_many(&refs).await.unwrap(), 20);
         manager.close().await.unwrap();
     }

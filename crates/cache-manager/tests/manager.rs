@@ -7,17 +7,48 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, ErrorKind, Operation};
-use cache_manager::{MAX_TENANT_ID_BYTES, TenantManager, resolver_fn};
+use cache_manager::{MAX_TENANT_ID_BYTES, TenantCache, TenantManager, resolver_fn};
 use cache_memory::MemoryCache;
 use cache_testing::FaultyCache;
-use support::{RecordingResolver, eventually, is_closed, manager};
+use support::{RecordingResolver, eventually, is_closed, manager, recording_manager};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// What `count` calls to `get("acme")`, all spawned at once, returned.
+async fn concurrent_gets(m: &TenantManager, count: usize) -> Vec<cache_core::Result<TenantCache>> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let m = m.clone();
+            tokio::spawn(async move { m.get("acme").await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+/// A manager whose resolver takes a second per backend, and the task creating
+/// tenant `a` on it, once that creation has started.
+async fn creating_a() -> (
+    Arc<RecordingResolver>,
+    TenantManager,
+    tokio::task::JoinHandle<cache_core::Result<TenantCache>>,
+) {
+    let resolver = RecordingResolver::slow(Duration::from_secs(1));
+    let m = manager(resolver.clone(), 10, HOUR);
+    let creating = {
+        let m = m.clone();
+        tokio::spawn(async move { m.get("a").await })
+    };
+    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    (resolver, m, creating)
+}
+
 #[tokio::test]
 async fn first_get_creates_the_tenant_cache_through_the_resolver() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let acme = m.get("acme").await.unwrap();
     acme.set("k", b"v", HOUR).await.unwrap();
     assert_eq!(
@@ -29,8 +60,7 @@ async fn first_get_creates_the_tenant_cache_through_the_resolver() {
 
 #[tokio::test]
 async fn later_gets_return_the_same_cache_without_creating() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let first = m.get("acme").await.unwrap();
     let second = m.get("acme").await.unwrap();
     assert!(first.same_cache(&second));
@@ -42,16 +72,11 @@ async fn later_gets_return_the_same_cache_without_creating() {
 async fn a_thousand_concurrent_first_calls_create_exactly_one_backend() {
     let resolver = RecordingResolver::slow(Duration::from_millis(50));
     let m = manager(resolver.clone(), 10, HOUR);
-    let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let m = m.clone();
-            tokio::spawn(async move { m.get("acme").await })
-        })
+    let leases: Vec<TenantCache> = concurrent_gets(&m, 1000)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
         .collect();
-    let mut leases = Vec::new();
-    for task in tasks {
-        leases.push(task.await.unwrap().unwrap());
-    }
     assert_eq!(resolver.calls(), 1);
     assert_eq!(resolver.built_for("acme").len(), 1);
     assert!(leases.iter().all(|l| l.same_cache(&leases[0])));
@@ -62,15 +87,8 @@ async fn a_thousand_concurrent_first_calls_create_exactly_one_backend() {
 async fn a_failed_creation_is_reported_to_every_waiter() {
     let resolver = RecordingResolver::failing(1, Some(Duration::from_secs(1)));
     let m = manager(resolver.clone(), 10, HOUR);
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let m = m.clone();
-            tokio::spawn(async move { m.get("acme").await })
-        })
-        .collect();
-    for task in tasks {
-        let error = task.await.unwrap().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Connection);
+    for result in concurrent_gets(&m, 10).await {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Connection);
     }
     assert_eq!(resolver.calls(), 1);
     assert_eq!(m.stats().creation_failures, 1);
@@ -97,8 +115,7 @@ async fn empty_tenant_id_is_an_invalid_tenant_id() {
 
 #[tokio::test]
 async fn over_long_tenant_id_is_an_invalid_tenant_id() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let long = "t".repeat(MAX_TENANT_ID_BYTES + 1);
     let error = m.get(&long).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidTenantId);
@@ -111,8 +128,7 @@ async fn over_long_tenant_id_is_an_invalid_tenant_id() {
 
 #[tokio::test(start_paused = true)]
 async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 2, HOUR);
+    let m = manager(RecordingResolver::new(), 2, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
     drop(m.get("a").await.unwrap()); // a is now more recent than b
@@ -124,20 +140,25 @@ async fn the_least_recently_used_tenant_is_evicted_past_max_tenants() {
     assert_eq!(m.stats().evicted, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_evicted_tenant_nobody_holds_is_closed() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+/// A one-tenant manager on which `a` was used, then `b`, which evicted `a`
+/// (no lease held).
+async fn a_evicted_by_b() -> (Arc<RecordingResolver>, TenantManager) {
+    let (resolver, m) = recording_manager(1, HOUR);
     drop(m.get("a").await.unwrap());
     drop(m.get("b").await.unwrap());
+    (resolver, m)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evicted_tenant_nobody_holds_is_closed() {
+    let (resolver, _m) = a_evicted_by_b().await;
     let a = resolver.only("a");
     eventually("a's backend is closed", || is_closed(&*a)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_stays_open_while_leased() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     let lease = m.get("a").await.unwrap();
     drop(m.get("b").await.unwrap());
     assert!(!m.contains("a"));
@@ -150,8 +171,7 @@ async fn an_evicted_tenant_stays_open_while_leased() {
 
 #[tokio::test(start_paused = true)]
 async fn an_evicted_tenant_is_closed_when_its_last_lease_is_released() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
+    let (resolver, m) = recording_manager(1, HOUR);
     let lease = m.get("a").await.unwrap();
     let shared: Arc<dyn Cache> = lease.clone().into_shared();
     drop(m.get("b").await.unwrap());
@@ -165,18 +185,14 @@ async fn an_evicted_tenant_is_closed_when_its_last_lease_is_released() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_evicted_then_used_again_gets_a_new_backend() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 1, HOUR);
-    drop(m.get("a").await.unwrap());
-    drop(m.get("b").await.unwrap());
+    let (resolver, m) = a_evicted_by_b().await;
     drop(m.get("a").await.unwrap());
     assert_eq!(resolver.built_for("a").len(), 2);
 }
 
 #[tokio::test]
 async fn remove_closes_an_unused_tenant_at_once() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     drop(m.get("a").await.unwrap());
     assert!(m.remove("a").await);
     assert!(is_closed(&*resolver.only("a")).await);
@@ -186,8 +202,7 @@ async fn remove_closes_an_unused_tenant_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn remove_of_a_leased_tenant_closes_it_on_release() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let lease = m.get("a").await.unwrap();
     assert!(m.remove("a").await);
     lease.health().await.expect("usable until released");
@@ -205,13 +220,7 @@ async fn remove_of_an_unknown_tenant_reports_false() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tenant_removed_during_its_creation_ends_up_removed_and_closed() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (resolver, m, creating) = creating_a().await;
     assert!(m.remove("a").await);
     let lease = creating
         .await
@@ -226,8 +235,7 @@ async fn a_tenant_removed_during_its_creation_ends_up_removed_and_closed() {
 
 #[tokio::test]
 async fn closing_through_a_lease_makes_the_next_get_build_a_fresh_cache() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     m.get("a").await.unwrap().close().await.unwrap();
     let again = m.get("a").await.unwrap();
     again.health().await.expect("a fresh, open cache");
@@ -236,8 +244,7 @@ async fn closing_through_a_lease_makes_the_next_get_build_a_fresh_cache() {
 
 #[tokio::test]
 async fn close_closes_every_tenant_cache() {
-    let resolver = RecordingResolver::new();
-    let m = manager(resolver.clone(), 10, HOUR);
+    let (resolver, m) = recording_manager(10, HOUR);
     let _held = m.get("a").await.unwrap();
     drop(m.get("b").await.unwrap());
     m.close().await.unwrap();
@@ -266,13 +273,7 @@ async fn closing_twice_is_fine() {
 
 #[tokio::test(start_paused = true)]
 async fn a_creation_that_completes_after_close_is_refused_and_closed() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (resolver, m, creating) = creating_a().await;
     m.close().await.unwrap();
     assert!(creating.await.unwrap().unwrap_err().is_closed());
     let a = resolver.only("a");
@@ -361,13 +362,7 @@ async fn a_failed_close_on_eviction_still_evicts_the_tenant() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_creation_leaves_nothing_behind() {
-    let resolver = RecordingResolver::slow(Duration::from_secs(1));
-    let m = manager(resolver.clone(), 10, HOUR);
-    let creating = {
-        let m = m.clone();
-        tokio::spawn(async move { m.get("a").await })
-    };
-    eventually("the creation started", || async { resolver.calls() == 1 }).await;
+    let (_resolver, m, creating) = creating_a().await;
     creating.abort();
     assert!(creating.await.unwrap_err().is_cancelled());
     m.get("a").await.expect("the next caller creates it");

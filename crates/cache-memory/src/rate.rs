@@ -252,19 +252,24 @@ mod tests {
     }
 
     #[test]
-    fn fixed_window_on_a_non_counter_is_a_wrong_type() {
-        let entry = Entry::bytes(Bytes::from_static(b"text"), Instant::now() + WINDOW);
-        let rule = RateLimitRule::fixed(1, WINDOW);
-        let err = decide("k", Some(&entry), &rule, Instant::now(), u64::MAX).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::WrongType, "{err:?}");
-    }
-
-    #[test]
-    fn sliding_window_on_bytes_is_a_wrong_type() {
-        let entry = Entry::bytes(Bytes::from_static(b"1"), Instant::now() + WINDOW);
-        let rule = RateLimitRule::sliding(1, WINDOW);
-        let err = decide("k", Some(&entry), &rule, Instant::now(), u64::MAX).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::WrongType, "{err:?}");
+    fn a_window_over_a_value_it_does_not_own_is_a_wrong_type() {
+        let cases = [
+            (
+                "fixed window on a non-counter",
+                RateLimitRule::fixed(1, WINDOW),
+                &b"text"[..],
+            ),
+            (
+                "sliding window on bytes",
+                RateLimitRule::sliding(1, WINDOW),
+                &b"1"[..],
+            ),
+        ];
+        for (case, rule, stored) in cases {
+            let entry = Entry::bytes(Bytes::from_static(stored), Instant::now() + WINDOW);
+            let err = decide("k", Some(&entry), &rule, Instant::now(), u64::MAX).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WrongType, "{case}: {err:?}");
+        }
     }
 
     #[test]

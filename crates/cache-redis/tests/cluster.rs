@@ -65,6 +65,15 @@ fn keys_on_every_shard(cluster: &RedisCluster, prefix: &str, count: usize) -> Ve
     keys
 }
 
+/// A client of the shared cluster, a fresh namespace for `test`, and `count`
+/// keys under it spread over every shard.
+async fn keys_across_shards(test: &str, count: usize) -> (RedisCache, String, Vec<String>) {
+    let cluster = shared_cluster();
+    let ns = namespace(test);
+    let keys = keys_on_every_shard(cluster, &ns, count);
+    (connect(cluster).await, ns, keys)
+}
+
 /// The keys matching `pattern` on each primary, by primary.
 fn keys_by_primary(cluster: &RedisCluster, pattern: &str) -> BTreeMap<String, Vec<String>> {
     cluster
@@ -114,10 +123,7 @@ async fn delete_pattern_removes_matching_keys_from_every_shard_and_nothing_else(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_keys_pages_through_every_shard_returning_each_key_once() {
-    let cluster = shared_cluster();
-    let cache = connect(cluster).await;
-    let ns = namespace("scan");
-    let keys = keys_on_every_shard(cluster, &ns, 500);
+    let (cache, ns, keys) = keys_across_shards("scan", 500).await;
     let pairs: Vec<(&str, &[u8])> = keys.iter().map(|k| (k.as_str(), &b"v"[..])).collect();
     cache.set_many(&pairs, TTL).await.unwrap();
 
@@ -154,10 +160,7 @@ async fn scan_keys_pages_through_every_shard_returning_each_key_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_calls_span_slots_and_keep_the_callers_order() {
-    let cluster = shared_cluster();
-    let cache = connect(cluster).await;
-    let ns = namespace("batch");
-    let keys = keys_on_every_shard(cluster, &ns, 200);
+    let (cache, _, keys) = keys_across_shards("batch", 200).await;
     let written: Vec<(&str, Vec<u8>)> = keys
         .iter()
         .step_by(2)
@@ -174,14 +177,8 @@ async fn batch_calls_span_slots_and_keep_the_callers_order() {
         assert_eq!(value.as_deref(), expected, "value of {key} at position {i}");
     }
     assert_eq!(cache.delete_many(&asked).await.unwrap(), 100);
-    assert!(
-        cache
-            .get_many(&asked)
-            .await
-            .unwrap()
-            .iter()
-            .all(Option::is_none)
-    );
+    let after = cache.get_many(&asked).await.unwrap();
+    assert_eq!(after, vec![None; asked.len()], "every key is deleted");
 }
 
 /// Counts of a load loop's outcomes.

@@ -449,6 +449,16 @@ impl Figures {
     }
 }
 
+/// Asserts that the calls succeeded again within 5 s of `since`, the moment
+/// named by `what` (the server coming back, SIGCONT, a promotion).
+fn assert_recovered_soon(recovered: Instant, since: Instant, what: &str) {
+    let took = recovered.saturating_duration_since(since);
+    assert!(
+        took < Duration::from_secs(5),
+        "the client took {took:?} to recover after {what}"
+    );
+}
+
 /// Checks what holds in every drill: no panic (the tasks joined), no hung
 /// call, no wrong value; `lossless`: no acknowledged write lost. Then reads
 /// every counter and checks that it was applied at most once per call, and
@@ -546,11 +556,7 @@ async fn drill_kill_9_and_restart_under_load_loses_and_doubles_nothing() {
          {total} applied",
         figures.errors_ending_after(fault)
     );
-    assert!(
-        recovered.saturating_duration_since(serving) < Duration::from_secs(5),
-        "the client took {:?} to recover after the server",
-        recovered.saturating_duration_since(serving)
-    );
+    assert_recovered_soon(recovered, serving, "the server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,11 +603,7 @@ async fn drill_sigstop_bounds_every_call_and_recovers_on_sigcont() {
         slowest < timeout + Duration::from_secs(1),
         "a call took {slowest:?}"
     );
-    assert!(
-        recovered.saturating_duration_since(resumed) < Duration::from_secs(5),
-        "the client took {:?} to recover after SIGCONT",
-        recovered.saturating_duration_since(resumed)
-    );
+    assert_recovered_soon(recovered, resumed, "SIGCONT");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -680,11 +682,7 @@ async fn drill_cluster_master_killed_under_load_fails_over_and_takes_it_back() {
         "  counters on the killed master: {acked} acknowledged, {maybe} may have run, {total} \
          applied (never more than acknowledged + may have run)"
     );
-    assert!(
-        recovered.saturating_duration_since(promoted) < Duration::from_secs(5),
-        "the client took {:?} to recover after the promotion",
-        recovered.saturating_duration_since(promoted)
-    );
+    assert_recovered_soon(recovered, promoted, "the promotion");
     assert_eq!(after_promotion, 0, "get_many failed after the promotion");
     assert!(
         figures.errors_since(rejoined).is_empty(),

@@ -160,12 +160,24 @@ async fn scripts_are_reloaded_after_script_flush() {
     assert_eq!(cache.incr_by(&key, 5, TTL).await.unwrap(), 5);
 }
 
+/// A server requiring the password `required`, and what connecting to it
+/// with `given` (or with no password) gives.
+async fn connect_to_password_server(
+    required: &str,
+    given: Option<&str>,
+) -> (RedisServer, Result<RedisCache, CacheError>) {
+    let server = RedisServer::builder().password(required).start();
+    let mut config = config_for(&server);
+    config.password = given.map(Secret::new);
+    let connected = RedisCache::connect(&config).await;
+    (server, connected)
+}
+
 #[tokio::test]
 async fn a_wrong_password_fails_connect_naming_the_address_not_the_password() {
-    let server = RedisServer::builder().password("the-right-one").start();
-    let mut config = config_for(&server);
-    config.password = Some(Secret::new("hunter2-wrong-secret"));
-    let err = RedisCache::connect(&config).await.unwrap_err();
+    let (server, connected) =
+        connect_to_password_server("the-right-one", Some("hunter2-wrong-secret")).await;
+    let err = connected.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err:?}");
     assert!(!err.is_transient(), "{err:?}");
     let shown = every_rendering(&err);
@@ -176,8 +188,8 @@ async fn a_wrong_password_fails_connect_naming_the_address_not_the_password() {
 
 #[tokio::test]
 async fn a_missing_password_fails_connect_with_a_hint() {
-    let server = RedisServer::builder().password("the-right-one").start();
-    let err = RedisCache::connect(&config_for(&server)).await.unwrap_err();
+    let (server, connected) = connect_to_password_server("the-right-one", None).await;
+    let err = connected.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err:?}");
     let shown = every_rendering(&err);
     assert!(shown.contains("cache.redis.password"), "{shown}");
@@ -186,10 +198,9 @@ async fn a_missing_password_fails_connect_with_a_hint() {
 
 #[tokio::test]
 async fn password_only_auth_connects_and_debug_hides_the_password() {
-    let server = RedisServer::builder().password("pw-only-secret").start();
-    let mut config = config_for(&server);
-    config.password = Some(Secret::new("pw-only-secret"));
-    let cache = RedisCache::connect(&config).await.unwrap();
+    let (server, connected) =
+        connect_to_password_server("pw-only-secret", Some("pw-only-secret")).await;
+    let cache = connected.unwrap();
     let key = unique_key("auth");
     cache.set(&key, b"v", TTL).await.unwrap();
     assert_eq!(&cache.get(&key).await.unwrap().unwrap()[..], b"v");

@@ -188,60 +188,62 @@ impl Parser<'_> {
     }
 
     fn array(&mut self) -> Result<Value, JsonError> {
-        self.pos += 1;
         let mut items = Vec::new();
-        self.whitespace();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Array(items));
-        }
-        loop {
-            self.whitespace();
-            items.push(self.value()?);
-            self.whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.syntax("expected `,` or `]`")),
-            }
-        }
+        self.items(b']', "expected `,` or `]`", |p| {
+            items.push(p.value()?);
+            Ok(())
+        })?;
+        Ok(Value::Array(items))
     }
 
     fn object(&mut self) -> Result<Value, JsonError> {
-        self.pos += 1;
         let mut entries = Vec::new();
         let mut seen = HashSet::new();
+        self.items(b'}', "expected `,` or `}`", |p| {
+            let at = p.pos;
+            if p.peek() != Some(b'"') {
+                return Err(p.syntax("expected a key (a string)"));
+            }
+            let key = p.string()?;
+            if !seen.insert(key.clone()) {
+                return Err(p.error_at(at, JsonErrorKind::DuplicateKey(key)));
+            }
+            p.whitespace();
+            p.expect(b':', "expected `:`")?;
+            p.whitespace();
+            let value = p.value()?;
+            entries.push((Value::Text(key), value));
+            Ok(())
+        })?;
+        Ok(Value::Map(entries))
+    }
+
+    /// Reads the comma-separated items of the array or object whose opening
+    /// bracket is at the cursor, up to and past `close`: `item` reads one,
+    /// whitespace around it skipped; `expected` words a bad separator.
+    fn items(
+        &mut self,
+        close: u8,
+        expected: &'static str,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.pos += 1;
         self.whitespace();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.pos += 1;
-            return Ok(Value::Map(entries));
+            return Ok(());
         }
         loop {
             self.whitespace();
-            let at = self.pos;
-            if self.peek() != Some(b'"') {
-                return Err(self.syntax("expected a key (a string)"));
-            }
-            let key = self.string()?;
-            if !seen.insert(key.clone()) {
-                return Err(self.error_at(at, JsonErrorKind::DuplicateKey(key)));
-            }
-            self.whitespace();
-            self.expect(b':', "expected `:`")?;
-            self.whitespace();
-            let value = self.value()?;
-            entries.push((Value::Text(key), value));
+            item(self)?;
             self.whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b'}') => {
+                Some(b) if b == close => {
                     self.pos += 1;
-                    return Ok(Value::Map(entries));
+                    return Ok(());
                 }
-                _ => return Err(self.syntax("expected `,` or `}`")),
+                _ => return Err(self.syntax(expected)),
             }
         }
     }

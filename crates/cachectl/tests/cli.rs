@@ -33,6 +33,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that `text`, a run's output, contains `expected`.
+#[track_caller]
+fn assert_contains(text: &str, expected: &str) {
+    assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
+}
+
+/// A fresh server, the temporary folder of its config, and the config file.
+fn redis_setup() -> (RedisServer, tempfile::TempDir, std::path::PathBuf) {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = redis_config(dir.path(), &server);
+    (server, dir, config)
+}
+
 fn redis_config(dir: &Path, server: &RedisServer) -> std::path::PathBuf {
     let path = dir.join("cache.yaml");
     std::fs::write(
@@ -51,11 +65,15 @@ fn demo_runs_on_the_embedded_backend_without_a_server() {
     let out = cachectl(&["demo"], None);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("in-memory (embedded)"), "{text}");
-    assert!(text.contains("worker B: stored=false"), "{text}");
-    assert!(text.contains("loader ran 1 time(s)"), "{text}");
-    assert!(text.contains("globex still has plan=\"free\""), "{text}");
-    assert!(text.contains("Done."), "{text}");
+    for expected in [
+        "in-memory (embedded)",
+        "worker B: stored=false",
+        "loader ran 1 time(s)",
+        "globex still has plan=\"free\"",
+        "Done.",
+    ] {
+        assert_contains(&text, expected);
+    }
 }
 
 #[test]
@@ -66,27 +84,28 @@ fn get_of_a_missing_key_exits_with_3() {
 }
 
 #[test]
-fn a_bad_config_fails_naming_the_field() {
+fn a_bad_config_fails_naming_what_is_wrong() {
+    let cases = [
+        (
+            "an empty address list names the field",
+            "cache:\n  type: redis\n  redis:\n    addrs: []\n",
+            "cache.redis.addrs",
+        ),
+        (
+            "an unknown key is named",
+            "cache:\n  memroy:\n    max_entries: 5\n",
+            "memroy",
+        ),
+    ];
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, "cache:\n  type: redis\n  redis:\n    addrs: []\n").unwrap();
-    let out = cachectl(&["health"], Some(&path));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cache.redis.addrs"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-#[test]
-fn an_unknown_config_key_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typo.yaml");
-    std::fs::write(&path, "cache:\n  memroy:\n    max_entries: 5\n").unwrap();
-    let out = cachectl(&["health"], Some(&path));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("memroy"), "{}", stderr(&out));
+    for (case, yaml, named) in cases {
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = cachectl(&["health"], Some(&path));
+        assert_eq!(out.status.code(), Some(1), "{case}");
+        let text = stderr(&out);
+        assert!(text.contains(named), "{case}: {text}");
+    }
 }
 
 #[test]
@@ -108,17 +127,14 @@ fn bench_prints_a_latency_table() {
     );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("p999"), "{text}");
-    assert!(text.contains("GET"), "{text}");
-    assert!(text.contains(" 0 errors"), "{text}");
-    assert!(text.contains("removed 100 bench keys"), "{text}");
+    for expected in ["p999", "GET", " 0 errors", "removed 100 bench keys"] {
+        assert_contains(&text, expected);
+    }
 }
 
 #[test]
 fn redis_values_persist_across_invocations_and_show_as_json() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
 
     let out = cachectl(
         &[
@@ -133,30 +149,17 @@ fn redis_values_persist_across_invocations_and_show_as_json() {
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let out = cachectl(&["get", "user:1"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
-    assert!(
-        stdout(&out).contains("\"name\": \"Ada\""),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "\"name\": \"Ada\"");
     // The key prefix from the config is applied on the server.
-    assert_eq!(
-        server.command(&["EXISTS", "app:user:1"]).as_integer(),
-        Some(1)
-    );
+    assert!(exists(&server, "app:user:1"));
 
     let out = cachectl(&["del", "user:1", "user:2"], Some(&config));
-    assert!(
-        stdout(&out).contains("deleted 1 of 2 keys"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "deleted 1 of 2 keys");
 }
 
 #[test]
 fn redis_keys_pages_and_invalidate_asks_first() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     for i in 0..25 {
         let out = cachectl(
             &["set", &format!("session:{i}"), "x", "--raw"],
@@ -186,17 +189,12 @@ fn redis_keys_pages_and_invalidate_asks_first() {
     let out = cachectl(&["invalidate", "session:*", "--yes"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert!(stdout(&out).contains("deleted 25 keys"), "{}", stdout(&out));
-    assert_eq!(
-        server.command(&["EXISTS", "app:keep:me"]).as_integer(),
-        Some(1)
-    );
+    assert!(exists(&server, "app:keep:me"));
 }
 
 #[test]
 fn redis_health_and_stats() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     let out = cachectl(&["health"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     assert!(stdout(&out).contains(&server.addr()));
@@ -225,16 +223,10 @@ fn an_unreachable_redis_fails_at_start_up_naming_the_address() {
 
 #[test]
 fn redis_demo_works_and_tenants_are_isolated() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (_server, _dir, config) = redis_setup();
     let out = cachectl(&["demo"], Some(&config));
     assert!(out.status.success(), "stderr: {}", stderr(&out));
-    assert!(
-        stdout(&out).contains("globex still has plan=\"free\""),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "globex still has plan=\"free\"");
 
     let out = cachectl(
         &["--tenant", "acme", "set", "k", "1", "--raw"],
@@ -245,6 +237,11 @@ fn redis_demo_works_and_tenants_are_isolated() {
     assert_eq!(out.status.code(), Some(3), "globex must not see acme's key");
     let out = cachectl(&["--tenant", "acme", "get", "k"], Some(&config));
     assert_eq!(stdout(&out).trim(), "1");
+}
+
+/// Whether the server holds `key` (the full key, prefix included).
+fn exists(server: &RedisServer, key: &str) -> bool {
+    server.command(&["EXISTS", key]).as_integer() == Some(1)
 }
 
 /// Stores `bytes` as they are at `key` under the test config's prefix.
@@ -268,9 +265,7 @@ fn stored_bytes(server: &RedisServer, key: &str) -> Vec<u8> {
 
 #[test]
 fn get_says_why_a_value_is_not_cbor() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     put_raw(&server, "blob", &[0xff, 0xfe]);
 
     // --format cbor fails, naming the reason; nothing on stdout.
@@ -301,9 +296,7 @@ fn get_says_why_a_value_is_not_cbor() {
 
 #[test]
 fn numbers_are_stored_and_shown_exactly() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     let set_get = |value: &str| -> (Vec<u8>, String) {
         let out = cachectl(&["set", "n", value], Some(&config));
         assert!(out.status.success(), "set {value}: {}", stderr(&out));
@@ -350,22 +343,13 @@ fn numbers_are_stored_and_shown_exactly() {
     // A float a double cannot hold is refused, and nothing is stored.
     let out = cachectl(&["set", "huge", "1e400"], Some(&config));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("too large for a 64-bit float"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(
-        server.command(&["EXISTS", "app:huge"]).as_integer(),
-        Some(0)
-    );
+    assert_contains(&stderr(&out), "too large for a 64-bit float");
+    assert!(!exists(&server, "app:huge"));
 }
 
 #[test]
 fn bytes_tags_and_bignums_show_readably() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     // {"png": h'0a0b0c', "ints": [10, 11, 12], "at": 1(1700000000), "big": 2(h'010000000000000000')}
     let mut doc = vec![0xa4];
     doc.extend(b"\x63png\x43\x0a\x0b\x0c");
@@ -390,18 +374,15 @@ fn bytes_tags_and_bignums_show_readably() {
     // Strict JSON says what it cannot show, and where.
     let out = cachectl(&["get", "doc", "--format", "json"], Some(&config));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no exact JSON form: a byte string at $[\"png\"]"),
-        "{}",
-        stderr(&out)
+    assert_contains(
+        &stderr(&out),
+        "no exact JSON form: a byte string at $[\"png\"]",
     );
 }
 
 #[test]
 fn duplicate_map_keys_are_refused_on_get_and_on_set() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     // {"a": 1, "a": 2}
     put_raw(&server, "dup", &[0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02]);
     for format in ["auto", "cbor", "json", "diag"] {
@@ -430,7 +411,7 @@ fn duplicate_map_keys_are_refused_on_get_and_on_set() {
     let err = stderr(&out);
     assert!(err.contains("has the key \"x\" more than once"), "{err}");
     assert!(err.contains("nothing was stored"), "{err}");
-    assert_eq!(server.command(&["EXISTS", "app:k"]).as_integer(), Some(0));
+    assert!(!exists(&server, "app:k"));
 }
 
 /// A memory backend that refuses values over 64 bytes.
@@ -476,11 +457,7 @@ fn bench_counts_failures_by_kind_apart_from_ops() {
     );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
-    assert!(
-        stderr(&out).contains("warning: pre-filling 10 of 10 keys failed"),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "warning: pre-filling 10 of 10 keys failed");
     // op count ops/s p50 p99 p999 failed
     let get = row(&text, "GET ");
     let set = row(&text, "SET ");
@@ -584,9 +561,7 @@ fn stats_prometheus_prints_the_exposition_text_of_the_probes() {
 
 #[test]
 fn stats_watch_refreshes_ops_hit_ratio_p99_and_errors_against_redis() {
-    let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = redis_config(dir.path(), &server);
+    let (server, _dir, config) = redis_setup();
     server.command(&["SET", "app:seen", "1"]);
     let out = cachectl(
         &[

@@ -188,19 +188,24 @@ impl<'a> Scanner<'a> {
         (self.input.len() - self.pos) as u64
     }
 
+    /// Refuses a declared `needed` bytes that the input cannot hold;
+    /// `message` words the refusal from the bytes that do remain.
+    #[inline]
+    fn fits(&self, needed: u64, message: impl FnOnce(u64) -> String) -> Result<(), CodecError> {
+        let remaining = self.remaining();
+        if needed > remaining {
+            return Err(truncated(self.pos, message(remaining)));
+        }
+        Ok(())
+    }
+
     /// Moves past a string body of `len` bytes, refusing a length the input
     /// cannot hold (so a declared 2^63 bytes costs nothing).
     #[inline]
     fn skip(&mut self, len: u64) -> Result<(), CodecError> {
-        if len > self.remaining() {
-            return Err(truncated(
-                self.pos,
-                format!(
-                    "a string declares {len} bytes but only {} remain",
-                    self.remaining()
-                ),
-            ));
-        }
+        self.fits(len, |remaining| {
+            format!("a string declares {len} bytes but only {remaining} remain")
+        })?;
         // Fits: len ≤ remaining ≤ usize::MAX.
         self.pos += len as usize;
         Ok(())
@@ -241,15 +246,9 @@ impl<'a> Scanner<'a> {
         }
         let items = if is_map { len.saturating_mul(2) } else { len };
         // Every item takes at least one byte: refuse early what cannot fit.
-        if items > self.remaining() {
-            return Err(truncated(
-                self.pos,
-                format!(
-                    "a container declares {items} items but only {} bytes remain",
-                    self.remaining()
-                ),
-            ));
-        }
+        self.fits(items, |remaining| {
+            format!("a container declares {items} items but only {remaining} bytes remain")
+        })?;
         self.enter(Frame::Definite { remaining: items })?;
         if items == 0 {
             self.stack.pop();

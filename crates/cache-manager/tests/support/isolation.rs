@@ -3,6 +3,7 @@
 //! lock another tenant's keys, whatever its id or keys contain.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cache_core::{Cache, ScanCursor};
@@ -225,3 +226,44 @@ async fn cleanup(manager: &TenantManager, victim: &str, attacker: &str) {
             .unwrap();
     }
 }
+
+/// A key prefix per test, so tests sharing a server stay apart.
+pub fn run_prefix() -> String {
+    static RUN: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "iso{}-{}:",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Declares the isolation tests of one backend, each a `#[$test]` async fn
+/// running one check of this module under its own [`run_prefix`].
+/// `$backend` (pasted into each test, so it may `.await`) gives the
+/// deployment to keep alive for the test and the cache over it.
+#[allow(unused_macros)]
+macro_rules! isolation_tests {
+    (#[$test:meta] backend: $backend:expr $(,)?) => {
+        isolation_tests!(@each #[$test] $backend;
+            scan_never_lists_another_tenants_keys
+                => check_scan_never_lists_another_tenants_keys,
+            delete_pattern_never_deletes_another_tenants_keys
+                => check_delete_pattern_never_deletes_another_tenants_keys,
+            get_never_reads_another_tenants_keys => check_get_never_reads_another_tenants_keys,
+            locks_of_one_tenant_never_block_another
+                => check_locks_of_one_tenant_never_block_another,
+        );
+    };
+    (@each #[$test:meta] $backend:expr; $($name:ident => $check:ident,)*) => {
+        $(
+            #[$test]
+            async fn $name() {
+                let (_deployment, backend) = $backend;
+                let prefix = $crate::support::isolation::run_prefix();
+                $crate::support::isolation::$check(backend, &prefix).await;
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use isolation_tests;

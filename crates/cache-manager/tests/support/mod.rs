@@ -104,6 +104,16 @@ impl TenantResolver for RecordingResolver {
     }
 }
 
+/// A fresh [`RecordingResolver`] and a manager over it (see [`manager`]).
+pub fn recording_manager(
+    max_tenants: usize,
+    idle_ttl: Duration,
+) -> (Arc<RecordingResolver>, TenantManager) {
+    let resolver = RecordingResolver::new();
+    let m = manager(resolver.clone(), max_tenants, idle_ttl);
+    (resolver, m)
+}
+
 /// A manager over `resolver` with `max_tenants` and `idle_ttl`.
 pub fn manager(
     resolver: Arc<RecordingResolver>,

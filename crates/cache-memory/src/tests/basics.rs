@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{MS, SHORT_TTL, TTL, cache, is_gone, manual};
+use super::{MS, SHORT_TTL, TTL, cache, expires_in, is_gone, manual};
 use crate::MemoryCache;
 use cache_core::key::MAX_KEY_BYTES;
 use cache_core::ttl::MAX_TTL;
@@ -10,9 +10,16 @@ use cache_core::{Cache, ErrorKind, RateLimitRule};
 
 #[tokio::test]
 async fn get_returns_what_set_stored() {
-    let c = cache();
-    c.set("k", b"value", TTL).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap().unwrap(), "value");
+    let cases = [
+        ("a plain value", "value", TTL),
+        ("the empty byte string is a value", "", TTL),
+        ("the longest ttl is accepted", "v", MAX_TTL),
+    ];
+    for (case, value, ttl) in cases {
+        let c = cache();
+        c.set("k", value.as_bytes(), ttl).await.unwrap();
+        assert_eq!(c.get("k").await.unwrap().unwrap(), value, "{case}");
+    }
 }
 
 #[tokio::test]
@@ -33,16 +40,14 @@ async fn set_replaces_the_ttl() {
     let (c, clock) = manual();
     c.set("k", b"one", TTL).await.unwrap();
     c.set("k", b"two", SHORT_TTL).await.unwrap();
-    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL));
-    clock.advance(SHORT_TTL);
-    assert!(is_gone(&c, "k").await, "the shorter TTL expires the value");
-}
-
-#[tokio::test]
-async fn the_empty_byte_string_is_a_value() {
-    let c = cache();
-    c.set("k", b"", TTL).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap().unwrap(), "");
+    expires_in(
+        &c,
+        &clock,
+        "k",
+        SHORT_TTL,
+        "the shorter TTL expires the value",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -106,13 +111,6 @@ async fn a_sub_millisecond_ttl_is_rounded_up_to_one_millisecond() {
     assert_eq!(c.get("k").await.unwrap().unwrap(), "v");
     clock.advance(Duration::from_nanos(1));
     assert!(is_gone(&c, "k").await, "the 1 ms value expires");
-}
-
-#[tokio::test]
-async fn the_longest_ttl_is_accepted() {
-    let c = cache();
-    c.set("k", b"v", MAX_TTL).await.unwrap();
-    assert_eq!(c.get("k").await.unwrap().unwrap(), "v");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{MS, SHORT_TTL, TTL, cache, manual};
+use super::{MS, SHORT_TTL, TTL, cache, manual, one_expired};
 use crate::MemoryCache;
 use cache_core::{Cache, ErrorKind};
 
@@ -23,12 +23,9 @@ async fn get_many_of_no_keys_is_empty() {
 
 #[tokio::test]
 async fn get_many_skips_expired_values() {
-    let (c, clock) = manual();
-    c.set("a", b"1", SHORT_TTL).await.unwrap();
-    c.set("b", b"2", TTL).await.unwrap();
-    clock.advance(SHORT_TTL);
+    let c = one_expired("a", "b").await;
     let values = c.get_many(&["a", "b"]).await.unwrap();
-    assert_eq!(values, [None, Some(bytes::Bytes::from_static(b"2"))]);
+    assert_eq!(values, [None, Some(bytes::Bytes::from_static(b"v"))]);
 }
 
 #[tokio::test]
@@ -47,36 +44,39 @@ async fn set_many_stores_every_entry_with_the_ttl() {
 }
 
 #[tokio::test]
-async fn set_many_writes_nothing_when_a_later_key_is_invalid() {
-    let c = cache();
-    let err = c
-        .set_many(&[("a", b"1"), ("", b"2")], TTL)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidKey);
-    assert!(c.get("a").await.is_ok_and(|v| v.is_none()));
-}
-
-#[tokio::test]
-async fn set_many_writes_nothing_when_a_later_value_is_too_large() {
-    let c = MemoryCache::builder().max_value_bytes(4).build().unwrap();
-    let err = c
-        .set_many(&[("a", b"1"), ("b", b"12345")], TTL)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
-    assert!(c.get("a").await.is_ok_and(|v| v.is_none()));
-}
-
-#[tokio::test]
-async fn set_many_writes_nothing_with_a_zero_ttl() {
-    let c = cache();
-    let err = c
-        .set_many(&[("a", b"1")], Duration::ZERO)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidTtl);
-    assert!(c.get("a").await.is_ok_and(|v| v.is_none()));
+async fn set_many_writes_nothing_when_any_entry_is_refused() {
+    let small = || MemoryCache::builder().max_value_bytes(4).build().unwrap();
+    let cases: [(&str, MemoryCache, &[(&str, &[u8])], Duration, ErrorKind); 3] = [
+        (
+            "a later key is invalid",
+            cache(),
+            &[("a", b"1"), ("", b"2")],
+            TTL,
+            ErrorKind::InvalidKey,
+        ),
+        (
+            "a later value is too large",
+            small(),
+            &[("a", b"1"), ("b", b"12345")],
+            TTL,
+            ErrorKind::ValueTooLarge,
+        ),
+        (
+            "the ttl is zero",
+            cache(),
+            &[("a", b"1")],
+            Duration::ZERO,
+            ErrorKind::InvalidTtl,
+        ),
+    ];
+    for (case, c, entries, ttl, kind) in cases {
+        let err = c.set_many(entries, ttl).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{case}: {err:?}");
+        assert!(
+            c.get("a").await.is_ok_and(|v| v.is_none()),
+            "{case}: nothing is written"
+        );
+    }
 }
 
 #[tokio::test]

@@ -99,31 +99,19 @@ async fn incr_by_sums_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sliding_window_never_admits_more_than_the_limit() {
     let c = cache();
-    let rule = RateLimitRule::sliding(50, TTL);
-    let admitted = run_all(&c, move |c, _| async move {
-        let mut admitted = 0;
-        for _ in 0..5 {
-            admitted += usize::from(c.rate_limit("k", &rule).await.unwrap().allowed);
-        }
-        admitted
-    })
-    .await;
-    assert_eq!(admitted.iter().sum::<usize>(), 50);
+    assert_eq!(
+        admitted_by_all_tasks(&c, RateLimitRule::sliding(50, TTL)).await,
+        50
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fixed_window_never_admits_more_than_the_limit() {
     let c = cache();
-    let rule = RateLimitRule::fixed(50, TTL);
-    let admitted = run_all(&c, move |c, _| async move {
-        let mut admitted = 0;
-        for _ in 0..5 {
-            admitted += usize::from(c.rate_limit("k", &rule).await.unwrap().allowed);
-        }
-        admitted
-    })
-    .await;
-    assert_eq!(admitted.iter().sum::<usize>(), 50);
+    assert_eq!(
+        admitted_by_all_tasks(&c, RateLimitRule::fixed(50, TTL)).await,
+        50
+    );
     assert_eq!(c.get("k").await.unwrap().unwrap(), "50");
 }
 
@@ -241,4 +229,18 @@ async fn concurrent_readers_see_whole_values() {
         }
     })
     .await;
+}
+
+/// Every task asks `rule` for five admissions on key `k` at once; returns how
+/// many were admitted in total.
+async fn admitted_by_all_tasks(c: &MemoryCache, rule: RateLimitRule) -> usize {
+    let admitted = run_all(c, move |c, _| async move {
+        let mut admitted = 0;
+        for _ in 0..5 {
+            admitted += usize::from(c.rate_limit("k", &rule).await.unwrap().allowed);
+        }
+        admitted
+    })
+    .await;
+    admitted.iter().sum()
 }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{MS, SHORT_TTL, TTL, cache, is_gone, manual};
+use super::{MS, SHORT_TTL, TTL, cache, expires_in, manual};
+use crate::{ManualClock, MemoryCache};
 use cache_core::{Cache, ErrorKind, RateLimitRule};
 
 #[tokio::test]
@@ -22,27 +23,28 @@ async fn get_or_set_returns_the_existing_value_without_storing() {
     assert_eq!(c.get("k").await.unwrap().unwrap(), "old");
 }
 
-#[tokio::test]
-async fn get_or_set_leaves_the_existing_ttl_alone() {
+/// `get_or_set("k", "new", TTL)` on a manual clock, `elapsed` after `k` was
+/// set to `old` for [`SHORT_TTL`]: the cache, its clock, and what the call
+/// returned (the value and whether it stored).
+async fn get_or_set_after(elapsed: Duration) -> (MemoryCache, ManualClock, bytes::Bytes, bool) {
     let (c, clock) = manual();
     c.set("k", b"old", SHORT_TTL).await.unwrap();
-    clock.advance(MS);
-    let (_, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    clock.advance(elapsed);
+    let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    (c, clock, value, stored)
+}
+
+#[tokio::test]
+async fn get_or_set_leaves_the_existing_ttl_alone() {
+    let (c, clock, _, stored) = get_or_set_after(MS).await;
     assert!(!stored);
-    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL - MS));
-    clock.advance(SHORT_TTL - MS);
-    assert!(
-        is_gone(&c, "k").await,
-        "the existing value expires on its own TTL"
-    );
+    let what = "the existing value expires on its own TTL";
+    expires_in(&c, &clock, "k", SHORT_TTL - MS, what).await;
 }
 
 #[tokio::test]
 async fn get_or_set_stores_again_after_expiry() {
-    let (c, clock) = manual();
-    c.set("k", b"old", SHORT_TTL).await.unwrap();
-    clock.advance(SHORT_TTL);
-    let (value, stored) = c.get_or_set("k", b"new", TTL).await.unwrap();
+    let (c, _, value, stored) = get_or_set_after(SHORT_TTL).await;
     assert_eq!((value.as_ref(), stored), (&b"new"[..], true));
     assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
     assert_eq!(c.remaining_ttl("k"), Some(TTL));
@@ -78,15 +80,19 @@ async fn compare_and_set_with_an_empty_expected_needs_an_empty_value() {
 }
 
 #[tokio::test]
-async fn compare_and_set_replaces_a_matching_value() {
-    let c = cache();
-    c.set("k", b"old", TTL).await.unwrap();
-    assert!(
-        c.compare_and_set("k", Some(b"old"), b"new", TTL)
-            .await
-            .unwrap()
-    );
-    assert_eq!(c.get("k").await.unwrap().unwrap(), "new");
+async fn compare_and_set_swaps_only_a_matching_value() {
+    // (case, stored value, swapped, value afterwards); the CAS expects "old".
+    let cases = [
+        ("a matching value is replaced", "old", true, "new"),
+        ("a different value is left alone", "other", false, "other"),
+    ];
+    for (case, stored, swapped, after) in cases {
+        let c = cache();
+        c.set("k", stored.as_bytes(), TTL).await.unwrap();
+        let did = c.compare_and_set("k", Some(b"old"), b"new", TTL).await;
+        assert_eq!(did.unwrap(), swapped, "{case}");
+        assert_eq!(c.get("k").await.unwrap().unwrap(), after, "{case}");
+    }
 }
 
 #[tokio::test]
@@ -98,24 +104,8 @@ async fn compare_and_set_gives_the_new_value_its_ttl() {
             .await
             .unwrap()
     );
-    assert_eq!(c.remaining_ttl("k"), Some(SHORT_TTL));
-    clock.advance(SHORT_TTL);
-    assert!(
-        is_gone(&c, "k").await,
-        "the new value expires on the new TTL"
-    );
-}
-
-#[tokio::test]
-async fn compare_and_set_leaves_a_different_value_alone() {
-    let c = cache();
-    c.set("k", b"other", TTL).await.unwrap();
-    assert!(
-        !c.compare_and_set("k", Some(b"old"), b"new", TTL)
-            .await
-            .unwrap()
-    );
-    assert_eq!(c.get("k").await.unwrap().unwrap(), "other");
+    let what = "the new value expires on the new TTL";
+    expires_in(&c, &clock, "k", SHORT_TTL, what).await;
 }
 
 #[tokio::test]
@@ -183,9 +173,7 @@ async fn incr_by_continues_a_counter_written_with_set() {
 async fn incr_by_gives_an_absent_counter_the_ttl() {
     let (c, clock) = manual();
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
-    assert_eq!(c.remaining_ttl("n"), Some(SHORT_TTL));
-    clock.advance(SHORT_TTL);
-    assert!(is_gone(&c, "n").await, "the counter expires");
+    expires_in(&c, &clock, "n", SHORT_TTL, "the counter expires").await;
     assert_eq!(
         c.incr_by("n", 1, TTL).await.unwrap(),
         1,
@@ -200,12 +188,8 @@ async fn incr_by_keeps_the_ttl_of_an_existing_counter() {
     c.incr_by("n", 1, SHORT_TTL).await.unwrap();
     clock.advance(SHORT_TTL / 2);
     assert_eq!(c.incr_by("n", 1, TTL).await.unwrap(), 2);
-    assert_eq!(c.remaining_ttl("n"), Some(SHORT_TTL / 2));
-    clock.advance(SHORT_TTL / 2);
-    assert!(
-        is_gone(&c, "n").await,
-        "the counter expires on its first TTL"
-    );
+    let what = "the counter expires on its first TTL";
+    expires_in(&c, &clock, "n", SHORT_TTL / 2, what).await;
 }
 
 #[tokio::test]

@@ -63,3 +63,22 @@ async fn is_gone(cache: &MemoryCache, key: &str) -> bool {
     use cache_core::Cache;
     cache.get(key).await.unwrap().is_none()
 }
+
+/// A manual-clock cache holding `gone`, which has just expired, and `kept`,
+/// which has not, both with the value `v`.
+async fn one_expired(gone: &str, kept: &str) -> MemoryCache {
+    use cache_core::Cache;
+    let (c, clock) = manual();
+    c.set(gone, b"v", SHORT_TTL).await.unwrap();
+    c.set(kept, b"v", TTL).await.unwrap();
+    clock.advance(SHORT_TTL);
+    c
+}
+
+/// Asserts that `key` has exactly `ttl` left and reads as a miss once the
+/// clock has moved on by `ttl`; `what` names the expectation.
+async fn expires_in(c: &MemoryCache, clock: &ManualClock, key: &str, ttl: Duration, what: &str) {
+    assert_eq!(c.remaining_ttl(key), Some(ttl), "{what}");
+    clock.advance(ttl);
+    assert!(is_gone(c, key).await, "{what}");
+}

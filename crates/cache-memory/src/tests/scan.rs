@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{SHORT_TTL, TTL, cache, manual};
+use super::{SHORT_TTL, TTL, cache, manual, one_expired};
 use crate::MemoryCache;
 use cache_core::pattern::escape;
 use cache_core::{Cache, ErrorKind, ScanCursor};
@@ -79,10 +79,7 @@ async fn scan_of_an_empty_cache_is_one_empty_page() {
 
 #[tokio::test]
 async fn scan_skips_expired_keys() {
-    let (c, clock) = manual();
-    c.set("gone", b"v", SHORT_TTL).await.unwrap();
-    c.set("kept", b"v", TTL).await.unwrap();
-    clock.advance(SHORT_TTL);
+    let c = one_expired("gone", "kept").await;
     assert_eq!(scan_all(&c, "*", 10).await, ["kept"]);
 }
 
@@ -220,9 +217,6 @@ async fn delete_pattern_with_no_match_deletes_nothing() {
 
 #[tokio::test]
 async fn delete_pattern_does_not_count_expired_keys() {
-    let (c, clock) = manual();
-    c.set("k:gone", b"v", SHORT_TTL).await.unwrap();
-    c.set("k:kept", b"v", TTL).await.unwrap();
-    clock.advance(SHORT_TTL);
+    let c = one_expired("k:gone", "k:kept").await;
     assert_eq!(c.delete_pattern("k:*").await.unwrap(), 1);
 }
