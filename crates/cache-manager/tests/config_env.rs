@@ -10,6 +10,9 @@ use cache_redis::RedisMode;
 use config_common::{env, from_env};
 use serde_json::Value;
 
+/// The environment of one case: variable, value.
+type Vars = &'static [(&'static str, &'static str)];
+
 /// The value at a dotted path (`cache.redis.tls.enabled`) of the config as JSON.
 fn at(config: &Config, path: &str) -> Value {
     let mut value = serde_json::to_value(config).unwrap();
@@ -195,7 +198,7 @@ fn cache_dial_timeout_sets_the_connect_timeout() {
 
 #[test]
 fn the_larger_of_read_and_write_timeout_sets_the_command_timeout() {
-    let cases: [(&str, &[(&str, &str)], Duration); 4] = [
+    let cases: [(&str, Vars, Duration); 4] = [
         (
             "read timeout alone",
             &[("CACHE_READ_TIMEOUT", "1s")],
@@ -276,7 +279,7 @@ fn valkey_host_and_port_make_one_address() {
 
 #[test]
 fn host_and_port_variables_make_the_address() {
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    let cases: [(&str, Vars, &str); 4] = [
         (
             "the valkey port defaults to 6379",
             &[("VALKEY_HOST", "valkey.internal")],

@@ -9,6 +9,9 @@ use std::time::Duration;
 use cache_manager::config::{BackendKind, Config};
 use config_common::env;
 
+/// The environment of one case: variable, value.
+type Vars = &'static [(&'static str, &'static str)];
+
 /// Writes `yaml` to a temporary file and loads it with `pairs` as the environment.
 fn load(yaml: &str, pairs: &[(&str, &str)]) -> Config {
     let dir = tempfile::tempdir().unwrap();
@@ -76,7 +79,7 @@ fn cache_type_overrides_the_backend_implied_by_an_alias() {
 #[test]
 fn the_strongest_source_gives_the_address() {
     let redis_only = "cache:\n  type: redis\n";
-    let cases: [(&str, &str, &[(&str, &str)], &str); 6] = [
+    let cases: [(&str, &str, Vars, &str); 6] = [
         (
             "a valkey alias overrides the file",
             FILE,

@@ -388,13 +388,20 @@ fn indefinite_containers_within_the_limit_decode() {
     );
 }
 
+/// A case: what it is, what decoding gave, and the kind of error expected.
+type DecodeCase = (
+    &'static str,
+    Result<(), CodecError>,
+    fn(&CodecError) -> bool,
+);
+
 #[test]
 fn bad_input_is_malformed_and_mismatched_input_a_decode_error() {
     let malformed = |e: &CodecError| matches!(e, CodecError::Malformed(_));
     let decode = |e: &CodecError| matches!(e, CodecError::Decode(_));
     let hello = to_vec(&"hello").unwrap();
     let no_name = to_vec(&BTreeMap::from([("id", 1u64)])).unwrap();
-    let cases: [(&str, Result<(), CodecError>, fn(&CodecError) -> bool); 4] = [
+    let cases: [DecodeCase; 4] = [
         (
             "an indefinite map ending between key and value is malformed",
             from_slice::<IgnoredAny>(&[0xBF, 0x00, 0xFF]).map(drop),

@@ -43,10 +43,19 @@ async fn set_many_stores_every_entry_with_the_ttl() {
     assert_eq!(c.get_many(&["a", "b"]).await.unwrap(), [None, None]);
 }
 
+/// A refused batch: what it is, the cache, the entries, the TTL and the error kind expected.
+type RefusedBatch = (
+    &'static str,
+    MemoryCache,
+    &'static [(&'static str, &'static [u8])],
+    Duration,
+    ErrorKind,
+);
+
 #[tokio::test]
 async fn set_many_writes_nothing_when_any_entry_is_refused() {
     let small = || MemoryCache::builder().max_value_bytes(4).build().unwrap();
-    let cases: [(&str, MemoryCache, &[(&str, &[u8])], Duration, ErrorKind); 3] = [
+    let cases: [RefusedBatch; 3] = [
         (
             "a later key is invalid",
             cache(),
