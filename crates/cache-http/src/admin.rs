@@ -5,7 +5,7 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /cache/keys?pattern=&cursor=&count=` | `{"keys": [...], "next_cursor": "…" or null}` |
-//! | `GET /cache/keys/{key}` | `{"key", "encoding": "cbor"/"text"/"base64", "value", "ttl_ms": null}` |
+//! | `GET /cache/keys/{key}` | `{"key", "encoding": "cbor"/"text"/"base64", "value", "ttl_ms"}` |
 //! | `DELETE /cache/keys/{key}` | `{"deleted": true}`, or `404` |
 //! | `DELETE /cache/pattern?pattern=&dry_run=` | `{"deleted": n}`; a dry run `{"deleted": 0, "matched": n, "dry_run": true}` |
 //! | `GET /cache/stats` | the cache's counters |
@@ -16,8 +16,9 @@
 //! or tenant id reaches outside it. A [`CacheSource::fixed`] source has no
 //! tenants and refuses `?tenant=`. `count` is clamped to 1..=1000 (default
 //! 100). Values are shown as JSON when they decode as CBOR within the codec's
-//! limits, else as text or base64. The contract has no TTL query, so
-//! `ttl_ms` is always `null`. Errors are RFC 9457 problem details.
+//! limits, else as text or base64. `ttl_ms` is the time the key has left
+//! ([`Cache::ttl`](cache_core::Cache::ttl)), `null` for a key that never
+//! expires. Errors are RFC 9457 problem details.
 
 use std::sync::Arc;
 
@@ -163,12 +164,19 @@ async fn read_key(
     let Some(value) = cache.get(&key).await? else {
         return Err(Problem::new(StatusCode::NOT_FOUND, "no such key"));
     };
+    let ttl_ms = match cache.ttl(&key).await? {
+        cache_core::KeyTtl::Remaining(left) => {
+            Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+        }
+        // Gone between the two reads, or kept without expiry.
+        _ => None,
+    };
     let (encoding, value) = show(&value);
     Ok(Json(json!({
         "key": key,
         "encoding": encoding,
         "value": value,
-        "ttl_ms": null,
+        "ttl_ms": ttl_ms,
     })))
 }
 

@@ -83,6 +83,10 @@ async fn reads_deletes_and_pattern_deletes_stay_in_the_tenant(backend: Backend) 
     assert_eq!(read.status, StatusCode::OK, "{}", read.text());
     assert_eq!(read.json()["value"], serde_json::json!({"name": "Ada"}));
     assert_eq!(read.json()["encoding"], "cbor");
+    let ttl_ms = read.json()["ttl_ms"]
+        .as_u64()
+        .expect("a TTL in milliseconds");
+    assert!(ttl_ms > 0 && ttl_ms <= TTL.as_millis() as u64, "{ttl_ms}");
     let text = client
         .get(&server.url("/admin/cache/keys/user:2?tenant=acme"), &h)
         .await;
