@@ -17,7 +17,7 @@
 //! tenants and refuses `?tenant=`. `count` is clamped to 1..=1000 (default
 //! 100). Values are shown as JSON when they decode as CBOR within the codec's
 //! limits, else as text or base64. `ttl_ms` is the time the key has left
-//! ([`Cache::ttl`](cache_core::Cache::ttl)), `null` for a key that never
+//! ([`Cache::ttl`]), `null` for a key that never
 //! expires. Errors are RFC 9457 problem details.
 
 use std::sync::Arc;
