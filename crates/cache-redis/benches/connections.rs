@@ -29,7 +29,6 @@ use cache_core::Cache;
 use cache_redis::RedisCache;
 use cache_redis::RedisConfig;
 use cache_testing::server::RedisServer;
-use rand::seq::SliceRandom as _;
 use redis::AsyncCommands as _;
 
 const KEY: &str = "bench:connections:value";
@@ -113,24 +112,13 @@ fn main() {
         ]
     });
 
-    let mut pairs: Vec<(usize, usize)> = (0..clients.len())
-        .flat_map(|c| (0..TASKS.len()).map(move |t| (c, t)))
-        .collect();
-    let mut results = vec![vec![Vec::with_capacity(rounds); TASKS.len()]; clients.len()];
-    runtime.block_on(async {
-        // Warm-up: connections open, deadpool fills, caches heat.
-        for &(c, t) in &pairs {
-            sample(&clients[c].1, TASKS[t], OPS_PER_SAMPLE[t] / 4).await;
-        }
-        for round in 0..rounds {
-            pairs.shuffle(&mut rand::rng());
-            for &(c, t) in &pairs {
-                let ops_per_sec = sample(&clients[c].1, TASKS[t], OPS_PER_SAMPLE[t]).await;
-                results[c][t].push(ops_per_sec);
-            }
-            eprintln!("round {}/{rounds} done", round + 1);
-        }
-    });
+    let mut results = runtime.block_on(support::interleaved_rounds(
+        clients.len(),
+        &TASKS,
+        &OPS_PER_SAMPLE,
+        rounds,
+        |v, tasks, work| sample(&clients[v].1, tasks, work),
+    ));
 
     println!("GET 100 B, {rounds} interleaved rounds, ops/s: median [p25 .. p75]");
     println!(

@@ -23,7 +23,6 @@ use std::time::Duration;
 use cache_core::Cache;
 use cache_redis::{ConnectOptions, RedisCache, RedisConfig};
 use cache_testing::server::RedisServer;
-use rand::seq::SliceRandom as _;
 
 const TASKS: [usize; 2] = [1, 16];
 /// Lock cycles per sample, per task count.
@@ -110,23 +109,13 @@ fn main() {
         variants
     });
 
-    let mut pairs: Vec<(usize, usize)> = (0..variants.len())
-        .flat_map(|v| (0..TASKS.len()).map(move |t| (v, t)))
-        .collect();
-    let mut results = vec![vec![Vec::with_capacity(rounds); TASKS.len()]; variants.len()];
-    runtime.block_on(async {
-        for &(v, t) in &pairs {
-            sample(&variants[v].1, TASKS[t], CYCLES_PER_SAMPLE[t] / 4).await;
-        }
-        for round in 0..rounds {
-            pairs.shuffle(&mut rand::rng());
-            for &(v, t) in &pairs {
-                let per_sec = sample(&variants[v].1, TASKS[t], CYCLES_PER_SAMPLE[t]).await;
-                results[v][t].push(per_sec);
-            }
-            eprintln!("round {}/{rounds} done", round + 1);
-        }
-    });
+    let mut results = runtime.block_on(support::interleaved_rounds(
+        variants.len(),
+        &TASKS,
+        &CYCLES_PER_SAMPLE,
+        rounds,
+        |v, tasks, work| sample(&variants[v].1, tasks, work),
+    ));
 
     println!(
         "lock cycle (acquire, renew, release), {rounds} interleaved rounds, cycles/s: median [p25 .. p75]"

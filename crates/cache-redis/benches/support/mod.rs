@@ -35,3 +35,36 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo as f64)
 }
+
+/// Measures every (variant, task count) pair once per round, in a fresh
+/// random order each round, after one warm-up pass at a quarter of the work:
+/// `sample(variant index, tasks, work)` returns calls per second. The answer
+/// is `[variant][task count index]`, one figure per round.
+pub(crate) async fn interleaved_rounds<F, Fut>(
+    variants: usize,
+    tasks: &[usize],
+    work: &[usize],
+    rounds: usize,
+    sample: F,
+) -> Vec<Vec<Vec<f64>>>
+where
+    F: Fn(usize, usize, usize) -> Fut,
+    Fut: Future<Output = f64>,
+{
+    use rand::seq::SliceRandom;
+    let mut pairs: Vec<(usize, usize)> = (0..variants)
+        .flat_map(|v| (0..tasks.len()).map(move |t| (v, t)))
+        .collect();
+    let mut results = vec![vec![Vec::with_capacity(rounds); tasks.len()]; variants];
+    for &(v, t) in &pairs {
+        sample(v, tasks[t], work[t] / 4).await;
+    }
+    for round in 0..rounds {
+        pairs.shuffle(&mut rand::rng());
+        for &(v, t) in &pairs {
+            results[v][t].push(sample(v, tasks[t], work[t]).await);
+        }
+        eprintln!("round {}/{rounds} done", round + 1);
+    }
+    results
+}
