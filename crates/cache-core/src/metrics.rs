@@ -229,7 +229,7 @@ pub const METRICS: &[MetricDef] = &[
         Counter,
         "{call}",
         &[labels::STRATEGY, labels::OUTCOME],
-        "Cache-aside/read-through outcomes: hit, miss, stale, loaded, load_error, coalesced, negative, fail_open.",
+        "Cache-aside/read-through outcomes: hit, miss, stale, loaded, load_error, coalesced, negative, fail_open, cache_error, tag_invalidated.",
         "cache-patterns",
     ),
     def(

@@ -69,8 +69,10 @@ mod batch;
 mod clear;
 mod envelope;
 mod fill;
+mod options;
 mod read_through;
 mod recovery;
+mod tags;
 mod timeouts;
 
 use std::collections::HashSet;
@@ -87,6 +89,8 @@ use serde::de::DeserializeOwned;
 
 pub use batch::NotLoaded;
 pub use clear::GENERATION_KEY;
+pub use options::EntryOptions;
+pub use tags::{DEFAULT_TAG_TTL, MAX_TAG_LEN, MAX_TAGS, TAG_KEY_PREFIX};
 pub use read_through::ReadThrough;
 pub use timeouts::FactoryTimeout;
 
@@ -173,6 +177,9 @@ pub struct AsideStats {
     pub degraded: u64,
     /// Calls answered by another caller's load (they joined its flight).
     pub coalesced: u64,
+    /// Lookups that found a tagged value one of whose tags was invalidated
+    /// since it was stored (a miss; one call may look a key up twice).
+    pub tag_invalidated: u64,
 }
 
 #[derive(Debug, Default)]
@@ -186,6 +193,7 @@ struct Counters {
     cache_errors: AtomicU64,
     degraded: AtomicU64,
     coalesced: AtomicU64,
+    tag_invalidated: AtomicU64,
 }
 
 impl CacheAside {
@@ -216,7 +224,7 @@ struct Shared {
     counters: Counters,
     /// Keys with a background refresh running (one per key at a time).
     refreshing: parking_lot::Mutex<HashSet<String>>,
-    generation: clear::Generation,
+    generation: Arc<clear::Generation>,
     recovery: recovery::Recovery,
 }
 
@@ -258,6 +266,9 @@ pub struct CacheAside {
     eager_refresh_threshold: Option<f64>,
     clear_reread: Option<Duration>,
     auto_recovery: Option<usize>,
+    /// The tags of this call's loads (a copy made by [`EntryOptions`]).
+    tags: Option<Arc<[String]>>,
+    tag_ttl: Duration,
     /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
     strategy: &'static str,
     shared: Arc<Shared>,
@@ -282,6 +293,8 @@ impl fmt::Debug for CacheAside {
             .field("eager_refresh_threshold", &self.eager_refresh_threshold)
             .field("clear_reread", &self.clear_reread)
             .field("auto_recovery", &self.auto_recovery)
+            .field("tags", &self.tags)
+            .field("tag_ttl", &self.tag_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -306,12 +319,14 @@ impl CacheAside {
             eager_refresh_threshold: None,
             clear_reread: None,
             auto_recovery: None,
+            tags: None,
+            tag_ttl: tags::DEFAULT_TAG_TTL,
             strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
                 refreshing: parking_lot::Mutex::new(HashSet::new()),
-                generation: clear::Generation::default(),
+                generation: Arc::default(),
                 recovery: recovery::Recovery::default(),
             }),
         }
@@ -434,6 +449,7 @@ impl CacheAside {
             cache_errors: load(&c.cache_errors),
             degraded: load(&c.degraded),
             coalesced: load(&c.coalesced),
+            tag_invalidated: load(&c.tag_invalidated),
         }
     }
 
@@ -517,6 +533,7 @@ impl CacheAside {
                 payload,
                 soft_expiry_ms,
                 refresh_at_ms,
+                ..
             })) => {
                 let fresh = self.is_fresh(soft_expiry_ms);
                 if (fresh || self.background_refresh)
@@ -625,12 +642,19 @@ impl CacheAside {
         });
     }
 
+    /// Reads `key`; a tagged value one of whose tags was invalidated since
+    /// is a miss (its tags' stamps are read in one more `get_many`).
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
-        match self.cache.get(key).await {
+        let read = match self.cache.get(key).await {
             Ok(stored) => {
                 self.backend_answered();
-                Ok(stored.map(Entry::parse))
+                let mut entry = [stored.map(Entry::parse)];
+                self.drop_tag_invalidated(&mut entry).await.map(|()| entry)
             }
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok([entry]) => Ok(entry),
             Err(e) => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)
