@@ -1,0 +1,159 @@
+//! What cache-aside's tags cost, per read and per write, against an
+//! untagged value in the same interleaved rounds:
+//!
+//! - a `get_or_load` hit on `MemoryCache` and on a `NearCache` L1 (no round
+//!   trip: the value and its tags' stamps are local), untagged, with 1 tag
+//!   and with 3 tags;
+//! - the same hit on a local redis-server (started by `cache_testing::server`
+//!   on a free port): one `GET`, plus one `MGET` of the stamps when tagged;
+//! - a `set` on that server: one `SET`, plus one `MGET` of the stamps when
+//!   tagged (the stamps exist; making an absent one is one `SET NX GET` more);
+//! - the bytes stored: the value's envelope, and `MEMORY USAGE` of one tag key.
+//!
+//! ```text
+//! cargo bench -p cache-patterns --bench aside_tags
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod support;
+
+use cache_core::Cache;
+use cache_memory::MemoryCache;
+use cache_patterns::aside::{CacheAside, EntryOptions, TAG_KEY_PREFIX};
+use cache_patterns::invalidation::NearCache;
+use cache_redis::RedisCache;
+use cache_testing::server::{RedisServer, RespConnection};
+use support::{Case, Profile, interleaved, profile, ready};
+
+const TTL: Duration = Duration::from_secs(3600);
+
+type LoadResult = Result<Profile, std::io::Error>;
+
+/// The keys and their tags: untagged, one tag, three tags.
+const VARIANTS: [(&str, &[&str]); 3] = [
+    ("plain", &[]),
+    ("one", &["user:42"]),
+    ("three", &["user:42", "org:7", "plan:pro"]),
+];
+
+fn options(tags: &[&str]) -> EntryOptions {
+    EntryOptions::new(TTL).tags(tags.iter().copied())
+}
+
+fn main() {
+    // `cargo test --benches` runs this without `--bench`: one short round.
+    let rounds = if std::env::args().any(|arg| arg == "--bench") {
+        100
+    } else {
+        1
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = RedisServer::start();
+    let (memory, near, redis) = runtime.block_on(async {
+        let redis: Arc<dyn Cache> = Arc::new(
+            RedisCache::builder()
+                .addr(server.addr())
+                .connect()
+                .await
+                .expect("connect to the local redis-server"),
+        );
+        let near: Arc<dyn Cache> = Arc::new(
+            NearCache::start(
+                Arc::new(MemoryCache::new()),
+                redis.clone(),
+                "bench:",
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap(),
+        );
+        let asides = (
+            CacheAside::new(Arc::new(MemoryCache::new())),
+            CacheAside::new(near),
+            CacheAside::new(redis),
+        );
+        for aside in [&asides.0, &asides.1, &asides.2] {
+            for (key, tags) in VARIANTS {
+                aside.set(key, &profile(), &options(tags)).await.unwrap();
+                // Fills the near cache's L1 with the value and the stamps.
+                hit(aside, key).await;
+            }
+        }
+        asides
+    });
+
+    let mut cases: Vec<Case<'_>> = Vec::new();
+    for (level, aside) in [("memory", &memory), ("near L1", &near)] {
+        for (key, tags) in VARIANTS {
+            let name = leak(format!("{level} hit, {} tags", tags.len()));
+            cases.push((name, 1000, Box::new(move || drop(ready(hit(aside, key))))));
+        }
+    }
+    let runtime = &runtime;
+    for (key, tags) in VARIANTS {
+        let name = leak(format!("redis hit, {} tags", tags.len()));
+        let redis = &redis;
+        cases.push((
+            name,
+            20,
+            Box::new(move || drop(runtime.block_on(hit(redis, key)))),
+        ));
+    }
+    for (key, tags) in VARIANTS {
+        let name = leak(format!("redis set, {} tags", tags.len()));
+        let (redis, options) = (&redis, options(tags));
+        cases.push((
+            name,
+            20,
+            Box::new(move || {
+                runtime
+                    .block_on(redis.set(key, &profile(), &options))
+                    .unwrap();
+            }),
+        ));
+    }
+    let medians = interleaved(&mut cases, rounds);
+    println!("aside tags: median ns per call, ratio against untagged in the same rounds");
+    for (row, chunk) in cases.chunks(3).zip(medians.chunks(3)) {
+        for ((name, _, _), median) in row.iter().zip(chunk) {
+            println!("  {name:<22} {median:>9.0}  {:.3}", median / chunk[0]);
+        }
+    }
+
+    let raw = runtime.block_on(redis.cache().get_many(&["plain", "one", "three"]));
+    let sizes: Vec<usize> = raw
+        .unwrap()
+        .into_iter()
+        .map(|v| v.expect("stored").len())
+        .collect();
+    let mut conn = RespConnection::connect(&server.addr(), Duration::from_secs(5)).unwrap();
+    let tag_key = format!("{TAG_KEY_PREFIX}user:42");
+    let usage = conn
+        .command(&["MEMORY", "USAGE", &tag_key])
+        .unwrap()
+        .as_integer();
+    println!(
+        "  stored bytes: untagged {}, 1 tag {}, 3 tags {}; MEMORY USAGE of {tag_key}: {usage:?}",
+        sizes[0], sizes[1], sizes[2]
+    );
+}
+
+/// A hit of `key` (the loader must not run).
+async fn hit(aside: &CacheAside, key: &str) -> Profile {
+    aside
+        .get_or_load(key, TTL, || async {
+            LoadResult::Err(std::io::Error::other("a hit was expected"))
+        })
+        .await
+        .unwrap()
+}
+
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
