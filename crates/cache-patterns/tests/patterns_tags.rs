@@ -11,8 +11,8 @@ use cache_core::{Cache, ErrorKind};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::{CacheAside, EntryOptions, MAX_TAGS, TAG_KEY_PREFIX};
 use cache_patterns::invalidation::NearCache;
-use cache_redis::{RedisCache, RedisConfig};
-use cache_testing::server::RedisServer;
+use cache_redis::{RedisCache, RedisConfig, RedisMode};
+use cache_testing::server::{RedisCluster, RedisServer, key_slot};
 use cache_testing::wait::eventually;
 
 const TTL: Duration = Duration::from_secs(120);
@@ -348,4 +348,30 @@ async fn tags_on_redis_without_a_near_cache() {
     assert_eq!(cached(&two, "k").await, "v1");
     two.invalidate_tag("t").await.unwrap();
     assert_eq!(read(&one, "k", &tagged(&["t"]), "v2").await, "v2", "at once: no local state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_in_a_cluster_span_slots() {
+    let cluster = tokio::task::block_in_place(RedisCluster::shared);
+    let mut config = RedisConfig::default();
+    config.addrs = cluster.seed_addrs();
+    config.mode = RedisMode::Cluster;
+    let aside = CacheAside::new(Arc::new(RedisCache::connect(&config).await.unwrap()));
+    let tags = ["tags:red", "tags:green", "tags:blue"];
+    let stamp_slots: std::collections::HashSet<u16> = tags
+        .iter()
+        .map(|t| key_slot(&format!("{TAG_KEY_PREFIX}{t}")))
+        .collect();
+    assert!(stamp_slots.len() > 1, "the stamps live in several slots");
+    // Key i carries tags i % 3 and (i + 1) % 3.
+    let tags_of = |i: usize| tagged(&[tags[i % 3], tags[(i + 1) % 3]]);
+    for i in 0..30 {
+        read(&aside, &format!("tags:key:{i}"), &tags_of(i), "v1").await;
+    }
+    aside.invalidate_tag("tags:green").await.unwrap();
+    for i in 0..30 {
+        let carries_green = i % 3 == 1 || (i + 1) % 3 == 1;
+        let got = read(&aside, &format!("tags:key:{i}"), &tags_of(i), "v2").await;
+        assert_eq!(got, if carries_green { "v2" } else { "v1" }, "key {i}");
+    }
 }

@@ -33,6 +33,17 @@
 //!   value that no longer decodes as `T` counts as a miss and is overwritten.
 //! - **Per-result TTL.** [`get_or_load_expiring`](CacheAside::get_or_load_expiring)
 //!   lets the loader choose the TTL from what it loaded (a token's expiry).
+//! - **Tags.** [`EntryOptions::tags`] on [`get_or_load_with`](CacheAside::get_or_load_with),
+//!   [`get_many_or_load_with`](CacheAside::get_many_or_load_with) or
+//!   [`set`](CacheAside::set); [`invalidate_tag`](CacheAside::invalidate_tag)
+//!   makes every value carrying the tag a miss, on every instance, by lazy
+//!   tag stamps: a tagged read costs one more batched lookup, of its tags'
+//!   stamps, and an absent stamp is a miss, so a lost tag key never brings
+//!   an invalidated value back.
+//! - **Clear.** [`clearable`](CacheAside::clearable) and
+//!   [`clear`](CacheAside::clear): every value at once, in O(1), by a
+//!   generation number; over a near cache, other instances follow at the
+//!   speed of its bus with [`follow_invalidations`](CacheAside::follow_invalidations).
 //!
 //! Values are encoded with [`cache_core::codec`] (CBOR). Without a soft TTL they
 //! are stored as plain codec bytes, readable by

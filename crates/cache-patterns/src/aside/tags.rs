@@ -19,11 +19,8 @@
 //! local level, and an invalidation on one instance reaches the others by the
 //! near cache's own invalidation of the deleted tag keys.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::Bytes;
 
 use super::CacheAside;
 use super::envelope::{Entry, Stamp};
@@ -166,21 +163,26 @@ impl CacheAside {
             .flat_map(stamps_of)
             .map(|s| tag_key(&s.tag))
             .collect();
-        keys.sort_unstable();
-        keys.dedup();
+        // One entry's tags are distinct: its stamps are compared in order.
+        let single = entries.len() == 1;
+        if !single {
+            keys.sort_unstable();
+            keys.dedup();
+        }
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let current: HashMap<&str, Option<Bytes>> = refs
-            .iter()
-            .copied()
-            .zip(self.cache.get_many(&refs).await?)
-            .collect();
+        let now = self.cache.get_many(&refs).await?;
+        let stamp_now = |tag: &str| {
+            keys.binary_search_by(|k| k[TAG_KEY_PREFIX.len()..].cmp(tag))
+                .ok()
+                .and_then(|i| now[i].as_ref())
+        };
         for entry in entries.iter_mut() {
             let stamps = stamps_of(entry);
-            let holds = stamps.iter().all(|s| {
-                current
-                    .get(tag_key(&s.tag).as_str())
-                    .is_some_and(|now| now.as_ref() == Some(&s.stamp))
-            });
+            let holds = if single {
+                (stamps.iter().zip(&now)).all(|(s, now)| now.as_ref() == Some(&s.stamp))
+            } else {
+                stamps.iter().all(|s| stamp_now(&s.tag) == Some(&s.stamp))
+            };
             if !holds {
                 *entry = None;
                 self.tally(&self.shared.counters.tag_invalidated, "tag_invalidated");
