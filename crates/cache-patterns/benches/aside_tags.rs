@@ -8,7 +8,9 @@
 //!   on a free port): one `GET`, plus one `MGET` of the stamps when tagged;
 //! - a `set` on that server: one `SET`, plus one `MGET` of the stamps when
 //!   tagged (the stamps exist; making an absent one is one `SET NX GET` more);
-//! - the bytes stored: the value's envelope, and `MEMORY USAGE` of one tag key.
+//! - the bytes stored: the value's envelope, and `MEMORY USAGE` of one tag key;
+//! - the cache operations per hit and per `set`, counted by `MemoryCache`'s
+//!   stats (what the timings on a loaded machine blur: round trips).
 //!
 //! ```text
 //! cargo bench -p cache-patterns --bench aside_tags
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 mod support;
 
-use cache_core::Cache;
+use cache_core::{Cache, Operation};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::{CacheAside, EntryOptions, TAG_KEY_PREFIX};
 use cache_patterns::invalidation::NearCache;
@@ -29,6 +31,7 @@ use cache_testing::server::{RedisServer, RespConnection};
 use support::{Case, Profile, interleaved, profile, ready};
 
 const TTL: Duration = Duration::from_secs(3600);
+const WARM_UP: &str = "redis warm-up (not reported)";
 
 type LoadResult = Result<Profile, std::io::Error>;
 
@@ -92,17 +95,29 @@ fn main() {
     for (level, aside) in [("memory", &memory), ("near L1", &near)] {
         for (key, tags) in VARIANTS {
             let name = leak(format!("{level} hit, {} tags", tags.len()));
-            cases.push((name, 1000, Box::new(move || drop(ready(hit(aside, key))))));
+            cases.push((
+                name,
+                1000,
+                Box::new(move || drop(black_box(ready(hit(aside, black_box(key)))))),
+            ));
         }
     }
     let runtime = &runtime;
+    // The server idles through the local cases: its first requests of a
+    // round are slower (seen: 3× the median), so a round of them goes first.
+    let warm = &redis;
+    cases.push((
+        WARM_UP,
+        20,
+        Box::new(move || drop(runtime.block_on(hit(warm, "plain")))),
+    ));
     for (key, tags) in VARIANTS {
         let name = leak(format!("redis hit, {} tags", tags.len()));
         let redis = &redis;
         cases.push((
             name,
             20,
-            Box::new(move || drop(runtime.block_on(hit(redis, key)))),
+            Box::new(move || drop(black_box(runtime.block_on(hit(redis, black_box(key)))))),
         ));
     }
     for (key, tags) in VARIANTS {
@@ -120,8 +135,13 @@ fn main() {
     }
     let medians = interleaved(&mut cases, rounds);
     println!("aside tags: median ns per call, ratio against untagged in the same rounds");
+    let (cases, medians): (Vec<_>, Vec<_>) = cases
+        .iter()
+        .zip(medians)
+        .filter(|((name, _, _), _)| *name != WARM_UP)
+        .unzip();
     for (row, chunk) in cases.chunks(3).zip(medians.chunks(3)) {
-        for ((name, _, _), median) in row.iter().zip(chunk) {
+        for ((name, _, _), median) in row.iter().copied().zip(chunk) {
             println!("  {name:<22} {median:>9.0}  {:.3}", median / chunk[0]);
         }
     }
@@ -142,6 +162,38 @@ fn main() {
         "  stored bytes: untagged {}, 1 tag {}, 3 tags {}; MEMORY USAGE of {tag_key}: {usage:?}",
         sizes[0], sizes[1], sizes[2]
     );
+    for (key, tags) in VARIANTS {
+        let counted = Arc::new(MemoryCache::new());
+        let aside = CacheAside::new(counted.clone());
+        let options = options(tags);
+        let set = runtime.block_on(async {
+            aside.set(key, &profile(), &options).await.unwrap(); // makes the stamps
+            let before = operations(&counted);
+            aside.set(key, &profile(), &options).await.unwrap();
+            operations(&counted) - before
+        });
+        let before = operations(&counted);
+        ready(hit(&aside, key));
+        let read = operations(&counted) - before;
+        println!(
+            "  {} tags: cache operations per hit {read}, per set {set}",
+            tags.len()
+        );
+    }
+}
+
+/// The backend operations a `MemoryCache` counted so far.
+fn operations(cache: &MemoryCache) -> u64 {
+    let stats = cache.stats();
+    [
+        Operation::Get,
+        Operation::GetMany,
+        Operation::Set,
+        Operation::GetOrSet,
+    ]
+    .into_iter()
+    .map(|op| stats.ops(op))
+    .sum()
 }
 
 /// A hit of `key` (the loader must not run).

@@ -79,12 +79,22 @@ async fn a_value_set_with_tags_is_dropped_by_invalidate_tags() {
         .set("user:2", &"Grace".to_owned(), &tagged(&["org:8"]))
         .await
         .unwrap();
-    assert_eq!(cached(&aside, "user:1").await, "Ada", "an untagged read checks the tags too");
+    assert_eq!(
+        cached(&aside, "user:1").await,
+        "Ada",
+        "an untagged read checks the tags too"
+    );
 
     aside.invalidate_tags(&["org:7", "org:8"]).await.unwrap();
 
-    assert_eq!(read(&aside, "user:1", &tagged(&["org:7"]), "Ada L.").await, "Ada L.");
-    assert_eq!(read(&aside, "user:2", &tagged(&["org:8"]), "Grace H.").await, "Grace H.");
+    assert_eq!(
+        read(&aside, "user:1", &tagged(&["org:7"]), "Ada L.").await,
+        "Ada L."
+    );
+    assert_eq!(
+        read(&aside, "user:2", &tagged(&["org:8"]), "Grace H.").await,
+        "Grace H."
+    );
 }
 
 #[tokio::test]
@@ -173,7 +183,10 @@ async fn tags_out_of_bounds_are_a_typed_error() {
         .get_or_load_with("k", &tagged(&[""]), || async { Loaded::Ok("v".into()) })
         .await
         .unwrap_err();
-    assert_eq!(empty.cache_error().map(|e| e.kind()), Some(ErrorKind::InvalidKey));
+    assert_eq!(
+        empty.cache_error().map(|e| e.kind()),
+        Some(ErrorKind::InvalidKey)
+    );
     let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
     let err = aside
         .set("k", &1u8, &EntryOptions::new(TTL).tags(many))
@@ -223,7 +236,12 @@ async fn tag_invalidation_reaches_the_other_instance(a: Instance, b: Instance) {
     read(&a.aside, "k2", &tagged(&["team:1", "team:2"]), "k2-v1").await;
     read(&a.aside, "k3", &u, "k3-v1").await;
     read(&a.aside, "k4", &untagged, "k4-v1").await;
-    for (key, value) in [("k1", "k1-v1"), ("k2", "k2-v1"), ("k3", "k3-v1"), ("k4", "k4-v1")] {
+    for (key, value) in [
+        ("k1", "k1-v1"),
+        ("k2", "k2-v1"),
+        ("k3", "k3-v1"),
+        ("k4", "k4-v1"),
+    ] {
         assert_eq!(cached(&b.aside, key).await, value);
     }
     let local_hits = b.near.local_stats().hits;
@@ -235,7 +253,11 @@ async fn tag_invalidation_reaches_the_other_instance(a: Instance, b: Instance) {
 
     a.aside.invalidate_tag("team:1").await.unwrap();
 
-    assert_eq!(read(&a.aside, "k1", &t, "k1-v2").await, "k1-v2", "A at once");
+    assert_eq!(
+        read(&a.aside, "k1", &t, "k1-v2").await,
+        "k1-v2",
+        "A at once"
+    );
     eventually("B reloads k2, tagged team:1", || async {
         read(&b.aside, "k2", &t, "k2-v2").await == "k2-v2"
     })
@@ -244,7 +266,11 @@ async fn tag_invalidation_reaches_the_other_instance(a: Instance, b: Instance) {
     // its way: never the value from before.
     assert_ne!(read(&b.aside, "k1", &t, "k1-v3").await, "k1-v1");
     assert_eq!(cached(&b.aside, "k3").await, "k3-v1", "other tags hold");
-    assert_eq!(cached(&b.aside, "k4").await, "k4-v1", "untagged values hold");
+    assert_eq!(
+        cached(&b.aside, "k4").await,
+        "k4-v1",
+        "untagged values hold"
+    );
     assert!(b.aside.stats().tag_invalidated >= 1);
 }
 
@@ -347,7 +373,11 @@ async fn tags_on_redis_without_a_near_cache() {
     read(&one, "k", &tagged(&["t"]), "v1").await;
     assert_eq!(cached(&two, "k").await, "v1");
     two.invalidate_tag("t").await.unwrap();
-    assert_eq!(read(&one, "k", &tagged(&["t"]), "v2").await, "v2", "at once: no local state");
+    assert_eq!(
+        read(&one, "k", &tagged(&["t"]), "v2").await,
+        "v2",
+        "at once: no local state"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

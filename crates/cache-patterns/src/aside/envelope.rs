@@ -134,10 +134,7 @@ pub(crate) fn tagged_envelope(
     refresh_at_ms: Option<u64>,
     stamps: &[Stamp],
 ) -> Vec<u8> {
-    let tags_len: usize = stamps
-        .iter()
-        .map(|s| 2 + s.tag.len() + s.stamp.len())
-        .sum();
+    let tags_len: usize = stamps.iter().map(|s| 2 + s.tag.len() + s.stamp.len()).sum();
     let mut body = Vec::with_capacity(9 + tags_len + payload.len());
     body.extend_from_slice(&refresh_at_ms.unwrap_or(0).to_be_bytes());
     body.push(u8::try_from(stamps.len()).unwrap_or(u8::MAX));

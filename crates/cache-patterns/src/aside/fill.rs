@@ -149,7 +149,9 @@ impl CacheAside {
                         let stored = self.stored_form(&payload, hard, soft, stamps);
                         self.queue_write(key, &stored, hard);
                     }
-                    None => tracing::debug!(key, "tag stamps unknown; the loaded value is not stored"),
+                    None => {
+                        tracing::debug!(key, "tag stamps unknown; the loaded value is not stored")
+                    }
                 }
                 *mine = Some(value);
                 Fetched::Value {

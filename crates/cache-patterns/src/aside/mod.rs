@@ -101,8 +101,8 @@ use serde::de::DeserializeOwned;
 pub use batch::NotLoaded;
 pub use clear::GENERATION_KEY;
 pub use options::EntryOptions;
-pub use tags::{DEFAULT_TAG_TTL, MAX_TAG_LEN, MAX_TAGS, TAG_KEY_PREFIX};
 pub use read_through::ReadThrough;
+pub use tags::{DEFAULT_TAG_TTL, MAX_TAG_LEN, MAX_TAGS, TAG_KEY_PREFIX};
 pub use timeouts::FactoryTimeout;
 
 use self::envelope::Entry;

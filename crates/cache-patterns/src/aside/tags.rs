@@ -47,9 +47,7 @@ fn tag_key(tag: &str) -> String {
 }
 
 /// The tags of one call, checked and without duplicates (`None`: untagged).
-pub(super) fn checked_tags<S: AsRef<str>>(
-    tags: &[S],
-) -> Result<Option<Arc<[String]>>, CacheError> {
+pub(super) fn checked_tags<S: AsRef<str>>(tags: &[S]) -> Result<Option<Arc<[String]>>, CacheError> {
     if tags.is_empty() {
         return Ok(None);
     }
