@@ -26,9 +26,8 @@ use cache_core::{Cache, Operation};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::{CacheAside, EntryOptions, TAG_KEY_PREFIX};
 use cache_patterns::invalidation::NearCache;
-use cache_redis::RedisCache;
-use cache_testing::server::{RedisServer, RespConnection};
-use support::{Case, Profile, interleaved, profile, ready};
+use cache_testing::server::RespConnection;
+use support::{Case, Profile, interleaved, local_redis, profile, ready, rounds};
 
 const TTL: Duration = Duration::from_secs(3600);
 const WARM_UP: &str = "redis warm-up (not reported)";
@@ -47,25 +46,9 @@ fn options(tags: &[&str]) -> EntryOptions {
 }
 
 fn main() {
-    // `cargo test --benches` runs this without `--bench`: one short round.
-    let rounds = if std::env::args().any(|arg| arg == "--bench") {
-        100
-    } else {
-        1
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = RedisServer::start();
+    let rounds = rounds(100);
+    let (runtime, server, redis) = local_redis();
     let (memory, near, redis) = runtime.block_on(async {
-        let redis: Arc<dyn Cache> = Arc::new(
-            RedisCache::builder()
-                .addr(server.addr())
-                .connect()
-                .await
-                .expect("connect to the local redis-server"),
-        );
         let near: Arc<dyn Cache> = Arc::new(
             NearCache::start(
                 Arc::new(MemoryCache::new()),

@@ -24,33 +24,15 @@ mod support;
 use cache_core::{Cache, TypedCacheExt, codec};
 use cache_memory::MemoryCache;
 use cache_patterns::invalidation::NearCache;
-use cache_redis::RedisCache;
-use cache_testing::server::RedisServer;
-use support::{Case, Profile, interleaved, profile, ready};
+use support::{Case, Profile, interleaved, local_redis, profile, ready, rounds};
 
 const TTL: Duration = Duration::from_secs(3600);
 const KEY: &str = "user:42";
 
 fn main() {
-    // `cargo test --benches` runs this without `--bench`: one short round.
-    let rounds = if std::env::args().any(|arg| arg == "--bench") {
-        100
-    } else {
-        1
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = RedisServer::start();
-    let (near, shared) = runtime.block_on(async {
-        let shared: Arc<dyn Cache> = Arc::new(
-            RedisCache::builder()
-                .addr(server.addr())
-                .connect()
-                .await
-                .expect("connect to the local redis-server"),
-        );
+    let rounds = rounds(100);
+    let (runtime, _server, shared) = local_redis();
+    let near = runtime.block_on(async {
         shared.set_as(KEY, &profile(), TTL).await.unwrap();
         let near = NearCache::start(
             Arc::new(MemoryCache::new()),
@@ -62,7 +44,7 @@ fn main() {
         .unwrap();
         // Fills L1 (bytes and decoded).
         near.get_arc::<Profile>(KEY).await.unwrap().unwrap();
-        (near, shared)
+        near
     });
     let moka: moka::sync::Cache<String, Arc<Profile>> = moka::sync::Cache::builder()
         .max_capacity(10_000)

@@ -225,6 +225,12 @@ async fn instance(shared: Arc<dyn Cache>, follow: bool) -> Instance {
     Instance { near, aside }
 }
 
+/// Two instances following their buses, over these connections to the
+/// shared backend.
+async fn two_instances(a: Arc<dyn Cache>, b: Arc<dyn Cache>) -> (Instance, Instance) {
+    (instance(a, true).await, instance(b, true).await)
+}
+
 /// Invalidating a tag on A: B's next read of every value with that tag
 /// misses and reloads (once the bus brought A's invalidation), and B still
 /// hits the values without it, from its local level.
@@ -297,21 +303,15 @@ async fn clear_reaches_the_other_instance(a: Instance, b: Instance) {
 #[tokio::test]
 async fn tag_invalidation_reaches_another_instances_near_cache_over_memory() {
     let shared = memory();
-    tag_invalidation_reaches_the_other_instance(
-        instance(shared.clone(), true).await,
-        instance(shared, true).await,
-    )
-    .await;
+    let (a, b) = two_instances(shared.clone(), shared).await;
+    tag_invalidation_reaches_the_other_instance(a, b).await;
 }
 
 #[tokio::test]
 async fn clear_reaches_another_instances_near_cache_over_memory() {
     let shared = memory();
-    clear_reaches_the_other_instance(
-        instance(shared.clone(), true).await,
-        instance(shared, true).await,
-    )
-    .await;
+    let (a, b) = two_instances(shared.clone(), shared).await;
+    clear_reaches_the_other_instance(a, b).await;
 }
 
 #[tokio::test]
@@ -346,21 +346,16 @@ async fn redis(server: &RedisServer) -> Arc<dyn Cache> {
 async fn tag_invalidation_reaches_another_instances_near_cache_over_redis() {
     let server = RedisServer::start();
     // Two connections: two processes.
-    tag_invalidation_reaches_the_other_instance(
-        instance(redis(&server).await, true).await,
-        instance(redis(&server).await, true).await,
-    )
-    .await;
+    let (a, b) = two_instances(redis(&server).await, redis(&server).await).await;
+    tag_invalidation_reaches_the_other_instance(a, b).await;
 }
 
 #[tokio::test]
 async fn clear_reaches_another_instances_near_cache_over_redis() {
     let server = RedisServer::start();
-    clear_reaches_the_other_instance(
-        instance(redis(&server).await, true).await,
-        instance(redis(&server).await, true).await,
-    )
-    .await;
+    // Two connections: two processes.
+    let (a, b) = two_instances(redis(&server).await, redis(&server).await).await;
+    clear_reaches_the_other_instance(a, b).await;
 }
 
 #[tokio::test]

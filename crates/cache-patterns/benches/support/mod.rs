@@ -2,7 +2,13 @@
 //! executor for futures that never wait, and interleaved rounds of cases.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
+
+use cache_core::Cache;
+use cache_redis::RedisCache;
+use cache_testing::server::RedisServer;
+use tokio::runtime::Runtime;
 
 use futures::FutureExt;
 
@@ -64,4 +70,34 @@ pub(crate) fn interleaved(cases: &mut [Case<'_>], rounds: usize) -> Vec<f64> {
             median
         })
         .collect()
+}
+
+/// `full` rounds under `cargo bench`; one short round under
+/// `cargo test --benches`, which runs a bench without `--bench`.
+#[allow(dead_code)] // not every bench counts rounds this way
+pub(crate) fn rounds(full: usize) -> usize {
+    if std::env::args().any(|arg| arg == "--bench") {
+        full
+    } else {
+        1
+    }
+}
+
+/// A current-thread runtime, a local redis-server on a free port (started by
+/// `cache_testing::server`) and a connection to it.
+#[allow(dead_code)] // not every bench talks to a server
+pub(crate) fn local_redis() -> (Runtime, RedisServer, Arc<dyn Cache>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = RedisServer::start();
+    let redis = runtime.block_on(async {
+        RedisCache::builder()
+            .addr(server.addr())
+            .connect()
+            .await
+            .expect("connect to the local redis-server")
+    });
+    (runtime, server, Arc::new(redis))
 }
