@@ -41,6 +41,22 @@ const VARIANTS: [(&str, &[&str]); 3] = [
     ("three", &["user:42", "org:7", "plan:pro"]),
 ];
 
+/// The hits measured: each variant read with its tags named
+/// (`get_or_load_with`: value and stamps in one `get_many`), and the
+/// three-tag value read without naming them (`get_or_load`: the stamps in a
+/// second `get_many`).
+const READS: [(&str, &[&str], bool); 4] = [
+    (VARIANTS[0].0, VARIANTS[0].1, true),
+    (VARIANTS[1].0, VARIANTS[1].1, true),
+    (VARIANTS[2].0, VARIANTS[2].1, true),
+    (VARIANTS[2].0, VARIANTS[2].1, false),
+];
+
+fn read_name(level: &str, tags: &[&str], named: bool) -> &'static str {
+    let unnamed = if named { "" } else { " unnamed" };
+    leak(format!("{level} hit, {} tags{unnamed}", tags.len()))
+}
+
 fn options(tags: &[&str]) -> EntryOptions {
     EntryOptions::new(TTL).tags(tags.iter().copied())
 }
@@ -68,7 +84,7 @@ fn main() {
             for (key, tags) in VARIANTS {
                 aside.set(key, &profile(), &options(tags)).await.unwrap();
                 // Fills the near cache's L1 with the value and the stamps.
-                hit(aside, key).await;
+                hit(aside, key, &options(tags), true).await;
             }
         }
         asides
@@ -76,12 +92,19 @@ fn main() {
 
     let mut cases: Vec<Case<'_>> = Vec::new();
     for (level, aside) in [("memory", &memory), ("near L1", &near)] {
-        for (key, tags) in VARIANTS {
-            let name = leak(format!("{level} hit, {} tags", tags.len()));
+        for (key, tags, named) in READS {
+            let options = options(tags);
             cases.push((
-                name,
+                read_name(level, tags, named),
                 1000,
-                Box::new(move || drop(black_box(ready(hit(aside, black_box(key)))))),
+                Box::new(move || {
+                    drop(black_box(ready(hit(
+                        aside,
+                        black_box(key),
+                        &options,
+                        named,
+                    ))));
+                }),
             ));
         }
     }
@@ -92,15 +115,17 @@ fn main() {
     cases.push((
         WARM_UP,
         20,
-        Box::new(move || drop(runtime.block_on(hit(warm, "plain")))),
+        Box::new(move || drop(runtime.block_on(hit(warm, "plain", &options(&[]), true)))),
     ));
-    for (key, tags) in VARIANTS {
-        let name = leak(format!("redis hit, {} tags", tags.len()));
-        let redis = &redis;
+    for (key, tags, named) in READS {
+        let (redis, options) = (&redis, options(tags));
         cases.push((
-            name,
+            read_name("redis", tags, named),
             20,
-            Box::new(move || drop(black_box(runtime.block_on(hit(redis, black_box(key)))))),
+            Box::new(move || {
+                let hit = hit(redis, black_box(key), &options, named);
+                drop(black_box(runtime.block_on(hit)));
+            }),
         ));
     }
     for (key, tags) in VARIANTS {
@@ -118,15 +143,20 @@ fn main() {
     }
     let medians = interleaved(&mut cases, rounds);
     println!("aside tags: median ns per call, ratio against untagged in the same rounds");
-    let (cases, medians): (Vec<_>, Vec<_>) = cases
+    let by_name: Vec<(&str, f64)> = cases
         .iter()
+        .map(|(name, _, _)| *name)
         .zip(medians)
-        .filter(|((name, _, _), _)| *name != WARM_UP)
-        .unzip();
-    for (row, chunk) in cases.chunks(3).zip(medians.chunks(3)) {
-        for ((name, _, _), median) in row.iter().copied().zip(chunk) {
-            println!("  {name:<22} {median:>9.0}  {:.3}", median / chunk[0]);
-        }
+        .filter(|(name, _)| *name != WARM_UP)
+        .collect();
+    for (name, median) in &by_name {
+        // Against "<level> <call>, 0 tags".
+        let base = format!("{}, 0 tags", name.split(',').next().unwrap_or_default());
+        let base = by_name
+            .iter()
+            .find(|(n, _)| *n == base)
+            .map_or(f64::NAN, |b| b.1);
+        println!("  {name:<30} {median:>9.0}  {:.3}", median / base);
     }
 
     let raw = runtime.block_on(redis.cache().get_many(&["plain", "one", "three"]));
@@ -145,7 +175,7 @@ fn main() {
         "  stored bytes: untagged {}, 1 tag {}, 3 tags {}; MEMORY USAGE of {tag_key}: {usage:?}",
         sizes[0], sizes[1], sizes[2]
     );
-    for (key, tags) in VARIANTS {
+    for (key, tags, named) in READS {
         let counted = Arc::new(MemoryCache::new());
         let aside = CacheAside::new(counted.clone());
         let options = options(tags);
@@ -156,11 +186,11 @@ fn main() {
             operations(&counted) - before
         });
         let before = operations(&counted);
-        ready(hit(&aside, key));
+        ready(hit(&aside, key, &options, named));
         let read = operations(&counted) - before;
         println!(
-            "  {} tags: cache operations per hit {read}, per set {set}",
-            tags.len()
+            "  {}: cache operations per hit {read}, per set {set}",
+            read_name("memory", tags, named)
         );
     }
 }
@@ -179,14 +209,14 @@ fn operations(cache: &MemoryCache) -> u64 {
     .sum()
 }
 
-/// A hit of `key` (the loader must not run).
-async fn hit(aside: &CacheAside, key: &str) -> Profile {
-    aside
-        .get_or_load(key, TTL, || async {
-            LoadResult::Err(std::io::Error::other("a hit was expected"))
-        })
-        .await
-        .unwrap()
+/// A hit of `key` (the loader must not run), naming its tags or not.
+async fn hit(aside: &CacheAside, key: &str, options: &EntryOptions, named: bool) -> Profile {
+    let loader = || async { LoadResult::Err(std::io::Error::other("a hit was expected")) };
+    match named {
+        true => aside.get_or_load_with(key, options, loader).await,
+        false => aside.get_or_load(key, TTL, loader).await,
+    }
+    .unwrap()
 }
 
 fn leak(name: String) -> &'static str {

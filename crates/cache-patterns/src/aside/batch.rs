@@ -99,12 +99,25 @@ impl CacheAside {
             .zip(logical.iter().map(|k| (*k).to_owned()))
             .collect();
         let keys: Vec<&str> = physical.iter().map(String::as_str).collect();
+        // The stamps of the tags this call names are read with the values.
+        let tag_keys = self.named_tag_keys();
+        let mut known = Vec::new();
         let stored = match cache_usable {
-            true => self.cache.get_many(&keys).await,
+            true => {
+                let read: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .chain(tag_keys.iter().map(String::as_str))
+                    .collect();
+                self.cache.get_many(&read).await
+            }
             false => Ok(vec![None; keys.len()]),
         };
         let mut entries: Vec<Option<Entry>> = match stored {
-            Ok(stored) => stored.into_iter().map(|s| s.map(Entry::parse)).collect(),
+            Ok(mut stored) => {
+                known = self.known_stamps(stored.split_off(keys.len().min(stored.len())));
+                stored.into_iter().map(|s| s.map(Entry::parse)).collect()
+            }
             Err(e) => {
                 self.tally(&counters.cache_errors, "cache_error");
                 if !self.degrades_on(&e) {
@@ -114,7 +127,7 @@ impl CacheAside {
                 vec![None; keys.len()]
             }
         };
-        if let Err(e) = self.drop_tag_invalidated(&mut entries).await {
+        if let Err(e) = self.drop_tag_invalidated(&mut entries, &known).await {
             self.tally(&counters.cache_errors, "cache_error");
             if !self.degrades_on(&e) {
                 return Err(e.into());

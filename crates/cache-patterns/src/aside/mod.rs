@@ -37,9 +37,10 @@
 //!   [`get_many_or_load_with`](CacheAside::get_many_or_load_with) or
 //!   [`set`](CacheAside::set); [`invalidate_tag`](CacheAside::invalidate_tag)
 //!   makes every value carrying the tag a miss, on every instance, by lazy
-//!   tag stamps: a tagged read costs one more batched lookup, of its tags'
-//!   stamps, and an absent stamp is a miss, so a lost tag key never brings
-//!   an invalidated value back.
+//!   tag stamps: a call naming the tags reads their stamps with the value
+//!   in one batched lookup (other tags a value carries, in one more), and an
+//!   absent stamp is a miss, so a lost tag key never brings an invalidated
+//!   value back.
 //! - **Clear.** [`clearable`](CacheAside::clearable) and
 //!   [`clear`](CacheAside::clear): every value at once, in O(1), by a
 //!   generation number; over a near cache, other instances follow at the
@@ -654,17 +655,28 @@ impl CacheAside {
     }
 
     /// Reads `key`; a tagged value one of whose tags was invalidated since
-    /// is a miss (its tags' stamps are read in one more `get_many`).
+    /// is a miss. The stamps of this call's tags are read with the value (one
+    /// `get_many`); those of other tags the value carries, in one more.
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
-        let read = match self.cache.get(key).await {
-            Ok(stored) => {
-                self.backend_answered();
-                let mut entry = [stored.map(Entry::parse)];
-                self.drop_tag_invalidated(&mut entry).await.map(|()| entry)
-            }
-            Err(e) => Err(e),
+        let read = async {
+            let tag_keys = self.named_tag_keys();
+            let (stored, known) = if tag_keys.is_empty() {
+                (self.cache.get(key).await?, Vec::new())
+            } else {
+                // The value and the stamps of the tags this call names, in
+                // one read: a value stored under those tags needs no other.
+                let keys: Vec<&str> = std::iter::once(key)
+                    .chain(tag_keys.iter().map(String::as_str))
+                    .collect();
+                let mut read = self.cache.get_many(&keys).await?.into_iter();
+                (read.next().flatten(), self.known_stamps(read.collect()))
+            };
+            self.backend_answered();
+            let mut entry = [stored.map(Entry::parse)];
+            self.drop_tag_invalidated(&mut entry, &known).await?;
+            Ok(entry)
         };
-        match read {
+        match read.await {
             Ok([entry]) => Ok(entry),
             Err(e) => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");

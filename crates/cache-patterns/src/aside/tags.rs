@@ -3,9 +3,10 @@
 //! A tag `t` has a *stamp* at [`TAG_KEY_PREFIX`]`t` in the aside's cache: 8
 //! random bytes. A tagged value records each of its tags with the stamp it
 //! had when the load began (the stamps are read, and created where absent,
-//! before the loader runs). A read of a tagged value fetches its tags'
-//! stamps in one `get_many` and takes the value only if every stamp is
-//! unchanged; otherwise it is a miss (`tag_invalidated`), reloaded and
+//! before the loader runs). A read of a tagged value takes it only if every
+//! stamp is unchanged (a call naming tags reads their stamps with the value
+//! in one `get_many`; the stamps of other tags the value carries are read in
+//! one more); otherwise it is a miss (`tag_invalidated`), reloaded and
 //! stored with the current stamps. [`CacheAside::invalidate_tags`] deletes
 //! the stamps (one `delete_many`): every value recorded against them misses
 //! from then on; nothing is scanned, no set of keys is kept.
@@ -21,6 +22,8 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::CacheAside;
 use super::envelope::{Entry, Stamp};
@@ -41,6 +44,9 @@ pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A stamp longer than this (a foreign value at a tag key) is refused.
 const MAX_STAMP_LEN: usize = 255;
+
+/// Tags with their current stamps (`None`: absent), read beside values.
+pub(super) type KnownStamps = Vec<(String, Option<Bytes>)>;
 
 fn tag_key(tag: &str) -> String {
     format!("{TAG_KEY_PREFIX}{tag}")
@@ -146,41 +152,71 @@ impl CacheAside {
         Ok(stamps)
     }
 
+    /// The keys of the stamps of this call's tags, to read beside values.
+    pub(super) fn named_tag_keys(&self) -> Vec<String> {
+        self.tags
+            .iter()
+            .flat_map(|tags| tags.iter().map(|t| tag_key(t)))
+            .collect()
+    }
+
+    /// This call's tags with their stamps as read at [`named_tag_keys`](Self::named_tag_keys).
+    pub(super) fn known_stamps(&self, read: Vec<Option<Bytes>>) -> KnownStamps {
+        self.tags
+            .iter()
+            .flat_map(|tags| tags.iter().cloned())
+            .zip(read)
+            .collect()
+    }
+
     /// Replaces each tagged entry one of whose tags was invalidated since it
-    /// was stored by `None` (a miss), counting it: one `get_many` of the
-    /// stamps of every tag among `entries`, none when no entry is tagged.
+    /// was stored by `None` (a miss), counting it. The stamps are taken from
+    /// `known`, and those of other tags among `entries` read in one
+    /// `get_many` (none when every tag is known or no entry is tagged).
     pub(super) async fn drop_tag_invalidated(
         &self,
         entries: &mut [Option<Entry>],
+        known: &[(String, Option<Bytes>)],
     ) -> Result<(), CacheError> {
         if entries.iter().all(|e| stamps_of(e).is_empty()) {
             return Ok(());
         }
+        let known_now = |tag: &str| {
+            known
+                .iter()
+                .find(|(known, _)| known == tag)
+                .map(|(_, now)| now.as_ref())
+        };
         let mut keys: Vec<String> = entries
             .iter()
             .flat_map(stamps_of)
+            .filter(|s| known_now(&s.tag).is_none())
             .map(|s| tag_key(&s.tag))
             .collect();
-        // One entry's tags are distinct: its stamps are compared in order.
-        let single = entries.len() == 1;
-        if !single {
-            keys.sort_unstable();
-            keys.dedup();
-        }
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let now = self.cache.get_many(&refs).await?;
-        let stamp_now = |tag: &str| {
-            keys.binary_search_by(|k| k[TAG_KEY_PREFIX.len()..].cmp(tag))
-                .ok()
-                .and_then(|i| now[i].as_ref())
+        keys.sort_unstable();
+        keys.dedup();
+        let read = if keys.is_empty() {
+            Vec::new()
+        } else {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.cache.get_many(&refs).await?
         };
-        for entry in entries.iter_mut() {
-            let stamps = stamps_of(entry);
-            let holds = if single {
-                (stamps.iter().zip(&now)).all(|(s, now)| now.as_ref() == Some(&s.stamp))
-            } else {
-                stamps.iter().all(|s| stamp_now(&s.tag) == Some(&s.stamp))
-            };
+        let stamp_now = |tag: &str| {
+            known_now(tag).unwrap_or_else(|| {
+                keys.binary_search_by(|k| k[TAG_KEY_PREFIX.len()..].cmp(tag))
+                    .ok()
+                    .and_then(|i| read.get(i)?.as_ref())
+            })
+        };
+        let holds: Vec<bool> = entries
+            .iter()
+            .map(|e| {
+                stamps_of(e)
+                    .iter()
+                    .all(|s| stamp_now(&s.tag) == Some(&s.stamp))
+            })
+            .collect();
+        for (entry, holds) in entries.iter_mut().zip(holds) {
             if !holds {
                 *entry = None;
                 self.tally(&self.shared.counters.tag_invalidated, "tag_invalidated");
