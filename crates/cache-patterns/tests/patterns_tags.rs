@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, ErrorKind};
+use cache_core::{Cache, ErrorKind, Operation};
 use cache_memory::MemoryCache;
 use cache_patterns::aside::{CacheAside, EntryOptions, MAX_TAGS, TAG_KEY_PREFIX};
 use cache_patterns::invalidation::NearCache;
@@ -116,6 +116,42 @@ async fn a_load_that_overlaps_an_invalidation_of_its_tag_is_not_kept() {
         "new data",
         "but the stored value was recorded against the stamp before the invalidation"
     );
+}
+
+#[tokio::test]
+async fn a_hit_naming_its_tags_reads_the_value_and_their_stamps_in_one_call() {
+    let memory = Arc::new(MemoryCache::new());
+    let aside = CacheAside::new(memory.clone());
+    let options = tagged(&["a", "b", "c"]);
+    read(&aside, "k", &options, "v").await;
+    let ops = |op| memory.stats().ops(op);
+    let (gets, batches) = (ops(Operation::Get), ops(Operation::GetMany));
+    assert_eq!(read(&aside, "k", &options, "unused").await, "v");
+    assert_eq!(
+        (
+            ops(Operation::Get) - gets,
+            ops(Operation::GetMany) - batches
+        ),
+        (0, 1),
+        "one get_many"
+    );
+    assert_eq!(cached(&aside, "k").await, "v");
+    assert_eq!(
+        (
+            ops(Operation::Get) - gets,
+            ops(Operation::GetMany) - batches
+        ),
+        (1, 2),
+        "not naming them: a get, then a get_many of the stamps"
+    );
+}
+
+#[tokio::test]
+async fn tags_a_value_carries_but_a_call_does_not_name_are_checked_too() {
+    let aside = CacheAside::new(memory());
+    read(&aside, "k", &tagged(&["named", "other"]), "v1").await;
+    aside.invalidate_tag("other").await.unwrap();
+    assert_eq!(read(&aside, "k", &tagged(&["named"]), "v2").await, "v2");
 }
 
 #[tokio::test]
