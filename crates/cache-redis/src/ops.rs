@@ -663,3 +663,33 @@ impl Cache for RedisCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod future_sizes {
+    use super::*;
+
+    #[tokio::test]
+    async fn print_sizes() {
+        let server = cache_testing::server::RedisServer::start();
+        let mut config = crate::RedisConfig::default();
+        config.addrs = vec![server.addr()];
+        config.coalesce_gets = false;
+        let cache = RedisCache::connect(&config).await.unwrap();
+        let get = Cache::get(&cache, "k");
+        eprintln!("SIZE get boxed {}", std::mem::size_of_val(&*get));
+        let set = Cache::set(&cache, "k", b"v", Duration::from_secs(1));
+        eprintln!("SIZE set boxed {}", std::mem::size_of_val(&*set));
+        let cmd = RedisCache::get_command("k");
+        let q = cache.query::<Option<Bytes>>(Operation::Get, Some("k"), Idempotent, &cmd);
+        eprintln!("SIZE query {}", std::mem::size_of_val(&q));
+        let t = cache.topology(Operation::Get).unwrap();
+        let mut conn = t.conn();
+        let a = cmd.query_async::<Option<Bytes>>(&mut conn);
+        eprintln!("SIZE query_async {}", std::mem::size_of_val(&a));
+        drop(a);
+        let s = tokio::time::sleep(Duration::from_secs(1));
+        eprintln!("SIZE sleep {}", std::mem::size_of_val(&s));
+        eprintln!("SIZE cmd {}", std::mem::size_of::<Cmd>());
+        eprintln!("SIZE conn {}", std::mem::size_of::<crate::topology::Conn>());
+    }
+}
