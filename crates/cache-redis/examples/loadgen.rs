@@ -28,7 +28,13 @@
 //! docs/BENCHMARKS.md). `--pools` adds the
 //! connection-strategy comparison behind ADR 0005 (`GET` through one or four
 //! managers, a bare `ConnectionManager`, and deadpool-redis with a checkout
-//! per operation).
+//! per operation). `--recorder prometheus` adds the plain cache built under a
+//! `metrics-exporter-prometheus` recorder (rows `GETp`/`SETp`; its line
+//! `metrics:` gives its CPU per op over the same cache built with no
+//! recorder, and what the instrumentation alone costs with none, issue 10).
+//! `--raw-nodelay` adds raw redis-rs with `TCP_NODELAY`, the cache's socket
+//! setting (rows `GETn`/`SETn`; its line `layer:` gives the plain cache over
+//! it), to tell the layer's cost from the setting's.
 //!
 //! ```text
 //! cargo run --release -p cache-redis --example loadgen
@@ -110,6 +116,11 @@ struct Args {
     /// cache built before it, with no recorder, in the same rounds (issue 10).
     #[arg(long, value_enum, default_value_t = Recorder::None)]
     recorder: Recorder,
+    /// Also measure raw redis-rs with `TCP_NODELAY` on, the socket setting
+    /// of `RedisCache` (raw uses redis-rs's default, Nagle): it tells the
+    /// cost of the layer from the cost of the setting.
+    #[arg(long)]
+    raw_nodelay: bool,
 }
 
 /// The metrics recorder of `--recorder`.
@@ -130,6 +141,8 @@ enum Client {
     Coalesced,
     /// As `Plain`, built under the `--recorder`.
     Recorded,
+    /// Not a cache: raw redis-rs with `TCP_NODELAY` (`--raw-nodelay`).
+    RawNodelay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -487,6 +500,19 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             .await
             .map_err(|e| e.to_string())?,
     ));
+    let raw_nodelay = if args.raw_nodelay {
+        let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{addr}"))
+            .map_err(|e| e.to_string())?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let conn = redis::Client::open(info)
+            .map_err(|e| e.to_string())?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        Some(Arc::new(Target::Multiplexed(conn)))
+    } else {
+        None
+    };
     // `INFO cpu` goes on a connection of its own.
     let info = client
         .get_multiplexed_async_connection()
@@ -565,6 +591,8 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     let mut summary = Summary::default();
     // (op, tasks, CPU per op ×, throughput ×) of the recorded cache over the plain one.
     let mut recorder_rows: Vec<(Op, usize, f64, f64)> = Vec::new();
+    // The plain cache over raw with TCP_NODELAY, by op and tasks.
+    let mut layer_rows: Vec<String> = Vec::new();
     // The plain cache's GET CPU per op, by tasks.
     let mut plain_get_cpu: Vec<(usize, Option<Duration>)> = Vec::new();
     for &tasks in &args.tasks {
@@ -590,6 +618,10 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             if let Some(recorded) = &recorded {
                 targets.push(recorded);
                 clients.push(Client::Recorded);
+            }
+            if let Some(raw_nodelay) = &raw_nodelay {
+                targets.push(raw_nodelay);
+                clients.push(Client::RawNodelay);
             }
             let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
             // Warm up each, then interleave rounds, rotating the order, so
@@ -640,6 +672,18 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                         recorder_rows.push((op, tasks, over_plain.cpu, over_plain.thr));
                         over_plain.cpu <= 1.1
                     }
+                    // No target: the plain cache over it is the layer's cost.
+                    Client::RawNodelay => {
+                        let layer = Ratios::of(&samples[1], rounds);
+                        layer_rows.push(format!(
+                            "{}×{tasks} thr {:.2} p99 {:.2} cpu {:.2}",
+                            op.name(),
+                            layer.thr,
+                            layer.p99,
+                            layer.cpu
+                        ));
+                        true
+                    }
                 };
                 if client == Client::Coalesced && tasks == 64 {
                     summary.coalesced_get_64 = Some(ratios.thr);
@@ -660,6 +704,8 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                         (Client::Coalesced, _) => "GETc",
                         (Client::Recorded, Op::Get) => "GETp",
                         (Client::Recorded, Op::Set) => "SETp",
+                        (Client::RawNodelay, Op::Get) => "GETn",
+                        (Client::RawNodelay, Op::Set) => "SETn",
                     },
                     tasks,
                     kops(&s),
@@ -686,7 +732,9 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     println!(
         "\ncache = RedisCache (pool_size {}, coalesce_gets off: each call its own command); \
          GETc = RedisCache with coalesce_gets on (the default: {}); raw = one redis-rs \
-         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} (C \
+         MultiplexedConnection, same commands (redis-rs's default socket: Nagle); GETp/SETp = \
+         the plain cache built under the --recorder; GETn/SETn = raw with TCP_NODELAY (as the \
+         cache); bench = redis-benchmark -c <tasks> -d {} (C \
          client, no pipelining); cpuµs = this process's CPU time per operation (all threads, \
          so client only); srvµs = the server's CPU per operation (INFO cpu). Targets: thr× ≥ \
          0.95, p99× ≤ 1.10, cpu× ≤ 1.10; GETc thr× ≥ 1.3 with p99× ≤ 1.0 at 64 tasks, ≥ 0.95 \
@@ -699,6 +747,12 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
 
     if args.pools {
         compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await?;
+    }
+    if !layer_rows.is_empty() {
+        println!(
+            "layer: the plain cache ÷ raw with TCP_NODELAY (the cache's socket setting): {}",
+            layer_rows.join(", ")
+        );
     }
     println!(
         "{}",
