@@ -793,7 +793,10 @@ fn metrics_line(
             .map(|(op, tasks, cpu, _)| format!("{}×{tasks} {cpu:.2}", op.name()))
             .collect();
         let max_cpu = recorder_rows.iter().map(|r| r.2).fold(0.0, f64::max);
-        let min_thr = recorder_rows.iter().map(|r| r.3).fold(f64::INFINITY, f64::min);
+        let min_thr = recorder_rows
+            .iter()
+            .map(|r| r.3)
+            .fold(f64::INFINITY, f64::min);
         line.push_str(&format!(
             "; Prometheus recorder ÷ no recorder, client CPU per op: {}; max cpu× {max_cpu:.2} \
              (target ≤ 1.10), min thr× {min_thr:.2}",

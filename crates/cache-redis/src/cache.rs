@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::{RedisConfig, RedisMode};
 use cache_core::{CacheError, Operation, Result};
+use futures::FutureExt as _;
 use parking_lot::RwLock;
 use redis::RedisResult;
-use futures::FutureExt as _;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 

@@ -682,6 +682,9 @@ mod tests {
         let get = Cache::get(&cache, "k");
         let set = Cache::set(&cache, "k", b"v", Duration::from_secs(1));
         let sizes = [std::mem::size_of_val(&*get), std::mem::size_of_val(&*set)];
-        assert!(sizes.iter().all(|&s| s <= 1024), "get, set: {sizes:?} bytes");
+        assert!(
+            sizes.iter().all(|&s| s <= 1024),
+            "get, set: {sizes:?} bytes"
+        );
     }
 }

@@ -10,9 +10,9 @@ mod harness_support;
 
 use std::time::Duration;
 
-use cache_core::{Cache, SubscriptionEvent};
 use cache_core::config::Secret;
 use cache_core::metrics::names;
+use cache_core::{Cache, SubscriptionEvent};
 use cache_redis::RedisCache;
 use cache_testing::metrics::{MetricsCapture, SpanCapture};
 use cache_testing::server::{RedisServer, RespValue};
