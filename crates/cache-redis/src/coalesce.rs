@@ -5,7 +5,8 @@
 //! plain `GET` at once: when nothing is in flight nothing waits. A `get` that
 //! finds a command in flight queues; when that command's reply arrives, the
 //! queue goes out as one `MGET` (or one `GET` when it holds one key), and the
-//! lane stays busy until no queue is left. Callers of the same key queued
+//! lane stays busy until no queue is left (looked at after the callers just
+//! answered had a turn to queue again, see `drain`). Callers of the same key queued
 //! together share one slot of the `MGET`; a queue is only ever sent after all
 //! of its callers started, so every caller reads a value that was current
 //! during its own call.

@@ -676,8 +676,10 @@ mod tests {
     #[tokio::test]
     async fn the_boxed_call_futures_stay_small() {
         let server = cache_testing::server::RedisServer::start();
-        let mut config = crate::RedisConfig::default();
-        config.addrs = vec![server.addr()];
+        let config = crate::RedisConfig {
+            addrs: vec![server.addr()],
+            ..Default::default()
+        };
         let cache = RedisCache::connect(&config).await.unwrap();
         let get = Cache::get(&cache, "k");
         let set = Cache::set(&cache, "k", b"v", Duration::from_secs(1));
