@@ -93,7 +93,8 @@ impl CacheAside {
     /// ([`NearCache::bus`](crate::invalidation::NearCache::bus)), started
     /// before this call so that the near cache drops its local copy of the
     /// generation key before this aside re-reads it; every instance must
-    /// clear through its near cache.
+    /// clear through its near cache. Call it once per aside and bus: the
+    /// listener stays registered as long as the bus lives.
     pub fn follow_invalidations(self, bus: &InvalidationBus) -> Self {
         bus.register(Arc::new(GenerationFollower(Arc::clone(
             &self.shared.generation,
