@@ -11,6 +11,7 @@ mod builder;
 mod clock;
 mod config;
 mod entry;
+mod map;
 mod pubsub;
 mod rate;
 mod scan;
