@@ -147,19 +147,42 @@ pub(crate) enum Buffered<B> {
 }
 
 /// Reads `body` until it ends or passes `limit` bytes. Trailers are dropped.
+/// A body of one data frame (the usual case for a small request or a
+/// handler's answer) is kept as it came, without a copy.
 pub(crate) async fn buffer<B>(mut body: B, limit: usize) -> Result<Buffered<B>, B::Error>
 where
     B: Body<Data = Bytes> + Unpin,
 {
     use http_body_util::BodyExt;
-    let mut read = bytes::BytesMut::new();
+    let mut first = Bytes::new();
+    let mut read: Option<bytes::BytesMut> = None;
     while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            read.extend_from_slice(&data);
-            if read.len() > limit {
-                return Ok(Buffered::TooLarge(read.freeze(), body));
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        let len = match &mut read {
+            None if first.is_empty() => {
+                first = data;
+                first.len()
             }
+            None => {
+                let mut joined = bytes::BytesMut::with_capacity(first.len() + data.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                first = Bytes::new();
+                read.insert(joined).len()
+            }
+            Some(joined) => {
+                joined.extend_from_slice(&data);
+                joined.len()
+            }
+        };
+        if len > limit {
+            let read = read.map_or(first, bytes::BytesMut::freeze);
+            return Ok(Buffered::TooLarge(read, body));
         }
     }
-    Ok(Buffered::Complete(read.freeze()))
+    Ok(Buffered::Complete(
+        read.map_or(first, bytes::BytesMut::freeze),
+    ))
 }

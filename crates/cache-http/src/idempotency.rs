@@ -268,15 +268,17 @@ crate::future::layer_service! {
                     "",
                     &[tenant.unwrap_or(""), principal_of(&parts).unwrap_or(""), &key],
                 );
-                let cache = match config.source.cache(tenant).await {
-                    Ok(cache) => cache,
+                let requests = patterns
+                    .resolve(&config.source, tenant, |cache| {
+                        Idempotency::new(cache)
+                            .prefix(config.prefix.as_str())
+                            .ttl(config.ttl)
+                    })
+                    .await;
+                let requests = match requests {
+                    Ok(requests) => requests,
                     Err(e) => return Ok(unavailable(&e)),
                 };
-                let requests = patterns.get(tenant, &cache, |cache| {
-                    Idempotency::new(cache)
-                        .prefix(config.prefix.as_str())
-                        .ttl(config.ttl)
-                });
                 let ticket = match requests.claim::<Stored>(&scoped, None).await {
                     Ok(Claim::First(ticket)) => ticket,
                     Ok(Claim::InProgress) => {

@@ -142,22 +142,24 @@ crate::future::layer_service! {
                     .into_cache_response());
                 };
                 let tenant = tenant_of(&parts).map(str::to_owned);
-                let cache = match config.source.cache(tenant.as_deref()).await {
-                    Ok(cache) => cache,
+                let locks = locks
+                    .resolve(&config.source, tenant.as_deref(), |cache| {
+                        let mut locks = DistributedLock::new(cache)
+                            .prefix(config.prefix.as_str())
+                            .fencing(config.fencing);
+                        if let Some(cap) = config.watchdog {
+                            locks = locks.watchdog(cap);
+                        }
+                        locks
+                    })
+                    .await;
+                let locks = match locks {
+                    Ok(locks) => locks,
                     Err(e) => {
                         tracing::warn!(error = %e, "no cache for a request lock");
                         return Ok(Problem::for_client(&e).into_cache_response());
                     }
                 };
-                let locks = locks.get(tenant.as_deref(), &cache, |cache| {
-                    let mut locks = DistributedLock::new(cache)
-                        .prefix(config.prefix.as_str())
-                        .fencing(config.fencing);
-                    if let Some(cap) = config.watchdog {
-                        locks = locks.watchdog(cap);
-                    }
-                    locks
-                });
                 let key = cache_key("", &[tenant.as_deref().unwrap_or(""), &key]);
                 let acquired = if config.wait.is_zero() {
                     locks.try_acquire(&key, config.ttl).await

@@ -147,18 +147,20 @@ enum Verdict {
 impl Config {
     async fn decide(&self, parts: &http::request::Parts, limiters: &PerCache<Limiters>) -> Verdict {
         let tenant = tenant_of(parts);
-        let cache = match self.source.cache(tenant).await {
-            Ok(cache) => cache,
+        let limiters = limiters
+            .resolve(&self.source, tenant, |cache| {
+                self.rules
+                    .iter()
+                    .map(|rule| {
+                        RateLimiter::new(Arc::clone(&cache), rule.rule).prefix(self.prefix.as_str())
+                    })
+                    .collect()
+            })
+            .await;
+        let limiters = match limiters {
+            Ok(limiters) => limiters,
             Err(e) => return self.on_error(e, Vec::new()),
         };
-        let limiters = limiters.get(tenant, &cache, |cache| {
-            self.rules
-                .iter()
-                .map(|rule| {
-                    RateLimiter::new(Arc::clone(&cache), rule.rule).prefix(self.prefix.as_str())
-                })
-                .collect()
-        });
         let mut decisions = Vec::with_capacity(self.rules.len());
         for (i, (rule, limiter)) in self.rules.iter().zip(limiters.iter()).enumerate() {
             let Some(key) = rule.key.of(parts) else {

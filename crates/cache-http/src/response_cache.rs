@@ -257,24 +257,26 @@ crate::future::layer_service! {
             async move {
                 let tenant = tenant_of_request(&req);
                 let key = request_key(&config, &req, tenant.as_deref());
-                let cache = match config.source.cache(tenant.as_deref()).await {
-                    Ok(cache) => cache,
+                let aside = asides
+                    .resolve(&config.source, tenant.as_deref(), |cache| {
+                        let mut aside = CacheAside::new(cache).ttl(config.ttl);
+                        if let Some(soft) = config.soft_ttl {
+                            aside = aside.soft_ttl(soft);
+                        }
+                        if let Some(clock) = &config.clock.0 {
+                            aside = aside.clock(Arc::clone(clock));
+                        }
+                        aside
+                    })
+                    .await;
+                let aside = match aside {
+                    Ok(aside) => aside,
                     Err(e) => {
                         tracing::warn!(error = %e, "response cache unavailable; calling the handler");
                         count_outcome(METRIC, "bypass");
                         return service.call(req).await.map(|r| mark(passthrough(r), "miss"));
                     }
                 };
-                let aside = asides.get(tenant.as_deref(), &cache, |cache| {
-                    let mut aside = CacheAside::new(cache).ttl(config.ttl);
-                    if let Some(soft) = config.soft_ttl {
-                        aside = aside.soft_ttl(soft);
-                    }
-                    if let Some(clock) = &config.clock.0 {
-                        aside = aside.clock(Arc::clone(clock));
-                    }
-                    aside
-                });
                 let slot = Arc::new(Mutex::new(Slot {
                     service: Some(service),
                     request: Some(req),

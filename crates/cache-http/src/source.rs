@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cache_core::{Cache, Result};
 use futures::FutureExt;
@@ -76,6 +76,15 @@ impl CacheSource {
         matches!(self.kind, Kind::PerTenant(_))
     }
 
+    /// The one cache of a [`CacheSource::fixed`] source, `None` for a
+    /// per-tenant source.
+    pub fn fixed_cache(&self) -> Option<&Arc<dyn Cache>> {
+        match &self.kind {
+            Kind::Fixed(cache) => Some(cache),
+            Kind::PerTenant(_) => None,
+        }
+    }
+
     /// The cache for `tenant`.
     pub fn cache(&self, tenant: Option<&str>) -> BoxFuture<'static, Result<Arc<dyn Cache>>> {
         match &self.kind {
@@ -96,7 +105,11 @@ impl From<Arc<dyn Cache>> for CacheSource {
 /// out and rebuilt when a tenant's cache is replaced. Bounded: past `MAX`
 /// entries the map starts over (the objects are cheap to rebuild; only the
 /// in-process coalescing of that moment is lost).
+///
+/// For a fixed source the object is built once, on the first request, and
+/// read without a lock or a lookup afterwards.
 pub(crate) struct PerCache<T> {
+    fixed: OnceLock<T>,
     entries: Mutex<HashMap<Option<String>, Held<T>>>,
 }
 
@@ -108,11 +121,28 @@ impl<T: Clone> PerCache<T> {
 
     pub(crate) fn new() -> Self {
         PerCache {
+            fixed: OnceLock::new(),
             entries: Mutex::new(HashMap::new()),
         }
     }
 
-    pub(crate) fn get(
+    /// The object for the cache `source` gives `tenant`, built by `build`
+    /// when there is none yet. A fixed source is answered without the boxed
+    /// lookup future, the lock and the map.
+    pub(crate) async fn resolve(
+        &self,
+        source: &CacheSource,
+        tenant: Option<&str>,
+        build: impl FnOnce(Arc<dyn Cache>) -> T,
+    ) -> Result<T> {
+        if let Some(cache) = source.fixed_cache() {
+            return Ok(self.fixed.get_or_init(|| build(Arc::clone(cache))).clone());
+        }
+        let cache = source.cache(tenant).await?;
+        Ok(self.get(tenant, &cache, build))
+    }
+
+    fn get(
         &self,
         tenant: Option<&str>,
         cache: &Arc<dyn Cache>,
