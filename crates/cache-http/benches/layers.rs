@@ -32,8 +32,12 @@ use http::Request;
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
 
-/// CPU time of this thread so far, in ns (`CLOCK_THREAD_CPUTIME_ID`).
+/// CPU time of this thread so far, in ns (`CLOCK_THREAD_CPUTIME_ID`);
+/// `None` under [`CASE_ENV`] (rustix's vDSO lookup faults under valgrind).
 fn thread_cpu_ns() -> Option<u64> {
+    if std::env::var_os(CASE_ENV).is_some() {
+        return None;
+    }
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Some(u64::try_from(t.tv_sec).ok()? * 1_000_000_000 + u64::try_from(t.tv_nsec).ok()?)
 }
@@ -89,7 +93,15 @@ fn rule() -> Rule {
     )
 }
 
+/// The router of a case, as `axum::serve` runs it: `with_state(())`
+/// turns the handlers into routes and applies their layers once, where a
+/// router called without it (`oneshot` on `Router::new()…`) would build
+/// each layer's service again for every request.
 fn app(case: Case, cache: Arc<dyn Cache>) -> Router {
+    routes(case, cache).with_state(())
+}
+
+fn routes(case: Case, cache: Arc<dyn Cache>) -> Router {
     let handler = || async { "ok" };
     match case {
         Case::Bare => Router::new().route("/", post(handler).get(handler)),
@@ -247,6 +259,19 @@ async fn run(backend: &str, cache: Arc<dyn Cache>, n: u64, rounds: usize) {
     }
 }
 
+/// `LAYERS_BENCH_CASE=<index in Case::ALL>` with `LAYERS_BENCH_ITERATIONS=n`
+/// runs that one case n times on memory after a warm-up, no timing: for
+/// instruction counts under callgrind, where (Ir at n − Ir at 0) / n is the
+/// cost of one request.
+const CASE_ENV: &str = "LAYERS_BENCH_CASE";
+
+async fn one_case(index: usize, n: u64) {
+    let case = Case::ALL[index];
+    let app = app(case, Arc::new(MemoryCache::new()));
+    block(&app, case, 1_000).await;
+    block(&app, case, n).await;
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -255,6 +280,15 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let memory_only = std::env::args().any(|a| a == "--memory");
     let (n, rounds) = if quick { (500, 3) } else { (5_000, 7) };
+    if let Some(index) = std::env::var_os(CASE_ENV) {
+        let index: usize = index.to_str().and_then(|i| i.parse().ok()).expect(CASE_ENV);
+        let n = std::env::var("LAYERS_BENCH_ITERATIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        runtime.block_on(one_case(index, n));
+        return;
+    }
     runtime.block_on(async {
         run("memory", Arc::new(MemoryCache::new()), n, rounds).await;
         if memory_only {

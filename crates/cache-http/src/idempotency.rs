@@ -143,7 +143,7 @@ fn is_safe(method: &Method) -> bool {
 
 /// The key of a request: `Ok(None)` without the header, `Err` when it is
 /// not a visible ASCII string of 1 to [`MAX_KEY_LEN`] bytes.
-fn key_of(headers: &http::HeaderMap) -> Result<Option<String>, Problem> {
+fn key_of(headers: &http::HeaderMap) -> Result<Option<&str>, Problem> {
     let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -165,7 +165,7 @@ fn key_of(headers: &http::HeaderMap) -> Result<Option<String>, Problem> {
     if text.is_empty() || text.len() > MAX_KEY_LEN || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
-    Ok(Some(text.to_owned()))
+    Ok(Some(text))
 }
 
 /// Whether a first response is stored for replay. A 5xx, and the answers
@@ -266,7 +266,7 @@ crate::future::layer_service! {
                 let tenant = tenant_of(&parts);
                 let scoped = cache_key(
                     "",
-                    &[tenant.unwrap_or(""), principal_of(&parts).unwrap_or(""), &key],
+                    &[tenant.unwrap_or(""), principal_of(&parts).unwrap_or(""), key],
                 );
                 let requests = patterns
                     .resolve(&config.source, tenant, |cache| {

@@ -134,10 +134,10 @@ impl RequestKey {
     pub fn of(&self, parts: &Parts) -> Option<String> {
         match self {
             RequestKey::ClientIp(ip) => ip.of(parts).map(|ip| format!("ip:{ip}")),
-            RequestKey::Tenant => tenant_of(parts).map(|t| format!("tenant:{t}")),
-            RequestKey::Principal => principal_of(parts).map(|p| format!("principal:{p}")),
+            RequestKey::Tenant => tenant_of(parts).map(|t| ["tenant:", t].concat()),
+            RequestKey::Principal => principal_of(parts).map(|p| ["principal:", p].concat()),
             RequestKey::Route => Some("route".to_owned()),
-            RequestKey::Custom(f) => f(parts).map(|k| format!("custom:{k}")),
+            RequestKey::Custom(f) => f(parts).map(|k| ["custom:", &k].concat()),
         }
     }
 }
@@ -145,12 +145,30 @@ impl RequestKey {
 /// `parts` of a component, length-prefixed so that no choice of tenant or
 /// key can make two different tuples produce the same string.
 pub(crate) fn scoped(parts: &[&str]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 6).sum());
     for p in parts {
-        let _ = write!(out, "{}:{p}|", p.len());
+        push_decimal(&mut out, p.len() as u64);
+        out.push(':');
+        out.push_str(p);
+        out.push('|');
     }
     out
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 /// A cache key under `prefix` for a tuple of components: length-prefixed
@@ -163,7 +181,7 @@ pub(crate) fn cache_key(prefix: &str, parts: &[&str]) -> String {
         return if prefix.is_empty() {
             plain
         } else {
-            format!("{prefix}{plain}")
+            [prefix, &plain].concat()
         };
     }
     format!("{prefix}sha256:{}", hex(&sha256(plain.as_bytes())))

@@ -32,7 +32,7 @@ use http::{HeaderValue, Request, StatusCode, header};
 use tracing::Instrument;
 
 use crate::future::{count, count_outcome, passthrough};
-use crate::identity::{RequestKey, cache_key, tenant_of};
+use crate::identity::{RequestKey, cache_key, push_decimal, tenant_of};
 use crate::problem::Problem;
 use crate::source::{CacheSource, PerCache};
 
@@ -89,6 +89,9 @@ impl Rule {
 struct Config {
     source: CacheSource,
     rules: Vec<Rule>,
+    /// `RateLimit-Policy` when every rule keyed the request (the usual case):
+    /// it depends on the rules only, so it is written once.
+    policy: Option<HeaderValue>,
     fail_open: bool,
     prefix: String,
 }
@@ -106,6 +109,7 @@ impl RateLimitLayer {
             config: Config {
                 source: source.into(),
                 rules: Vec::new(),
+                policy: None,
                 fail_open: false,
                 prefix: "ratelimit:http:".to_owned(),
             },
@@ -115,6 +119,8 @@ impl RateLimitLayer {
     /// Adds a rule; a request must pass every rule that keys it.
     pub fn rule(mut self, rule: Rule) -> Self {
         self.config.rules.push(rule);
+        let all: Vec<usize> = (0..self.config.rules.len()).collect();
+        self.config.policy = self.config.policy_value(all.into_iter());
         self
     }
 
@@ -191,33 +197,45 @@ impl Config {
         }
     }
 
+    /// `RateLimit-Policy` for the rules at `indices`.
+    fn policy_value(&self, indices: impl Iterator<Item = usize>) -> Option<HeaderValue> {
+        let mut policy = String::with_capacity(32 * self.rules.len());
+        for (n, i) in indices.enumerate() {
+            let rule = &self.rules[i];
+            policy.push_str(if n == 0 { "\"" } else { ", \"" });
+            policy.push_str(&rule.name);
+            policy.push_str("\";q=");
+            push_decimal(&mut policy, rule.rule.limit);
+            policy.push_str(";w=");
+            push_decimal(&mut policy, whole_seconds(rule.rule.window));
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(policy)).ok()
+    }
+
     /// `RateLimit-Policy` and `RateLimit` for these decisions.
     fn headers(&self, decisions: &[(usize, RateDecision)], headers: &mut http::HeaderMap) {
         if decisions.is_empty() {
             return;
         }
-        use std::fmt::Write;
-        // Written straight into each header's buffer, which the header
-        // value then owns without a copy.
-        let mut policy = String::with_capacity(32 * decisions.len());
+        let policy = match &self.policy {
+            Some(all) if decisions.len() == self.rules.len() => Some(all.clone()),
+            _ => self.policy_value(decisions.iter().map(|(i, _)| *i)),
+        };
+        if let Some(v) = policy {
+            headers.insert(RATELIMIT_POLICY, v);
+        }
+        // Written straight into the header's buffer, which the header value
+        // then owns without a copy.
         let mut state = String::with_capacity(32 * decisions.len());
         for (n, (i, d)) in decisions.iter().enumerate() {
-            let rule = &self.rules[*i];
-            let sep = if n == 0 { "" } else { ", " };
-            let _ = write!(
-                policy,
-                "{sep}\"{}\";q={};w={}",
-                rule.name,
-                rule.rule.limit,
-                whole_seconds(rule.rule.window)
-            );
-            let _ = write!(state, "{sep}\"{}\";r={}", rule.name, d.remaining);
+            state.push_str(if n == 0 { "\"" } else { ", \"" });
+            state.push_str(&self.rules[*i].name);
+            state.push_str("\";r=");
+            push_decimal(&mut state, d.remaining);
             if !d.allowed {
-                let _ = write!(state, ";t={}", whole_seconds(d.retry_after));
+                state.push_str(";t=");
+                push_decimal(&mut state, whole_seconds(d.retry_after));
             }
-        }
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(policy)) {
-            headers.insert(RATELIMIT_POLICY, v);
         }
         if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(state)) {
             headers.insert(RATELIMIT, v);
