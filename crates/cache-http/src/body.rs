@@ -186,3 +186,56 @@ where
         read.map_or(first, bytes::BytesMut::freeze),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+    use http_body_util::StreamBody;
+
+    fn frames(parts: &[&'static str]) -> impl Body<Data = Bytes, Error = Infallible> + Unpin {
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes()))))
+            .collect();
+        StreamBody::new(futures::stream::iter(frames))
+    }
+
+    fn complete(buffered: Buffered<impl Body>) -> Bytes {
+        match buffered {
+            Buffered::Complete(bytes) => bytes,
+            Buffered::TooLarge(..) => panic!("within the limit"),
+        }
+    }
+
+    #[test]
+    fn one_frame_is_kept_without_a_copy() {
+        let data = Bytes::from_static(b"{\"item\":\"book\"}");
+        let body = http_body_util::Full::new(data.clone());
+        let read = complete(futures::executor::block_on(buffer(body, 64)).unwrap());
+        assert_eq!(read, data);
+        assert_eq!(read.as_ptr(), data.as_ptr(), "the frame itself, not a copy");
+    }
+
+    #[test]
+    fn frames_are_joined_and_the_limit_is_kept() {
+        let read = futures::executor::block_on(buffer(frames(&["ab", "", "cd", "e"]), 5));
+        assert_eq!(complete(read.unwrap()), "abcde");
+        let empty = futures::executor::block_on(buffer(frames(&[]), 5));
+        assert!(complete(empty.unwrap()).is_empty());
+        for (parts, read_before_limit) in [
+            (&["abcdef", "gh"][..], "abcdef"),
+            (&["ab", "cdef", "gh"][..], "abcdef"),
+        ] {
+            match futures::executor::block_on(buffer(frames(parts), 5)).unwrap() {
+                Buffered::TooLarge(prefix, rest) => {
+                    assert_eq!(prefix, read_before_limit);
+                    let rest = futures::executor::block_on(http_body_util::BodyExt::collect(rest));
+                    assert_eq!(rest.unwrap().to_bytes(), "gh");
+                }
+                Buffered::Complete(_) => panic!("{parts:?} is over the limit"),
+            }
+        }
+    }
+}

@@ -203,3 +203,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_scoped_keys() {
+        for n in [0, 7, 10, 99, 1_000, u64::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+        assert_eq!(scoped(&["bench", "", "a|b"]), "5:bench|0:|3:a|b|");
+        assert_eq!(cache_key("p:", &["t"]), "p:1:t|");
+    }
+}

@@ -295,3 +295,42 @@ crate::future::layer_service! {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(remaining: u64, allowed: bool) -> RateDecision {
+        RateDecision::new(allowed, 10, remaining, Duration::from_millis(1_500))
+    }
+
+    #[test]
+    fn headers_name_the_rules_that_keyed_the_request() {
+        let cache: Arc<dyn cache_core::Cache> = Arc::new(cache_memory::MemoryCache::new());
+        let layer = RateLimitLayer::new(cache)
+            .rule(Rule::fixed(
+                "a",
+                10,
+                Duration::from_secs(60),
+                RequestKey::Route,
+            ))
+            .rule(Rule::sliding(
+                "b",
+                5,
+                Duration::from_millis(1_500),
+                RequestKey::Tenant,
+            ));
+        let config = &layer.config;
+        let mut all = http::HeaderMap::new();
+        config.headers(&[(0, decision(9, true)), (1, decision(0, false))], &mut all);
+        assert_eq!(all[RATELIMIT_POLICY], "\"a\";q=10;w=60, \"b\";q=5;w=2");
+        assert_eq!(all[RATELIMIT], "\"a\";r=9, \"b\";r=0;t=2");
+        let mut second = http::HeaderMap::new();
+        config.headers(&[(1, decision(4, true))], &mut second);
+        assert_eq!(second[RATELIMIT_POLICY], "\"b\";q=5;w=2");
+        assert_eq!(second[RATELIMIT], "\"b\";r=4");
+        let mut none = http::HeaderMap::new();
+        config.headers(&[], &mut none);
+        assert!(none.is_empty());
+    }
+}
