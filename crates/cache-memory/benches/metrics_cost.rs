@@ -70,6 +70,11 @@ struct Variants {
     recorded_ops: OpMetrics,
     /// As `MemoryCache` instruments: one call in 16 timed.
     sampled_ops: OpMetrics,
+    /// The instrumentation timing one call in 32 and in 64.
+    sparser_ops: [OpMetrics; 2],
+    /// Built under the recorder timing one call in 32 and in 64, to weigh
+    /// the default against sparser sampling in the same run.
+    sparser: [(u32, MemoryCache); 2],
     /// Kept so its storage outlives the handles (and to show it filled up).
     handle: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -85,13 +90,23 @@ fn variants() -> Variants {
     let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     // Caches bind their metrics when built: build under the recorder, use anywhere.
-    let (recorded, recorded_ops, sampled_ops) = metrics::with_local_recorder(&recorder, || {
-        (
-            filled(MemoryCache::new(), &keys),
-            OpMetrics::new("memory"),
-            OpMetrics::new("memory").sampled(cache_memory::DEFAULT_DURATION_SAMPLING),
-        )
-    });
+    let sampling = |every: u32| {
+        let cache = MemoryCache::builder()
+            .metrics_duration_sampling(every)
+            .build()
+            .expect("cache");
+        (every, filled(cache, &keys))
+    };
+    let (recorded, recorded_ops, sampled_ops, sparser_ops, sparser) =
+        metrics::with_local_recorder(&recorder, || {
+            (
+                filled(MemoryCache::new(), &keys),
+                OpMetrics::new("memory"),
+                OpMetrics::new("memory").sampled(cache_memory::DEFAULT_DURATION_SAMPLING),
+                [32, 64].map(|every| OpMetrics::new("memory").sampled(every)),
+                [sampling(32), sampling(64)],
+            )
+        });
     assert!(recorded_ops.is_recording() && !idle_ops.is_recording());
     Variants {
         keys,
@@ -100,6 +115,8 @@ fn variants() -> Variants {
         idle_ops,
         recorded_ops,
         sampled_ops,
+        sparser_ops,
+        sparser,
         handle,
     }
 }
@@ -171,13 +188,19 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn cross_check(v: &Variants) {
-    let ops: [(&str, &dyn Fn(usize)); 5] = [
+    let ops: [(&str, &dyn Fn(usize)); 7] = [
         ("get_no_recorder", &|i| get(&v.plain, &v.keys, i)),
         ("get_prometheus", &|i| get(&v.recorded, &v.keys, i)),
         ("instr_no_recorder", &|_| instrumentation(&v.idle_ops)),
         ("instr_prometheus", &|_| instrumentation(&v.recorded_ops)),
         ("instr_prometheus_sampled", &|_| {
             instrumentation(&v.sampled_ops)
+        }),
+        ("instr_prometheus_sampled_32", &|_| {
+            instrumentation(&v.sparser_ops[0])
+        }),
+        ("instr_prometheus_sampled_64", &|_| {
+            instrumentation(&v.sparser_ops[1])
         }),
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
@@ -218,10 +241,50 @@ fn cross_check(v: &Variants) {
          {instr_sampled:.1} ns, {:.3} of the uninstrumented get",
         instr_sampled / (get_plain - instr_idle)
     );
+    sparser_sampling(v);
     let rendered = v.handle.render();
     assert!(
         rendered.contains("outcome=\"hit\""),
         "the recorder saw the hits"
+    );
+}
+
+/// The get hit under the recorder at the default sampling and at the
+/// sparser ones, each against the uninstrumented get of its round (the
+/// variants in forward, then reverse order, round after round).
+fn sparser_sampling(v: &Variants) {
+    let mut caches = vec![(cache_memory::DEFAULT_DURATION_SAMPLING, &v.recorded)];
+    caches.extend(v.sparser.iter().map(|(every, cache)| (*every, cache)));
+    let mut ratios = vec![Vec::with_capacity(ROUNDS); caches.len()];
+    for round in 0..ROUNDS {
+        let plain = per_op(&|i| get(&v.plain, &v.keys, i));
+        let mut order: Vec<usize> = (0..caches.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let recorded = per_op(&|i| get(caches[k].1, &v.keys, i));
+            ratios[k].push(recorded / plain);
+        }
+    }
+    let line: Vec<String> = caches
+        .iter()
+        .zip(ratios.iter_mut())
+        .map(|((every, _), r)| {
+            let mut sorted = r.clone();
+            sorted.sort_by(f64::total_cmp);
+            let q = |f: f64| sorted[((sorted.len() - 1) as f64 * f) as usize];
+            format!(
+                "1 in {every}: {:.3} (quartiles {:.3}–{:.3})",
+                median(r),
+                q(0.25),
+                q(0.75)
+            )
+        })
+        .collect();
+    println!(
+        "sampling: prometheus / no_recorder get hit, median of {ROUNDS} per-round ratios: {}",
+        line.join(", ")
     );
 }
 
