@@ -56,9 +56,11 @@ pub(crate) fn passthrough<B>(response: Response<B>) -> Response<CacheBody<B>> {
     response.map(CacheBody::inner)
 }
 
-/// Counts one `outcome` of a layer in its `metric` (`cache.http.*`).
+/// Counts one `outcome` of a layer in its `metric` (`cache.http.*`),
+/// through cache-core's facade helpers: nothing is built (no key, no label)
+/// when no recorder is installed (ADR 0010).
 pub(crate) fn count(metric: &'static str, outcome: &'static str) {
-    metrics::counter!(metric, "outcome" => outcome).increment(1);
+    cache_core::metrics::count(metric, &[(cache_core::metrics::labels::OUTCOME, outcome)]);
 }
 
 /// Counts one `outcome` and records it on the layer's current span.
