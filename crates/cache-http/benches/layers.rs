@@ -12,6 +12,9 @@
 //! the layers, the codec, the backend client; on Redis also the client's
 //! share of the round trips (the server's CPU is not counted). The cases run
 //! interleaved, round after round, and the median round is reported.
+//!
+//! For instruction counts, `LAYERS_BENCH_CASE=<index> LAYERS_BENCH_ITERATIONS=<n>`
+//! runs one case on memory, untimed, under callgrind (docs/BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use cache_core::{CacheError, RateDecision, RateLimitRule};
 use cache_patterns::RateLimiter;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use tracing::Instrument;
 
 use crate::future::{count, count_outcome, passthrough};
@@ -42,6 +42,11 @@ pub use crate::future::ResponseFuture;
 pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
 /// The `RateLimit` header (IETF httpapi rate-limit headers draft).
 pub const RATELIMIT: &str = "ratelimit";
+
+/// The two header names, parsed once (inserting by `&str` parses the name
+/// on every response).
+const POLICY_HEADER: HeaderName = HeaderName::from_static(RATELIMIT_POLICY);
+const STATE_HEADER: HeaderName = HeaderName::from_static(RATELIMIT);
 
 /// One rule: a name (in the headers and the keys), a limit per window, and
 /// what requests are counted by.
@@ -222,7 +227,7 @@ impl Config {
             _ => self.policy_value(decisions.iter().map(|(i, _)| *i)),
         };
         if let Some(v) = policy {
-            headers.insert(RATELIMIT_POLICY, v);
+            headers.insert(POLICY_HEADER, v);
         }
         // Written straight into the header's buffer, which the header value
         // then owns without a copy.
@@ -238,7 +243,7 @@ impl Config {
             }
         }
         if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(state)) {
-            headers.insert(RATELIMIT, v);
+            headers.insert(STATE_HEADER, v);
         }
     }
 }
