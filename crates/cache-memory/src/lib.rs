@@ -9,6 +9,7 @@
 
 mod builder;
 mod clock;
+mod collections;
 mod config;
 mod entry;
 mod pubsub;
@@ -346,6 +347,10 @@ impl Cache for MemoryCache {
     async fn health(&self) -> Result<()> {
         let store = &*self.store;
         store.timed(Operation::Health, || store.ensure_open(Operation::Health))
+    }
+
+    fn collections(&self) -> Option<&dyn cache_core::Collections> {
+        Some(self)
     }
 
     fn stats(&self) -> CacheStats {

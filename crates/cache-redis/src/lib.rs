@@ -225,6 +225,7 @@
 mod builder;
 mod cache;
 mod coalesce;
+mod collections;
 mod config;
 mod errors;
 mod metrics;
