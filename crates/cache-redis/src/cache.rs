@@ -63,6 +63,7 @@ pub(crate) struct Inner {
 pub struct ConnectOptions {
     force_lua_get_or_set: bool,
     force_lua_conditionals: bool,
+    assume_field_ttl: bool,
 }
 
 impl ConnectOptions {
@@ -76,6 +77,11 @@ impl ConnectOptions {
         /// paths can be tested and measured against one server).
         #[doc(hidden)]
         force_lua_conditionals: bool;
+        /// Report hash field TTLs as supported whatever the server is (so
+        /// that a test can show the conformance suite catching a backend
+        /// that claims them and fails).
+        #[doc(hidden)]
+        assume_field_ttl: bool;
     }
 }
 
@@ -139,7 +145,8 @@ impl RedisCache {
             let native = server.as_ref().filter(|_| !options.force_lua_conditionals);
             let set_ifeq = native.is_some_and(ServerInfo::supports_set_ifeq);
             let delete_if_equal = native.and_then(ServerInfo::delete_if_equal);
-            let field_ttl = server.as_ref().is_some_and(ServerInfo::supports_field_ttl);
+            let field_ttl = options.assume_field_ttl
+                || server.as_ref().is_some_and(ServerInfo::supports_field_ttl);
             tracing::info!(
                 engine = server.as_ref().map(|s| s.engine),
                 version = server.as_ref().map(|s| s.version.to_string()),

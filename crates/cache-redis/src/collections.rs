@@ -85,6 +85,8 @@ impl RedisCache {
         fields: &[&str],
     ) -> Result<Vec<i64>> {
         if !self.inner.field_ttl {
+            // A closed cache says so first, as for every other call.
+            self.topology(op)?;
             return Err(CacheError::unsupported(op, NO_FIELD_TTL));
         }
         if fields.is_empty() {
