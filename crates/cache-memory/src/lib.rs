@@ -100,6 +100,13 @@ use store::Store;
 /// and locks hold per process, and pub/sub reaches this process's
 /// subscribers only.
 ///
+/// # Sets and hashes
+/// [`Cache::collections`] is this cache: sets and hashes
+/// ([`Collections`](cache_core::Collections)) are entries like values (bounds,
+/// eviction, TTL and the key calls apply to them), changed in place under the
+/// key's stripe lock. Hash fields may expire on the cache's clock. At most
+/// [`MemoryCacheBuilder::max_per_call`] members or fields per call.
+///
 /// # Pub/sub
 /// Channel names follow the key rules and messages the value size limit.
 /// `subscribe` needs a running tokio runtime (a task forwards each
