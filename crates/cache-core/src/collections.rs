@@ -64,12 +64,16 @@
 //! - **Atomicity.** Each call is atomic on its one key.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::cache::{KeyTtl, ScanCursor};
+use crate::codec;
 use crate::error::{CacheError, Operation, Result, check_byte_limit};
 use crate::key::MAX_KEY_BYTES;
 
@@ -152,6 +156,63 @@ pub trait Collections: Send + Sync + fmt::Debug {
     /// Removes the TTL of each of `fields`; per field, whether it had one.
     async fn hash_persist_fields(&self, key: &str, fields: &[&str]) -> Result<Vec<bool>>;
 }
+
+/// Typed hash fields on any [`Collections`]: values in CBOR through
+/// [`crate::codec`] with its default limits, as [`TypedCacheExt`](crate::TypedCacheExt)
+/// does for plain values.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::Cache;
+/// use cache_core::collections::TypedCollectionsExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = cache_memory::MemoryCache::new();
+/// let prefs = cache.collections().unwrap();
+/// prefs.hash_set_as("prefs:42", "langs", &["en", "fr"], Duration::from_secs(60)).await?;
+/// let langs: Option<Vec<String>> = prefs.hash_get_as("prefs:42", "langs").await?;
+/// assert_eq!(langs, Some(vec!["en".to_owned(), "fr".to_owned()]));
+/// # Ok(())
+/// # }
+/// ```
+pub trait TypedCollectionsExt: Collections {
+    /// The value of `field` in the hash at `key`, decoded as `T`; `None`
+    /// when absent. A value that is not a valid `T` is an
+    /// [`ErrorKind::Codec`](crate::ErrorKind::Codec) and is left in place.
+    fn hash_get_as<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        field: &str,
+    ) -> impl Future<Output = Result<Option<T>>> + Send {
+        async move {
+            let value = self.hash_get(key, &[field]).await?.pop().flatten();
+            value
+                .map(|bytes| {
+                    codec::from_slice(&bytes).map_err(|e| CacheError::from(e).with_key(key))
+                })
+                .transpose()
+        }
+    }
+
+    /// Stores `value`, encoded as CBOR, in `field` of the hash at `key` (see
+    /// [`Collections::hash_set`]); whether the field is new.
+    fn hash_set_as<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        field: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let encoded = codec::to_vec(value).map_err(|e| CacheError::from(e).with_key(key));
+        async move {
+            let new = self.hash_set(key, &[(field, &encoded?)], ttl).await?;
+            Ok(new == 1)
+        }
+    }
+}
+
+impl<C: Collections + ?Sized> TypedCollectionsExt for C {}
 
 /// One page of [`Collections::set_members`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

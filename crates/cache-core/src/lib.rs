@@ -55,7 +55,7 @@ pub use cache::{
     Cache, KeyPage, KeyTtl, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor,
     Subscription, SubscriptionEvent,
 };
-pub use collections::{Collections, MemberPage};
+pub use collections::{Collections, MemberPage, TypedCollectionsExt};
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use layer::{CacheLayer, CallInfo, CallKeys, KeyMapping, Next};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
