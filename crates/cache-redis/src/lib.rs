@@ -66,8 +66,8 @@
 //!
 //! | operation | retried, up to `max_retries` times, when | retried until the deadline when | never retried when |
 //! | --- | --- | --- | --- |
-//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection could not be made (`Connection`) or broke (`ConnectionLost`) | the server or cluster is between roles: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `BUSY`, a redirect, no node for the slot yet (`Unavailable`) | a refusal or a command error |
-//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | the connection could not be made: the command was never sent (`Connection`) | the server or cluster is between roles, as above: the command did not run | the connection broke with the command in flight (`ConnectionLost`) or no reply came in time (`Timeout`): it may have run; a refusal or a command error |
+//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health`; of sets and hashes `set_remove`, `set_contains`, `set_count`, `set_members`, `hash_get`, `hash_get_all`, `hash_delete` and the field-TTL calls | the connection could not be made (`Connection`) or broke (`ConnectionLost`) | the server or cluster is between roles: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `BUSY`, a redirect, no node for the slot yet (`Unavailable`) | a refusal or a command error |
+//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish`; `set_add`, `hash_set`, `hash_incr_by` (scripts) | the connection could not be made: the command was never sent (`Connection`) | the server or cluster is between roles, as above: the command did not run | the connection broke with the command in flight (`ConnectionLost`) or no reply came in time (`Timeout`): it may have run; a refusal or a command error |
 //!
 //! Refusals and command errors are `NOPERM`, `NOAUTH`, `WRONGPASS`,
 //! `WRONGTYPE`, a script error, an overflow. A timeout is never retried: it
