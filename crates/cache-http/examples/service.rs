@@ -45,7 +45,7 @@ use tower::ServiceBuilder;
 
 /// The orders service. (No `Debug`: it holds the admin token.)
 #[derive(Parser)]
-struct Args {
+pub(crate) struct Args {
     /// The address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -238,7 +238,7 @@ fn app(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -256,10 +256,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
     }
-    let config = match &args.config {
-        Some(path) => Config::load(Some(path))?,
-        None => Config::load(None)?,
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
     };
+    serve(args, metrics, shutdown, |addr, backend| {
+        println!("orders service listening on http://{addr} (cache: {backend})");
+    })
+    .await
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Loads the config, builds the caches, binds `args.listen`, tells
+/// `listening` the address, and serves until `shutdown` completes; then
+/// closes the caches. (`main` around it installs the logger and the
+/// Prometheus recorder; the example's test calls it directly.)
+pub(crate) async fn serve(
+    args: Args,
+    metrics: PrometheusHandle,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    listening: impl FnOnce(SocketAddr, &str),
+) -> Result<(), BoxError> {
+    let config = Config::load(args.config.as_deref())?;
     let backend = match config.cache.backend {
         BackendKind::Redis => "redis",
         _ => "memory",
@@ -268,15 +286,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = app(&setup, backend, args.admin_token.as_deref(), metrics);
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    println!("orders service listening on http://{addr} (cache: {backend})");
+    listening(listener.local_addr()?, backend);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown)
     .await?;
     setup.close().await?;
     Ok(())

@@ -36,12 +36,13 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{BackendKind, CacheConfig, Config, TenantOverride};
+use crate::config::{BackendKind, CacheConfig, CompressionConfig, Config, TenantOverride};
 use async_trait::async_trait;
 use cache_core::{Cache, CacheError, ConfigError, Result};
 use cache_memory::MemoryCache;
 use cache_memory::MemoryConfig;
 use cache_patterns::Namespaced;
+use cache_patterns::compress::{Compressed, Compression};
 #[cfg(feature = "redis")]
 use cache_redis::{RedisCache, RedisConfig};
 #[cfg(feature = "redis")]
@@ -111,6 +112,7 @@ impl CacheSetup {
                     tenant,
                     Arc::new(OwnBackendResolver {
                         backend: tenant_override,
+                        compression: cache.compression.clone(),
                         prefix: cache.key_prefix.clone(),
                         template: template.clone(),
                     }),
@@ -192,11 +194,12 @@ pub async fn build_cache(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     )))
 }
 
-/// The shared backend of `config`, without prefix.
+/// The shared backend of `config`, without prefix, compressed as
+/// `cache.compression` says.
 async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
     match config.backend {
         BackendKind::Redis => match connect_redis(config).await {
-            Ok(redis) => Ok(redis),
+            Ok(redis) => compressed(redis, &config.compression, config.redis_max_value_bytes()),
             // Only an unreachable server: a refused password or ACL, or a bad
             // config, is a mistake that an in-memory cache would hide.
             Err(error) if config.fallback_to_memory && error.is_transient() => {
@@ -205,12 +208,28 @@ async fn build_backend(config: &CacheConfig) -> Result<Arc<dyn Cache>> {
                     "Redis is unreachable at start-up; using an in-memory cache instead \
                      (cache.fallback_to_memory = true): data is per process and lost on restart"
                 );
-                memory(&config.memory)
+                memory(&config.memory, &config.compression)
             }
             Err(error) => Err(error),
         },
-        BackendKind::Memory => memory(&config.memory),
+        BackendKind::Memory => memory(&config.memory, &config.compression),
     }
+}
+
+/// `backend` behind [`Compressed`] when compression is on, with the
+/// backend's own value limit as the cap on decompressed values.
+fn compressed(
+    backend: Arc<dyn Cache>,
+    config: &CompressionConfig,
+    max_value_bytes: usize,
+) -> Result<Arc<dyn Cache>> {
+    if !config.enabled {
+        return Ok(backend);
+    }
+    let compression = Compression::new(max_value_bytes)
+        .threshold(config.threshold)
+        .level(config.level);
+    Ok(Arc::new(Compressed::new(backend, compression)))
 }
 
 /// Boxed: the connect future is deeply nested, and inlined into a caller's
@@ -237,6 +256,18 @@ async fn connect_redis(_section: &impl HasRedis) -> Result<Arc<dyn Cache>> {
 trait HasRedis {
     #[cfg(feature = "redis")]
     fn redis(&self) -> &RedisConfig;
+
+    /// The Redis backend's value limit (the cap on decompressed values).
+    fn redis_max_value_bytes(&self) -> usize {
+        #[cfg(feature = "redis")]
+        {
+            self.redis().max_value_bytes
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            usize::MAX
+        }
+    }
 }
 
 impl HasRedis for CacheConfig {
@@ -253,14 +284,22 @@ impl HasRedis for TenantOverride {
     }
 }
 
-fn memory(config: &MemoryConfig) -> Result<Arc<dyn Cache>> {
-    Ok(Arc::new(MemoryCache::from_config(config)?))
+fn memory(config: &MemoryConfig, compression: &CompressionConfig) -> Result<Arc<dyn Cache>> {
+    let backend = Arc::new(MemoryCache::from_config(config)?);
+    compressed(backend, compression, config.max_value_bytes)
 }
 
-async fn connect(section: &TenantOverride) -> Result<Arc<dyn Cache>> {
+/// A tenant override's backend, compressed as the root's `cache.compression` says.
+async fn connect(
+    section: &TenantOverride,
+    compression: &CompressionConfig,
+) -> Result<Arc<dyn Cache>> {
     match section.backend {
-        BackendKind::Redis => connect_redis(section).await,
-        BackendKind::Memory => memory(&section.memory),
+        BackendKind::Redis => {
+            let redis = connect_redis(section).await?;
+            compressed(redis, compression, section.redis_max_value_bytes())
+        }
+        BackendKind::Memory => memory(&section.memory, compression),
     }
 }
 
@@ -283,6 +322,7 @@ fn parse_overrides(config: &CacheConfig) -> Result<Vec<(TenantId, TenantOverride
 /// tenant's cache (closing the tenant closes it).
 struct OwnBackendResolver {
     backend: TenantOverride,
+    compression: CompressionConfig,
     prefix: String,
     template: NamespaceTemplate,
 }
@@ -299,7 +339,7 @@ impl fmt::Debug for OwnBackendResolver {
 #[async_trait]
 impl TenantResolver for OwnBackendResolver {
     async fn resolve(&self, tenant: &TenantId) -> Result<Arc<dyn Cache>> {
-        let backend = connect(&self.backend).await?;
+        let backend = connect(&self.backend, &self.compression).await?;
         let namespace = format!("{}{}", self.prefix, self.template.render(tenant));
         Ok(Arc::new(Namespaced::owning(backend, namespace)))
     }

@@ -448,3 +448,26 @@ fn a_tenant_id_with_dots_is_quoted_in_the_path() {
         "cache.tenants.overrides[\"a.b\"].redis.addrs"
     );
 }
+
+#[test]
+fn compression_thresholds_and_levels_out_of_range_are_refused() {
+    for (yaml, field) in [
+        (
+            "cache:\n  compression:\n    threshold: 8\n",
+            "cache.compression.threshold",
+        ),
+        (
+            "cache:\n  compression:\n    level: 0\n",
+            "cache.compression.level",
+        ),
+        (
+            "cache:\n  compression:\n    level: 22\n",
+            "cache.compression.level",
+        ),
+    ] {
+        let config = parse(yaml, &[]).unwrap();
+        assert_eq!(failing_field(&config), field, "{yaml}");
+    }
+    let ok = "cache:\n  compression:\n    enabled: true\n    threshold: 32\n    level: 19\n";
+    parse(ok, &[]).unwrap().validate().unwrap();
+}

@@ -199,6 +199,90 @@ async fn a_tenant_override_gets_its_own_backend() {
     setup.close().await.unwrap();
 }
 
+/// A value well above the default threshold that zstd shrinks.
+fn page() -> Vec<u8> {
+    "<li class=\"order\">an order line</li>\n"
+        .repeat(300)
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn compression_from_the_config_reaches_the_server_and_reads_back() {
+    let server = RedisServer::start();
+    let setup = CacheSetup::from_config(&redis_yaml(
+        &server.addr(),
+        "  compression:\n    enabled: true\n    threshold: 64\n",
+    ))
+    .await
+    .unwrap();
+    let cache = tenant_cache(&setup, "acme").await;
+    cache.set("page", &page(), TTL).await.unwrap();
+    cache.set("small", b"short", TTL).await.unwrap();
+    assert_eq!(&cache.get("page").await.unwrap().unwrap()[..], &page()[..]);
+
+    let raw = raw_redis(&server).await;
+    let stored = raw.get("tenant:{acme}:page").await.unwrap().unwrap();
+    assert!(stored.starts_with(cache_patterns::compress::MARKER));
+    assert!(stored.len() < page().len() / 10, "{} bytes", stored.len());
+    // Below the threshold a value is stored as it is.
+    assert_eq!(
+        &raw.get("tenant:{acme}:small").await.unwrap().unwrap()[..],
+        b"short"
+    );
+    setup.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn values_written_before_compression_was_on_still_read() {
+    let server = RedisServer::start();
+    let plain = CacheSetup::from_config(&redis_yaml(&server.addr(), ""))
+        .await
+        .unwrap();
+    set_as(&plain, "acme", "old", &page()).await;
+    plain.close().await.unwrap();
+    assert_eq!(
+        raw_redis(&server)
+            .await
+            .get("tenant:{acme}:old")
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        page().len()
+    );
+
+    let compressing = CacheSetup::from_config(&redis_yaml(
+        &server.addr(),
+        "  compression:\n    enabled: true\n",
+    ))
+    .await
+    .unwrap();
+    let cache = tenant_cache(&compressing, "acme").await;
+    assert_eq!(&cache.get("old").await.unwrap().unwrap()[..], &page()[..]);
+    compressing.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_override_is_compressed_too() {
+    let own = RedisServer::start();
+    let config = yaml(&format!(
+        "cache:\n  compression:\n    enabled: true\n  tenants:\n    overrides:\n      big:\n        type: redis\n        redis:\n          addrs: [\"{}\"]\n",
+        own.addr()
+    ));
+    let setup = CacheSetup::from_config(&config).await.unwrap();
+    set_as(&setup, "big", "page", &page()).await;
+    let stored = raw_redis(&own)
+        .await
+        .get("tenant:{big}:page")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.starts_with(cache_patterns::compress::MARKER));
+    let cache = tenant_cache(&setup, "big").await;
+    assert_eq!(&cache.get("page").await.unwrap().unwrap()[..], &page()[..]);
+    setup.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn closing_the_setup_refuses_later_lookups() {
     let setup = CacheSetup::from_config(&yaml("cache: {}\n")).await.unwrap();

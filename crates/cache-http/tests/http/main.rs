@@ -4,7 +4,14 @@
 
 mod support;
 
+/// The example service itself (`examples/service.rs`), compiled into this
+/// test so that `example` runs the code the README shows.
+#[allow(dead_code)]
+#[path = "../../examples/service.rs"]
+mod service;
+
 mod admin;
+mod example;
 mod health;
 mod idempotency;
 mod lock;

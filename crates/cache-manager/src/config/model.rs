@@ -47,6 +47,9 @@ pub struct CacheConfig {
     #[cfg(feature = "redis")]
     #[serde(deserialize_with = "null_as_default")]
     pub redis: RedisConfig,
+    /// Value compression in front of the backend (off by default).
+    #[serde(deserialize_with = "null_as_default")]
+    pub compression: CompressionConfig,
     /// The per-tenant manager.
     #[serde(deserialize_with = "null_as_default")]
     pub tenants: TenantsConfig,
@@ -62,6 +65,7 @@ impl Default for CacheConfig {
             memory: MemoryConfig::default(),
             #[cfg(feature = "redis")]
             redis: RedisConfig::default(),
+            compression: CompressionConfig::default(),
             tenants: TenantsConfig::default(),
         }
     }
@@ -78,6 +82,36 @@ pub enum BackendKind {
     /// Redis or Valkey. A build without cache-manager's `redis` feature
     /// refuses it at validation, naming the field.
     Redis,
+}
+
+/// The `cache.compression:` section: values at or above `threshold` bytes are
+/// stored zstd-compressed ([`cache_patterns::compress`]), on every backend
+/// this configuration builds (the shared one, the in-memory fallback and the
+/// tenant overrides). Values written before it was turned on still read; a
+/// decompressed value is capped at the backend's `max_value_bytes`.
+///
+/// Off by default: other programs that read the same keys (a service in
+/// another language sharing the server) would see compressed bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CompressionConfig {
+    /// Compress values at or above the threshold. Default `false`.
+    pub enabled: bool,
+    /// The smallest value compressed, in bytes; at least 32. Default 1,024.
+    pub threshold: usize,
+    /// The zstd level, 1 to 19 (higher is smaller and slower). Default 1.
+    pub level: i32,
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        CompressionConfig {
+            enabled: false,
+            threshold: cache_patterns::compress::DEFAULT_THRESHOLD,
+            level: cache_patterns::compress::DEFAULT_LEVEL,
+        }
+    }
 }
 
 /// The `cache.tenants:` section: the per-tenant manager.

@@ -9,7 +9,9 @@
 use cache_core::error::{ConfigError, check_byte_limit};
 
 use super::load::is_plain_key;
-use super::model::{BackendKind, CacheConfig, Config, TenantOverride, TenantsConfig};
+use super::model::{
+    BackendKind, CacheConfig, CompressionConfig, Config, TenantOverride, TenantsConfig,
+};
 
 /// The longest `key_prefix` (and tenant `namespace`), in bytes. A prefix is an
 /// application name such as `orders:`; keys themselves are capped at
@@ -41,7 +43,31 @@ impl CacheConfig {
         }
         check_prefix(&format!("{path}.key_prefix"), &self.key_prefix)?;
         self.backend_sections(path)?;
+        self.compression
+            .validate_at(&format!("{path}.compression"))?;
         self.tenants.validate_at(&format!("{path}.tenants"))
+    }
+}
+
+impl CompressionConfig {
+    fn validate_at(&self, path: &str) -> Result<(), ConfigError> {
+        use cache_patterns::compress::MIN_THRESHOLD;
+        if self.threshold < MIN_THRESHOLD {
+            return Err(ConfigError::new(
+                format!("{path}.threshold"),
+                format!(
+                    "must be at least {MIN_THRESHOLD} bytes (shorter values never get smaller), got {}",
+                    self.threshold
+                ),
+            ));
+        }
+        if !(1..=19).contains(&self.level) {
+            return Err(ConfigError::new(
+                format!("{path}.level"),
+                format!("must be a zstd level from 1 to 19, got {}", self.level),
+            ));
+        }
+        Ok(())
     }
 }
 
