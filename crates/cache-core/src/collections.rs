@@ -255,7 +255,7 @@ pub fn check_per_call(
 }
 
 /// Checks a field name of the hash at `key`: 1 to
-/// [`MAX_KEY_BYTES`](crate::key::MAX_KEY_BYTES) bytes, like a key. A bad one
+/// [`MAX_KEY_BYTES`] bytes, like a key. A bad one
 /// is an [`ErrorKind::InvalidKey`](crate::ErrorKind::InvalidKey) naming the
 /// hash's key.
 ///
