@@ -547,8 +547,9 @@ pub async fn check_collections_refuse_invalid_calls(factory: &dyn CacheFactory) 
 }
 
 /// Field TTLs work where the backend says they do: a field expires on its
-/// own, `hash_field_ttl` tells absent, no expiry and remaining apart, and
-/// `hash_persist_fields` keeps a field. Where it says they do not, the
+/// own, `hash_field_ttl` tells absent, no expiry and remaining apart,
+/// `hash_persist_fields` keeps a field, `hash_set` clears a field's TTL and
+/// `hash_incr_by` keeps it. Where it says they do not, the
 /// three calls are `Unsupported`.
 pub async fn check_hash_field_ttl_works_where_supported(factory: &dyn CacheFactory) -> CheckResult {
     with_fixture(factory, |fx| async move {
@@ -573,6 +574,17 @@ pub async fn check_hash_field_ttl_works_where_supported(factory: &dyn CacheFacto
         let persisted = s.hash_persist_fields(k, &["b", "c"]).await.must("hash_persist_fields")?;
         expect_eq(persisted, vec![true, false], "hash_persist_fields of a field with a TTL and one without")?;
         expect_eq(s.hash_field_ttl(k, &["b"]).await.must("hash_field_ttl")?, vec![KeyTtl::NoExpiry], "hash_field_ttl after persist")?;
+        // Written again, a field loses its TTL (HSET); incremented, it keeps it (HINCRBY).
+        s.hash_expire_fields(k, &["b"], LONG_TTL).await.must("hash_expire_fields")?;
+        s.hash_set(k, &[("b", b"2")], LONG_TTL).await.must("hash_set")?;
+        s.hash_set(k, &[("n", b"0")], LONG_TTL).await.must("hash_set")?;
+        s.hash_expire_fields(k, &["n"], LONG_TTL).await.must("hash_expire_fields")?;
+        s.hash_incr_by(k, "n", 1, LONG_TTL).await.must("hash_incr_by")?;
+        match s.hash_field_ttl(k, &["b", "n"]).await.must("hash_field_ttl")?.as_slice() {
+            [KeyTtl::NoExpiry, KeyTtl::Remaining(_)] => {}
+            other => fail!("hash_field_ttl of a field written again and one incremented: expected [NoExpiry, Remaining(_)], got {other:?}"),
+        }
+        s.hash_delete(k, &["n"]).await.must("hash_delete")?;
         s.hash_expire_fields(k, &["a"], FIELD_TTL).await.must("hash_expire_fields short")?;
         eventually(&fx, "field a to expire on its own", EXPIRY_DEADLINE, || async {
             Ok(s.hash_get(k, &["a"]).await.must("hash_get")? == vec![None])
