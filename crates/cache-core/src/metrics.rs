@@ -42,6 +42,8 @@ pub mod names {
     pub const REDIS_CONNECTION_ERRORS: &str = "cache.redis.connection_errors";
     /// Counter: recoveries, the first success on a node after connection errors.
     pub const REDIS_RECONNECTS: &str = "cache.redis.reconnects";
+    /// Counter: the dedicated pub/sub connection re-established after it was lost, per node.
+    pub const REDIS_PUBSUB_RECONNECTS: &str = "cache.redis.pubsub.reconnects";
     /// Counter: cache-aside and read-through calls by strategy and outcome.
     pub const ASIDE_REQUESTS: &str = "cache.aside.requests";
     /// Counter: write-through, write-around and write-behind writes by outcome.
@@ -225,11 +227,19 @@ pub const METRICS: &[MetricDef] = &[
         "cache-redis",
     ),
     def(
+        names::REDIS_PUBSUB_RECONNECTS,
+        Counter,
+        "{reconnect}",
+        NODE_LABELS,
+        "The pub/sub connection re-established (every channel subscribed again) after it was lost; the node is the one it reached.",
+        "cache-redis",
+    ),
+    def(
         names::ASIDE_REQUESTS,
         Counter,
         "{call}",
         &[labels::STRATEGY, labels::OUTCOME],
-        "Cache-aside/read-through outcomes: hit, miss, stale, loaded, load_error, coalesced, negative, fail_open.",
+        "Cache-aside/read-through outcomes: hit, miss, stale, loaded, load_error, coalesced, negative, fail_open, cache_error, tag_invalidated.",
         "cache-patterns",
     ),
     def(

@@ -3,7 +3,7 @@
 //! loopback port), in one run, printed as ratios.
 //!
 //! ```sh
-//! cargo bench -p cache-http --bench layers
+//! cargo bench -p cache-http --bench layers            # --quick: a short run; --memory: no Redis
 //! ```
 //!
 //! Requests go through the axum `Router` in process (`oneshot`, no sockets),
@@ -253,9 +253,13 @@ fn main() {
         .build()
         .unwrap();
     let quick = std::env::args().any(|a| a == "--quick");
+    let memory_only = std::env::args().any(|a| a == "--memory");
     let (n, rounds) = if quick { (500, 3) } else { (5_000, 7) };
     runtime.block_on(async {
         run("memory", Arc::new(MemoryCache::new()), n, rounds).await;
+        if memory_only {
+            return;
+        }
         let server = RedisServer::start();
         let mut config = RedisConfig::default();
         config.addrs = vec![server.addr()];

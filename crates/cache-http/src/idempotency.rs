@@ -23,6 +23,7 @@
 //!   the guarantee could apply it twice.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,7 +40,7 @@ use crate::body::{Buffered, CacheBody, buffer};
 use crate::future::{count_outcome, passthrough};
 use crate::identity::{cache_key, principal_of, sha256, tenant_of};
 use crate::problem::Problem;
-use crate::source::CacheSource;
+use crate::source::{CacheSource, PerCache};
 
 pub use crate::future::ResponseFuture;
 
@@ -51,12 +52,22 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 pub const MAX_KEY_LEN: usize = 255;
 
 /// What is stored for a completed request.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Stored {
     fingerprint: ByteBuf,
     status: u16,
     headers: Vec<(String, ByteBuf)>,
     body: ByteBuf,
+}
+
+/// [`Stored`] as written: the same fields and encoding, borrowed from the
+/// response instead of copied.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    fingerprint: &'a serde_bytes::Bytes,
+    status: u16,
+    headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
+    body: &'a serde_bytes::Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -118,7 +129,7 @@ impl IdempotencyLayer {
 crate::future::layer_struct! {
     /// The service of [`IdempotencyLayer`]. The inner service gets the request
     /// with its body already read ([`CacheBody`]).
-    IdempotencyLayer => IdempotencyService {}
+    IdempotencyLayer => IdempotencyService { patterns: PerCache<Idempotency> }
 }
 
 const METRIC: &str = "cache.http.idempotency";
@@ -166,15 +177,18 @@ fn replayable(status: StatusCode) -> bool {
         || status == StatusCode::TOO_MANY_REQUESTS)
 }
 
+/// SHA-256 of `method NUL target NUL SHA-256(body)`, fed to the hasher
+/// piece by piece.
 fn fingerprint(parts: &http::request::Parts, body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut material = Vec::with_capacity(parts.method.as_str().len() + target.len() + 34);
-    material.extend_from_slice(parts.method.as_str().as_bytes());
-    material.push(0);
-    material.extend_from_slice(target.as_bytes());
-    material.push(0);
-    material.extend_from_slice(&sha256(body));
-    sha256(&material)
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(parts.method.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(target.as_bytes());
+    hasher.update([0]);
+    hasher.update(sha256(body));
+    hasher.finalize().into()
 }
 
 fn replay<B>(stored: Stored) -> Response<CacheBody<B>> {
@@ -199,6 +213,7 @@ crate::future::layer_service! {
     res_body = [Body<Data = Bytes> + Unpin +];
     fn call(&mut self, req) {
         let (mut inner, config) = self.ready();
+        let patterns = Arc::clone(&self.patterns);
         let span = tracing::debug_span!("cache.http.idempotency", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {
@@ -257,9 +272,11 @@ crate::future::layer_service! {
                     Ok(cache) => cache,
                     Err(e) => return Ok(unavailable(&e)),
                 };
-                let requests = Idempotency::new(cache)
-                    .prefix(config.prefix.as_str())
-                    .ttl(config.ttl);
+                let requests = patterns.get(tenant, &cache, |cache| {
+                    Idempotency::new(cache)
+                        .prefix(config.prefix.as_str())
+                        .ttl(config.ttl)
+                });
                 let ticket = match requests.claim::<Stored>(&scoped, None).await {
                     Ok(Claim::First(ticket)) => ticket,
                     Ok(Claim::InProgress) => {
@@ -329,19 +346,19 @@ crate::future::layer_service! {
                         .into_cache_response());
                     }
                 };
-                let stored = Stored {
-                    fingerprint: ByteBuf::from(fingerprint.to_vec()),
+                let stored = StoredRef {
+                    fingerprint: serde_bytes::Bytes::new(&fingerprint),
                     status: head.status.as_u16(),
                     headers: config
                         .replay_headers
                         .iter()
                         .flat_map(|name| {
                             head.headers.get_all(name).iter().map(move |v| {
-                                (name.as_str().to_owned(), ByteBuf::from(v.as_bytes().to_vec()))
+                                (name.as_str(), serde_bytes::Bytes::new(v.as_bytes()))
                             })
                         })
                         .collect(),
-                    body: ByteBuf::from(stored_body.to_vec()),
+                    body: serde_bytes::Bytes::new(&stored_body),
                 };
                 match requests.complete(ticket, &stored).await {
                     Ok(true) => {}

@@ -145,12 +145,10 @@ impl RequestKey {
 /// `parts` of a component, length-prefixed so that no choice of tenant or
 /// key can make two different tuples produce the same string.
 pub(crate) fn scoped(parts: &[&str]) -> String {
-    let mut out = String::new();
+    use std::fmt::Write;
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 6).sum());
     for p in parts {
-        out.push_str(&p.len().to_string());
-        out.push(':');
-        out.push_str(p);
-        out.push('|');
+        let _ = write!(out, "{}:{p}|", p.len());
     }
     out
 }
@@ -162,7 +160,11 @@ pub(crate) fn cache_key(prefix: &str, parts: &[&str]) -> String {
     const MAX_PLAIN: usize = 256;
     let plain = scoped(parts);
     if plain.len() <= MAX_PLAIN {
-        return format!("{prefix}{plain}");
+        return if prefix.is_empty() {
+            plain
+        } else {
+            format!("{prefix}{plain}")
+        };
     }
     format!("{prefix}sha256:{}", hex(&sha256(plain.as_bytes())))
 }

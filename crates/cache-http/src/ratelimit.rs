@@ -34,7 +34,7 @@ use tracing::Instrument;
 use crate::future::{count, count_outcome, passthrough};
 use crate::identity::{RequestKey, cache_key, tenant_of};
 use crate::problem::Problem;
-use crate::source::CacheSource;
+use crate::source::{CacheSource, PerCache};
 
 pub use crate::future::ResponseFuture;
 
@@ -129,8 +129,11 @@ impl RateLimitLayer {
 
 crate::future::layer_struct! {
     /// The service of [`RateLimitLayer`].
-    RateLimitLayer => RateLimit {}
+    RateLimitLayer => RateLimit { limiters: PerCache<Limiters> }
 }
+
+/// One [`RateLimiter`] per rule, built once per cache (not per request).
+type Limiters = Arc<[RateLimiter]>;
 
 const METRIC: &str = "cache.http.rate_limit";
 
@@ -142,20 +145,26 @@ enum Verdict {
 }
 
 impl Config {
-    async fn decide(&self, parts: &http::request::Parts) -> Verdict {
+    async fn decide(&self, parts: &http::request::Parts, limiters: &PerCache<Limiters>) -> Verdict {
         let tenant = tenant_of(parts);
         let cache = match self.source.cache(tenant).await {
             Ok(cache) => cache,
             Err(e) => return self.on_error(e, Vec::new()),
         };
+        let limiters = limiters.get(tenant, &cache, |cache| {
+            self.rules
+                .iter()
+                .map(|rule| {
+                    RateLimiter::new(Arc::clone(&cache), rule.rule).prefix(self.prefix.as_str())
+                })
+                .collect()
+        });
         let mut decisions = Vec::with_capacity(self.rules.len());
-        for (i, rule) in self.rules.iter().enumerate() {
+        for (i, (rule, limiter)) in self.rules.iter().zip(limiters.iter()).enumerate() {
             let Some(key) = rule.key.of(parts) else {
                 continue;
             };
             let key = cache_key("", &[&rule.name, tenant.unwrap_or(""), &key]);
-            let limiter =
-                RateLimiter::new(Arc::clone(&cache), rule.rule).prefix(self.prefix.as_str());
             match limiter.check(&key).await {
                 Ok(decision) => decisions.push((i, decision)),
                 Err(e) => return self.on_error(e, decisions),
@@ -185,29 +194,30 @@ impl Config {
         if decisions.is_empty() {
             return;
         }
-        let mut policy = String::new();
-        let mut state = String::new();
-        for (i, d) in decisions {
+        use std::fmt::Write;
+        // Written straight into each header's buffer, which the header
+        // value then owns without a copy.
+        let mut policy = String::with_capacity(32 * decisions.len());
+        let mut state = String::with_capacity(32 * decisions.len());
+        for (n, (i, d)) in decisions.iter().enumerate() {
             let rule = &self.rules[*i];
-            if !policy.is_empty() {
-                policy.push_str(", ");
-                state.push_str(", ");
-            }
-            policy.push_str(&format!(
-                "\"{}\";q={};w={}",
+            let sep = if n == 0 { "" } else { ", " };
+            let _ = write!(
+                policy,
+                "{sep}\"{}\";q={};w={}",
                 rule.name,
                 rule.rule.limit,
                 whole_seconds(rule.rule.window)
-            ));
-            state.push_str(&format!("\"{}\";r={}", rule.name, d.remaining));
+            );
+            let _ = write!(state, "{sep}\"{}\";r={}", rule.name, d.remaining);
             if !d.allowed {
-                state.push_str(&format!(";t={}", whole_seconds(d.retry_after)));
+                let _ = write!(state, ";t={}", whole_seconds(d.retry_after));
             }
         }
-        if let Ok(v) = HeaderValue::from_str(&policy) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(policy)) {
             headers.insert(RATELIMIT_POLICY, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&state) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(state)) {
             headers.insert(RATELIMIT, v);
         }
     }
@@ -223,11 +233,12 @@ crate::future::layer_service! {
     RateLimit;
     fn call(&mut self, req) {
         let (mut inner, config) = self.ready();
+        let limiters = Arc::clone(&self.limiters);
         let span = tracing::debug_span!("cache.http.rate_limit", outcome = tracing::field::Empty);
         ResponseFuture::new(
             async move {
                 let (parts, body) = req.into_parts();
-                match config.decide(&parts).await {
+                match config.decide(&parts, &limiters).await {
                     Verdict::Admit(decisions) => {
                         count_outcome(METRIC, "allowed");
                         let mut response =

@@ -1,6 +1,7 @@
-//! `MemoryCache` against the raw `moka::sync::Cache<String, Bytes>` it is
-//! built on, configured the same way (capacity, weigher, LRU, per-entry
-//! expiry), in the same run: get (hit) and set, on 1 and 2 threads.
+//! `MemoryCache` against a raw `moka::sync::Cache<String, Bytes>` (the store
+//! it was built on until ADR 0011), configured the same way (capacity,
+//! weigher, LRU, per-entry expiry), in the same run: get (hit) and set, on 1
+//! and 2 threads.
 //!
 //! `MemoryCache` is called through the `Cache` trait (as services do, boxed
 //! futures included) and polled once: it never waits. On 2 threads both
@@ -10,7 +11,7 @@
 //! of the two stores measured in alternating rounds (see `cross_check`).
 //!
 //! ```text
-//! cargo bench -p cache-core --bench memory -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p cache-memory --bench memory -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 use futures::FutureExt;

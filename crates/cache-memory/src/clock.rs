@@ -4,12 +4,10 @@
 //!
 //! Every time-dependent behaviour of the cache (expiry, remaining TTLs,
 //! rate-limit windows, the lifetime of parked scan pages) reads its cache's
-//! [`Clock`], and nothing else. On the default [system](Clock::system) clock
-//! moka's own timers run on the same time, so they also free the memory of
-//! expired entries. On any other clock moka is given no expiry at all:
-//! entries are judged by the cache's clock only, and those past their
-//! deadline are dropped when they are found (stats, scans, writes) or
-//! evicted as least recently used.
+//! [`Clock`], and nothing else, on any clock: entries are judged by the
+//! cache's clock only, and those past their deadline are dropped when they
+//! are found (reads, the map's sweeps, stats) or evicted as least recently
+//! used.
 
 use std::fmt;
 use std::time::Instant;
@@ -99,13 +97,6 @@ impl Clock {
             #[cfg(feature = "test-util")]
             Source::Tokio => tokio::time::Instant::now().into_std(),
         }
-    }
-
-    /// Whether this is the real monotonic clock, the one moka's own timers
-    /// run on (only then may moka expire entries by itself).
-    #[inline]
-    pub(crate) fn is_system(&self) -> bool {
-        matches!(self.source, Source::System)
     }
 }
 
@@ -273,14 +264,6 @@ mod tests {
         assert_eq!(clock.elapsed(), Duration::from_nanos(u64::MAX));
         // Still a valid instant, and TTLs up to the maximum can be added to it.
         let _ = clock.now() + cache_core::ttl::MAX_TTL;
-    }
-
-    #[test]
-    fn only_the_system_clock_lets_moka_expire_entries() {
-        assert!(Clock::system().is_system());
-        assert!(Clock::default().is_system());
-        assert!(!Clock::from(ManualClock::new()).is_system());
-        assert!(!Clock::tokio().is_system());
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@
 //! TTL, `delete`, `exists`, `expire`, `persist`, `scan_keys` and
 //! `delete_pattern` treat it as any key. Its content lives behind a mutex in
 //! the entry and is changed in place, only under the key's stripe lock (as a
-//! rate limit's request log is), then stored again so that moka weighs it
+//! rate limit's request log is), then stored again so that the map weighs it
 //! anew. Members are kept sorted, which makes [`Collections::set_members`]'s
 //! cursor "continue after this member": stable whatever is written between pages.
 //!
@@ -211,7 +211,7 @@ impl Store {
         }
     }
 
-    /// Stores `stored` again after a change in place (so moka weighs it
+    /// Stores `stored` again after a change in place (so the map weighs it
     /// anew), or removes the key when the change left it `empty`. Call with
     /// the stripe lock held and the content's own lock released.
     fn store_again(&self, key: &str, stored: Stored, expires_at: Option<Instant>, empty: bool) {

@@ -1,13 +1,12 @@
-//! What the store holds for a key, how much it is charged against the byte
-//! bound, and when moka lets it expire.
+//! What the store holds for a key, and how much it is charged against the
+//! byte bound.
 
 use std::collections::VecDeque;
 use std::mem::size_of;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use moka::Expiry;
 use parking_lot::Mutex;
 
 /// One stored value and the instant it stops being visible.
@@ -16,10 +15,9 @@ pub(crate) struct Entry {
     /// The payload.
     pub(crate) value: Stored,
     /// The first instant, on the cache's clock, at which the entry is gone;
-    /// `None` after `persist` (no expiry). Checked on every read: moka
-    /// removes expired entries lazily (and, off the system clock, not at
-    /// all), the contract says "gone from the first millisecond its TTL has
-    /// passed".
+    /// `None` after `persist` (no expiry). Checked on every read, which is
+    /// what makes an entry "gone from the first millisecond its TTL has
+    /// passed"; the map frees expired entries lazily.
     pub(crate) expires_at: Option<Instant>,
 }
 
@@ -75,7 +73,7 @@ impl Entry {
     }
 }
 
-/// How entries are charged against moka's single capacity, so that one
+/// How entries are charged against the map's single capacity, so that one
 /// capacity enforces both `max_entries` and `max_bytes`.
 ///
 /// With a byte bound `M` and an entry bound `N`, every entry is charged its
@@ -84,7 +82,7 @@ impl Entry {
 /// only add) and at most `M / q <= N` entries (every entry costs at least
 /// `q`). Held bytes are recoverable exactly: `charged - entries * q`.
 ///
-/// moka weights are `u32`; when the largest possible entry would not fit,
+/// Weights are `u32`; when the largest possible entry would not fit,
 /// weights are counted in units of `2^unit_shift` bytes (rounded up, so the
 /// bounds still hold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +93,9 @@ pub(crate) struct Weighing {
     pub(crate) per_entry: u64,
     /// Weights are in units of `2^unit_shift` bytes.
     pub(crate) unit_shift: u32,
+    /// The most weight units one entry may have: the capacity of one shard
+    /// of the map ([`Weighing::with_room`]), the whole capacity until then.
+    pub(crate) room: u64,
 }
 
 impl Weighing {
@@ -111,10 +112,20 @@ impl Weighing {
             max_bytes,
             per_entry,
             unit_shift,
+            room: max_bytes >> unit_shift,
         }
     }
 
-    /// moka's capacity, in weight units.
+    /// The same weighing where no entry may weigh more than `room` units
+    /// (the capacity of one shard of the map).
+    pub(crate) fn with_room(self, room: u64) -> Self {
+        Weighing {
+            room: room.min(self.capacity()),
+            ..self
+        }
+    }
+
+    /// The map's capacity, in weight units.
     pub(crate) fn capacity(&self) -> u64 {
         self.max_bytes >> self.unit_shift
     }
@@ -127,27 +138,28 @@ impl Weighing {
             .div_ceil(1 << self.unit_shift)
     }
 
-    /// moka's weigher.
+    /// The map's weigher.
     pub(crate) fn weigh(&self, key: &str, entry: &Entry) -> u32 {
         let units = self.weight_of(key.len() as u64 + entry.payload_bytes());
         u32::try_from(units).unwrap_or(u32::MAX)
     }
 
     /// Whether an entry of `bytes` key and payload bytes fits in the cache at all
-    /// (moka drops an entry heavier than the capacity right after storing it).
+    /// (the map would evict an entry heavier than its shard's capacity right
+    /// after storing it).
     #[inline]
     pub(crate) fn fits(&self, bytes: u64) -> bool {
-        self.weight_of(bytes) <= self.capacity()
+        self.weight_of(bytes) <= self.room
     }
 
     /// The largest payload that fits under a key of `key_len` bytes.
     pub(crate) fn largest_payload(&self, key_len: usize) -> u64 {
-        (self.capacity() << self.unit_shift)
+        (self.room << self.unit_shift)
             .saturating_sub(self.per_entry)
             .saturating_sub(key_len as u64)
     }
 
-    /// The key and payload bytes held, from moka's two counters.
+    /// The key and payload bytes held, from the map's two counters.
     pub(crate) fn held_bytes(&self, weighted_size: u64, entries: u64) -> u64 {
         (weighted_size << self.unit_shift).saturating_sub(entries.saturating_mul(self.per_entry))
     }
@@ -155,38 +167,6 @@ impl Weighing {
     /// Whether `entry` under `key` fits in the cache at all.
     pub(crate) fn entry_fits(&self, key: &str, entry: &Entry) -> bool {
         self.fits(key.len() as u64 + entry.payload_bytes())
-    }
-}
-
-/// moka's per-entry expiry: the instant stored in the entry, whether it was
-/// created or replaced, none after `persist`. Operations that keep a TTL
-/// (`incr_by` on an existing counter) store the old instant again. Given to moka only on the system
-/// clock, the one moka's own `created_at` and `updated_at` are read from.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct EntryExpiry;
-
-impl Expiry<String, Entry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        entry: &Entry,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        entry
-            .expires_at
-            .map(|at| at.saturating_duration_since(created_at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        entry: &Entry,
-        updated_at: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        entry
-            .expires_at
-            .map(|at| at.saturating_duration_since(updated_at))
     }
 }
 

@@ -3,8 +3,9 @@
 //! The embedded in-memory backend, [`MemoryCache`]: the default backend and
 //! the fallback of the framework, configured by [`MemoryConfig`].
 //!
-//! Built on [`moka`]'s synchronous cache (no method here ever waits, so the
-//! async trait methods complete on their first poll). See [`MemoryCache`] for
+//! Built on a purpose-built sharded map (a `hashbrown` table with an exact
+//! LRU list per shard, ADR 0011); no method here ever waits, so the async
+//! trait methods complete on their first poll. See [`MemoryCache`] for
 //! bounds, expiry, atomicity and what is per process.
 
 mod builder;
@@ -12,6 +13,7 @@ mod clock;
 mod collections;
 mod config;
 mod entry;
+mod map;
 mod pubsub;
 mod rate;
 mod scan;
@@ -74,18 +76,22 @@ use store::Store;
 ///
 /// # Bounds
 /// At most `max_entries` entries and, if set, `max_bytes` bytes of keys and
-/// values; past either, least recently used entries are evicted (moka's LRU
-/// policy: a new write is always admitted). With both bounds each entry is
-/// charged its bytes plus `max_bytes / max_entries`, which enforces both with
-/// one capacity. Eviction runs in moka's housekeeping, so a cache can be over
-/// its bounds for a moment. A value that could never fit is refused with
+/// values; past either, least recently used entries are evicted at once,
+/// inside the write (a new write is always admitted). With both bounds each
+/// entry is charged its bytes plus `max_bytes / max_entries`, which enforces
+/// both with one capacity. A cache of more than 8,192 entries is split into
+/// shards (by a hash of the key, up to 64), each bounded by its share and
+/// evicting its own least recently used entries; smaller caches have one
+/// shard and an exact LRU order. A value that could never fit is refused with
 /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
 ///
 /// # Expiry
 /// Every entry carries the instant it expires, on the cache's [`Clock`]
 /// ([`MemoryCacheBuilder::clock`], the real monotonic clock by default);
-/// reads check it, so an expired value is never returned even before moka
-/// removes it, and nothing else decides when an entry is gone. Rate-limit
+/// reads check it, so an expired value is never returned, and nothing else
+/// decides when an entry is gone. Expired entries are freed when read, by a
+/// bounded sweep that writes run, when [`Cache::stats`] counts, or by
+/// eviction. Rate-limit
 /// windows and [`MemoryCache::remaining_ttl`] read the same clock. With the
 /// `test-util` feature a `ManualClock` makes all of it deterministic: time
 /// moves only when a test advances it.

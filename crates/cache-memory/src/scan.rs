@@ -6,7 +6,7 @@
 //! cursor (already returned) or after it (returned later), so it comes back
 //! exactly once, and inserts or removals of other keys change nothing.
 //!
-//! moka has no ordered index, so finding the next page means a pass over all
+//! The map has no ordered index, so finding the next page means a pass over all
 //! entries. To keep an iteration from costing a pass per page, one pass keeps
 //! the smallest [`PREFETCH_KEYS`] matching keys (a bounded heap) and parks
 //! those beyond the page in a [`ScanSessions`] slot that the next call with
@@ -113,7 +113,7 @@ pub(crate) struct Pass<'a> {
     after: Option<&'a str>,
     limit: usize,
     /// A max-heap, so the largest kept key is the one to drop.
-    smallest: BinaryHeap<Arc<String>>,
+    smallest: BinaryHeap<Arc<str>>,
     /// Whether a matching key beyond the kept ones exists.
     more: bool,
 }
@@ -132,8 +132,8 @@ impl<'a> Pass<'a> {
     }
 
     /// Considers one live key.
-    pub(crate) fn offer(&mut self, key: Arc<String>) {
-        if self.after.is_some_and(|after| key.as_str() <= after) || !self.matcher.matches(&key) {
+    pub(crate) fn offer(&mut self, key: Arc<str>) {
+        if self.after.is_some_and(|after| &*key <= after) || !self.matcher.matches(&key) {
             return;
         }
         if self.smallest.len() < self.limit {
@@ -148,7 +148,7 @@ impl<'a> Pass<'a> {
     }
 
     /// The kept keys in ascending order, and whether more exist beyond them.
-    pub(crate) fn finish(self) -> (VecDeque<Arc<String>>, bool) {
+    pub(crate) fn finish(self) -> (VecDeque<Arc<str>>, bool) {
         (self.smallest.into_sorted_vec().into(), self.more)
     }
 }
@@ -161,7 +161,7 @@ pub(crate) struct Session {
     after: String,
     /// Sorted, all after `after`, not yet returned. Checked for liveness when
     /// returned, since they were found earlier.
-    pub(crate) keys: VecDeque<Arc<String>>,
+    pub(crate) keys: VecDeque<Arc<str>>,
     /// Whether matching keys exist beyond `keys`.
     pub(crate) more: bool,
     parked_at: Instant,
@@ -190,7 +190,7 @@ impl ScanSessions {
         &self,
         pattern: &str,
         after: &str,
-        keys: VecDeque<Arc<String>>,
+        keys: VecDeque<Arc<str>>,
         more: bool,
         now: Instant,
     ) {
@@ -258,16 +258,16 @@ mod tests {
         let matcher = Matcher::new("k*");
         let mut pass = Pass::new(&matcher, Some("k2"), 2);
         for k in ["k5", "k1", "x3", "k3", "k4", "k2"] {
-            pass.offer(Arc::new(k.to_owned()));
+            pass.offer(Arc::from(k));
         }
         let (keys, more) = pass.finish();
-        let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        let keys: Vec<&str> = keys.iter().map(|k| &**k).collect();
         assert_eq!(keys, ["k3", "k4"]);
         assert!(more);
     }
 
     fn park_one(sessions: &ScanSessions, at: Instant) {
-        let keys = VecDeque::from([Arc::new("p2".to_owned())]);
+        let keys = VecDeque::from([Arc::<str>::from("p2")]);
         sessions.park("p*", "p1", keys, false, at);
     }
 

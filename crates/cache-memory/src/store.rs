@@ -6,43 +6,36 @@
 //! holding that key's stripe lock, one of [`STRIPES`] mutexes chosen by a hash
 //! of the key. A conditional operation reads the current entry, decides, and
 //! writes, all inside the lock, so no other write of the same key can come in
-//! between: it is one indivisible step. Reads take no lock: moka's map swaps
-//! whole entries, so a reader sees the entry before or after a write, never a
-//! mix. moka's own removals (eviction, expiry) need no lock: an eviction is
-//! allowed at any moment, and expiry is decided from the instant stored in the
-//! entry, which every reader and writer checks itself against the cache's
-//! [`Clock`].
+//! between: it is one indivisible step. Reads take no stripe lock: the map
+//! swaps whole entries under its own shard lock, so a reader sees the entry
+//! before or after a write, never a mix. The map's own removals (eviction,
+//! dropping an expired entry) need no stripe lock: an eviction is allowed at
+//! any moment, and expiry is decided from the instant stored in the entry,
+//! which every reader and writer checks itself against the cache's [`Clock`].
 //!
 //! # Whose time
-//! Only the cache's [`Clock`] decides expiry. moka keeps time of its own (the
-//! real monotonic clock): on the system clock the two agree, and moka's timers
-//! free expired entries. On any other clock (a test's manual clock) moka is
-//! given no expiry at all, since on its own time it would drop entries that
-//! are still live on the cache's clock. Entries past their deadline then read
-//! as absent, are dropped when [`Store::size`] counts the entries, and are
-//! otherwise evicted as least recently used.
-//!
-//! moka's `and_compute_with` would serialize conditional operations too, but
-//! not against plain `insert`/`remove` (a `set` racing a `compare_and_set`
-//! could be lost), and routing `set` through it costs more than a striped lock.
+//! Only the cache's [`Clock`] decides expiry: the map is handed `now` by its
+//! callers (and reads the same clock for its sweeps), so a test's manual
+//! clock governs everything. Entries past their deadline read as absent, and
+//! are dropped when read, swept, counted by [`Store::size`] or evicted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use moka::policy::EvictionPolicy;
 use parking_lot::{Mutex, MutexGuard};
 
 use cache_core::cache::{KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use cache_core::error::{CacheError, Operation, Result};
-use cache_core::key::{validate_key, validate_value_size};
+use cache_core::key::{MAX_KEY_BYTES, validate_key, validate_value_size};
 use cache_core::metrics::{Answer, OpMetrics};
 use cache_core::ttl::normalize_ttl;
 
 use super::builder::Settings;
 use super::clock::Clock;
-use super::entry::{Entry, EntryExpiry, Stored, parse_counter};
+use super::entry::{Entry, Stored, parse_counter};
+use super::map::Map;
 use super::pubsub::PubSub;
 use super::{rate, scan};
 use cache_core::stats::StatsShards;
@@ -63,7 +56,7 @@ const BYTES_EXPECTED: &str = "a byte string (it holds a rate limit, a set or a h
 /// The state every clone of a `MemoryCache` shares.
 pub(crate) struct Store {
     /// The entries.
-    pub(crate) map: moka::sync::Cache<String, Entry>,
+    pub(crate) map: Map,
     stripes: Box<[Stripe]>,
     pub(crate) settings: Settings,
     /// The only time that decides expiry and rate-limit windows.
@@ -78,27 +71,20 @@ pub(crate) struct Store {
 
 impl Store {
     /// A store with `settings` (already validated) on `clock`.
-    pub(crate) fn new(settings: Settings, clock: Clock) -> Self {
-        let builder = moka::sync::Cache::builder()
-            // LRU, not moka's default TinyLFU: TinyLFU may refuse to admit a
-            // new key when the cache is full, so a `set` (or a lock taken with
-            // `compare_and_set`) could vanish at once. LRU always admits and
-            // evicts the least recently used entry instead.
-            .eviction_policy(EvictionPolicy::lru());
-        // moka's timers run on the real clock: let them expire entries only
-        // when that is the cache's clock too (see "Whose time" above).
-        let builder = if clock.is_system() {
-            builder.expire_after(EntryExpiry)
-        } else {
-            builder
+    pub(crate) fn new(mut settings: Settings, clock: Clock) -> Self {
+        // The heaviest entry the settings let through (a key and a value at
+        // their limits) must fit in one shard of the map.
+        let largest = match settings.weighing {
+            Some(w) => w.weight_of((MAX_KEY_BYTES + settings.max_value_bytes) as u64),
+            None => 1,
         };
-        let map = match settings.weighing {
-            Some(weighing) => builder
-                .max_capacity(weighing.capacity())
-                .weigher(move |key: &String, entry: &Entry| weighing.weigh(key, entry))
-                .build(),
-            None => builder.max_capacity(settings.max_entries).build(),
-        };
+        let map = Map::new(
+            settings.max_entries,
+            settings.weighing,
+            largest,
+            clock.clone(),
+        );
+        settings.weighing = settings.weighing.map(|w| w.with_room(map.shard_capacity()));
         let pubsub = Arc::new(PubSub::new(settings.channel_capacity));
         let metrics = OpMetrics::new("memory").sampled(settings.duration_sampling);
         Store {
@@ -180,12 +166,12 @@ impl Store {
     /// The live entry at `key`, if any.
     #[inline]
     pub(crate) fn live(&self, key: &str, now: Instant) -> Option<Entry> {
-        self.map.get(key).filter(|entry| entry.is_live(now))
+        self.map.get_live(key, now)
     }
 
     /// Checks a value against `max_value_bytes`, and against the byte bound:
-    /// an entry heavier than the whole cache would be dropped by moka right
-    /// after being stored, so it is refused up front instead.
+    /// an entry heavier than a shard of the map would be evicted right after
+    /// being stored, so it is refused up front instead.
     #[inline]
     fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
         validate_value_size(key, value, self.settings.max_value_bytes)?;
@@ -211,7 +197,7 @@ impl Store {
                 usize::try_from(max).unwrap_or(usize::MAX),
             ));
         }
-        self.map.insert(key.to_owned(), entry);
+        self.map.insert(key, entry);
         Ok(())
     }
 
@@ -234,10 +220,9 @@ impl Store {
         let ttl = normalize_ttl(ttl)?;
         self.check_value(key, value)?;
         // Allocate outside the lock to keep the critical section short.
-        let owned_key = key.to_owned();
         let entry = Entry::bytes(Bytes::copy_from_slice(value), self.clock.now() + ttl);
         let _guard = self.lock(key, Operation::Set)?;
-        self.map.insert(owned_key, entry);
+        self.map.insert(key, entry);
         Ok(())
     }
 
@@ -270,8 +255,7 @@ impl Store {
             Some(_) => Err(wrong_type(key, BYTES_EXPECTED)),
             None => {
                 let value = Bytes::copy_from_slice(value);
-                self.map
-                    .insert(key.to_owned(), Entry::bytes(value.clone(), now + ttl));
+                self.map.insert(key, Entry::bytes(value.clone(), now + ttl));
                 Ok((value, true))
             }
         }
@@ -300,7 +284,7 @@ impl Store {
         };
         if holds {
             let entry = Entry::bytes(Bytes::copy_from_slice(new), now + ttl);
-            self.map.insert(key.to_owned(), entry);
+            self.map.insert(key, entry);
         }
         Ok(holds)
     }
@@ -349,7 +333,7 @@ impl Store {
         for (key, value) in entries {
             let entry = Entry::bytes(Bytes::copy_from_slice(value), expires_at);
             let _guard = self.lock(key, Operation::SetMany)?;
-            self.map.insert((*key).to_owned(), entry);
+            self.map.insert(key, entry);
         }
         Ok(())
     }
@@ -438,7 +422,7 @@ impl Store {
             Some(mut entry) if applies(&entry) => {
                 entry.expires_at = deadline(now);
                 // The same payload: it fitted before, it fits now.
-                self.map.insert(key.to_owned(), entry);
+                self.map.insert(key, entry);
                 Ok(true)
             }
             _ => Ok(false),
@@ -456,7 +440,7 @@ impl Store {
         for key in keys {
             validate_key(key)?;
         }
-        // A read is a use for moka's LRU order: that is all touching means here.
+        // A read is a use for the LRU order: that is all touching means here.
         let now = self.clock.now();
         Ok(keys
             .iter()
@@ -505,11 +489,11 @@ impl Store {
                 let limit = count.max(scan::PREFETCH_KEYS);
                 let mut pass = scan::Pass::new(&matcher, after.as_deref(), limit);
                 let now = self.clock.now();
-                for (key, entry) in self.map.iter() {
+                self.map.for_each(|key, entry| {
                     if entry.is_live(now) {
-                        pass.offer(key);
+                        pass.offer(Arc::clone(key));
                     }
-                }
+                });
                 let (keys, more) = pass.finish();
                 (keys, more, false)
             }
@@ -520,7 +504,7 @@ impl Store {
             && let Some(key) = found.pop_front()
         {
             if !found_earlier || self.still_there(&key) {
-                keys.push(key.as_str().to_owned());
+                keys.push(key.to_string());
             }
             last = Some(key);
         }
@@ -538,29 +522,22 @@ impl Store {
     }
 
     /// Whether a key (one found by an earlier scan pass, one asked about by
-    /// `exists`) holds a live entry, without counting as a use.
-    /// On the system clock `contains_key` answers that (moka expires entries
-    /// on the same time) without counting as a use for the LRU order, so
-    /// listing does not keep keys alive. On another clock moka does not know
-    /// the deadline, so the entry itself is read and checked.
+    /// `exists`) holds a live entry, without counting as a use for the LRU
+    /// order, so listing does not keep keys alive.
     fn still_there(&self, key: &str) -> bool {
-        if self.clock.is_system() {
-            self.map.contains_key(key)
-        } else {
-            self.live(key, self.clock.now()).is_some()
-        }
+        self.map.contains_live(key, self.clock.now())
     }
 
     pub(crate) fn delete_pattern(&self, pattern: &str) -> Result<u64> {
         self.ensure_open(Operation::DeletePattern)?;
         let matcher = scan::Matcher::new(pattern);
         let now = self.clock.now();
-        let matching: Vec<Arc<String>> = self
-            .map
-            .iter()
-            .filter(|(key, entry)| entry.is_live(now) && matcher.matches(key))
-            .map(|(key, _)| key)
-            .collect();
+        let mut matching: Vec<Arc<str>> = Vec::new();
+        self.map.for_each(|key, entry| {
+            if entry.is_live(now) && matcher.matches(key) {
+                matching.push(Arc::clone(key));
+            }
+        });
         let mut deleted = 0;
         for key in matching {
             deleted += u64::from(self.remove(&key, Operation::DeletePattern)?);
@@ -597,13 +574,7 @@ impl Store {
         }
         self.pubsub.close();
         self.scans.clear();
-        let keys: Vec<Arc<String>> = self.map.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            self.map.invalidate(key.as_str());
-        }
-        // Also covers entries moka already considers expired (not iterated).
         self.map.invalidate_all();
-        self.map.run_pending_tasks();
     }
 
     /// How long `key` still lives, `None` when it holds nothing live or
@@ -630,45 +601,21 @@ impl Store {
     /// Every live key, sorted.
     pub(crate) fn keys(&self) -> Vec<String> {
         let now = self.clock.now();
-        let mut keys: Vec<String> = self
-            .map
-            .iter()
-            .filter(|(_, entry)| entry.is_live(now))
-            .map(|(key, _)| key.as_str().to_owned())
-            .collect();
+        let mut keys: Vec<String> = Vec::new();
+        self.map.for_each(|key, entry| {
+            if entry.is_live(now) {
+                keys.push(key.to_string());
+            }
+        });
         keys.sort_unstable();
         keys
     }
 
-    /// Removes the entries past their deadline on a clock other than the
-    /// system one, where moka does not expire them by itself.
-    fn purge_expired(&self) {
-        let now = self.clock.now();
-        let expired: Vec<Arc<String>> = self
-            .map
-            .iter()
-            .filter(|(_, entry)| !entry.is_live(now))
-            .map(|(key, _)| key)
-            .collect();
-        for key in expired {
-            // Under the stripe lock, and checked again: a write may have
-            // stored a live entry since the pass above.
-            let _guard = self.stripes[stripe_of(&key)].0.lock();
-            if self.map.get(key.as_str()).is_some_and(|e| !e.is_live(now)) {
-                self.map.invalidate(key.as_str());
-            }
-        }
-    }
-
     /// Entries held and their key and value bytes (`None` without a byte
-    /// bound), after letting moka catch up on its pending bookkeeping (and,
-    /// off the system clock, dropping expired entries first), so that both
-    /// count live entries only.
+    /// bound), after dropping expired entries, so that both count live
+    /// entries only.
     pub(crate) fn size(&self) -> (u64, Option<u64>) {
-        if !self.clock.is_system() {
-            self.purge_expired();
-        }
-        self.map.run_pending_tasks();
+        self.map.purge_expired(self.clock.now());
         let entries = self.map.entry_count();
         let bytes = self
             .settings

@@ -17,69 +17,22 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
 
 use cache_core::{Cache, TypedCacheExt, codec};
 use cache_memory::MemoryCache;
 use cache_patterns::invalidation::NearCache;
-use cache_redis::RedisCache;
-use cache_testing::server::RedisServer;
-use support::{Profile, profile, ready};
+use support::{Case, Profile, interleaved, local_redis, profile, ready, rounds};
 
 const TTL: Duration = Duration::from_secs(3600);
 const KEY: &str = "user:42";
 
-/// One case: its name, operations per round, one operation.
-type Case<'a> = (&'static str, u32, Box<dyn FnMut() + 'a>);
-
-/// Runs every case in turn for `rounds` rounds of `ops[i]` operations and
-/// returns each case's median ns per operation.
-fn interleaved(cases: &mut [Case<'_>], rounds: usize) -> Vec<f64> {
-    let mut per_op: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
-    for _ in 0..rounds {
-        for ((_, ops, case), samples) in cases.iter_mut().zip(&mut per_op) {
-            let start = Instant::now();
-            for _ in 0..*ops {
-                case();
-            }
-            samples.push(start.elapsed().as_nanos() as f64 / f64::from(*ops));
-        }
-    }
-    eprintln!("interleaved, ns/op over {rounds} rounds (fastest / median round):");
-    cases
-        .iter()
-        .zip(per_op)
-        .map(|((name, _, _), mut samples)| {
-            samples.sort_by(f64::total_cmp);
-            let median = samples[samples.len() / 2];
-            eprintln!("  {name:<34} {:>9.0} / {:>9.0}", samples[0], median);
-            median
-        })
-        .collect()
-}
-
 fn main() {
-    // `cargo test --benches` runs this without `--bench`: one short round.
-    let rounds = if std::env::args().any(|arg| arg == "--bench") {
-        100
-    } else {
-        1
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = RedisServer::start();
-    let (near, shared) = runtime.block_on(async {
-        let shared: Arc<dyn Cache> = Arc::new(
-            RedisCache::builder()
-                .addr(server.addr())
-                .connect()
-                .await
-                .expect("connect to the local redis-server"),
-        );
+    let rounds = rounds(100);
+    let (runtime, _server, shared) = local_redis();
+    let near = runtime.block_on(async {
         shared.set_as(KEY, &profile(), TTL).await.unwrap();
         let near = NearCache::start(
             Arc::new(MemoryCache::new()),
@@ -91,7 +44,7 @@ fn main() {
         .unwrap();
         // Fills L1 (bytes and decoded).
         near.get_arc::<Profile>(KEY).await.unwrap().unwrap();
-        (near, shared)
+        near
     });
     let moka: moka::sync::Cache<String, Arc<Profile>> = moka::sync::Cache::builder()
         .max_capacity(10_000)

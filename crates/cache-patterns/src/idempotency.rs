@@ -41,7 +41,6 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::lock::random_token;
 use cache_core::cache::Cache;
 use cache_core::codec;
 use cache_core::error::{CacheError, CodecError, Result};
@@ -132,8 +131,7 @@ impl Idempotency {
     ) -> Result<Claim<R>> {
         let ttl = ttl.into().unwrap_or(self.ttl);
         let key = format!("{}{request_id}", self.prefix);
-        let mut marker = vec![PENDING];
-        marker.extend_from_slice(random_token().as_bytes());
+        let marker = pending_marker();
         let (stored, first) = self.cache.get_or_set(&key, &marker, ttl).await?;
         if first {
             claimed("first");
@@ -163,8 +161,10 @@ impl Idempotency {
         ticket: ClaimTicket,
         response: &R,
     ) -> Result<bool> {
-        let mut record = vec![COMPLETED];
-        record.extend_from_slice(&codec::to_vec(response)?);
+        let encoded = codec::to_vec(response)?;
+        let mut record = Vec::with_capacity(1 + encoded.len());
+        record.push(COMPLETED);
+        record.extend_from_slice(&encoded);
         self.cache
             .compare_and_set(&ticket.key, Some(&ticket.marker), &record, ticket.ttl)
             .await
@@ -178,6 +178,21 @@ impl Idempotency {
             .compare_and_delete(&ticket.key, &ticket.marker)
             .await
     }
+}
+
+/// A claim's marker: [`PENDING`], then a random 128-bit token in 32
+/// lower-case hex digits, built in one allocation.
+fn pending_marker() -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let token = rand::random::<u128>();
+    let mut marker = Vec::with_capacity(33);
+    marker.push(PENDING);
+    marker.extend(
+        (0..32)
+            .rev()
+            .map(|i| HEX[((token >> (i * 4)) & 0xf) as usize]),
+    );
+    marker
 }
 
 /// Counts one claim in `cache.idempotency.requests`.

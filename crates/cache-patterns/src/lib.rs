@@ -27,7 +27,7 @@
 //! ## Modules
 //! | module | what |
 //! | --- | --- |
-//! | [`aside`] | [`CacheAside`] / [`ReadThrough`]: get-or-load with stampede protection, soft/hard TTL, jitter, fail-open |
+//! | [`aside`] | [`CacheAside`] / [`ReadThrough`]: get-or-load with stampede protection, soft/hard TTL, jitter, fail-open, batch loads, tags, O(1) clear |
 //! | [`write`](mod@write) | write-through, write-around, write-behind (bounded, coalescing, flushed on shutdown) over a [`WriteStore`](write::WriteStore) |
 //! | [`lock`] | [`DistributedLock`]: token-safe locks, extension, watchdog, fencing tokens |
 //! | [`ratelimit`] | [`RateLimiter`]: sliding or fixed windows on the backend's clock |

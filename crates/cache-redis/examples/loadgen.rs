@@ -28,7 +28,13 @@
 //! docs/BENCHMARKS.md). `--pools` adds the
 //! connection-strategy comparison behind ADR 0005 (`GET` through one or four
 //! managers, a bare `ConnectionManager`, and deadpool-redis with a checkout
-//! per operation).
+//! per operation). `--recorder prometheus` adds the plain cache built under a
+//! `metrics-exporter-prometheus` recorder (rows `GETp`/`SETp`; its line
+//! `metrics:` gives its CPU per op over the same cache built with no
+//! recorder, and what the instrumentation alone costs with none, issue 10).
+//! `--raw-nodelay` adds raw redis-rs with `TCP_NODELAY`, the cache's socket
+//! setting (rows `GETn`/`SETn`; its line `layer:` gives the plain cache over
+//! it), to tell the layer's cost from the setting's.
 //!
 //! ```text
 //! cargo run --release -p cache-redis --example loadgen
@@ -98,11 +104,45 @@ struct Args {
     #[arg(long)]
     pools_only: bool,
     /// Only run `--ops` operations of one client and operation,
-    /// `<cache|coalesced|raw>:<get|set>`, at the first `--tasks`, no
-    /// warm-up, and print nothing else: for instruction counts under
-    /// callgrind.
+    /// `<cache|coalesced|raw|prometheus>:<get|set>`, at the first `--tasks`,
+    /// no warm-up, and print nothing else: for instruction counts under
+    /// callgrind (`prometheus` is the plain cache built under the recorder
+    /// of `--recorder prometheus`).
     #[arg(long)]
     profile: Option<String>,
+    /// Also measure the plain cache built under a metrics recorder
+    /// (`prometheus`: `metrics-exporter-prometheus` installed as the global
+    /// recorder, upkeep every 5 s as its exporters do) against the same
+    /// cache built before it, with no recorder, in the same rounds (issue 10).
+    #[arg(long, value_enum, default_value_t = Recorder::None)]
+    recorder: Recorder,
+    /// Also measure raw redis-rs with `TCP_NODELAY` on, the socket setting
+    /// of `RedisCache` (raw uses redis-rs's default, Nagle): it tells the
+    /// cost of the layer from the cost of the setting.
+    #[arg(long)]
+    raw_nodelay: bool,
+}
+
+/// The metrics recorder of `--recorder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Recorder {
+    /// No recorder: only the caches without one are measured.
+    None,
+    /// A `metrics-exporter-prometheus` recorder.
+    Prometheus,
+}
+
+/// The `RedisCache` clients (beside raw redis-rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// `coalesce_gets` off, no recorder: the issue 12 §1 figures.
+    Plain,
+    /// `coalesce_gets` on (`GET` only).
+    Coalesced,
+    /// As `Plain`, built under the `--recorder`.
+    Recorded,
+    /// Not a cache: raw redis-rs with `TCP_NODELAY` (`--raw-nodelay`).
+    RawNodelay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,12 +482,37 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     // Section 1's figure is the plain path: every call its own command.
     let cache = connect(RedisConfig::default().pool_size, false).await?;
     let coalesced = connect(RedisConfig::default().pool_size, true).await?;
+    // Measured before any recorder exists, like the caches above.
+    let instrumentation = instrumentation_per_call();
+    let profiles_recorder = args
+        .profile
+        .as_deref()
+        .is_some_and(|p| p.starts_with("prometheus:"));
+    let recorded = if args.recorder == Recorder::Prometheus || profiles_recorder {
+        install_prometheus()?;
+        Some(connect(RedisConfig::default().pool_size, false).await?)
+    } else {
+        None
+    };
     let multiplexed = Arc::new(Target::Multiplexed(
         client
             .get_multiplexed_async_connection()
             .await
             .map_err(|e| e.to_string())?,
     ));
+    let raw_nodelay = if args.raw_nodelay {
+        let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{addr}"))
+            .map_err(|e| e.to_string())?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let conn = redis::Client::open(info)
+            .map_err(|e| e.to_string())?
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        Some(Arc::new(Target::Multiplexed(conn)))
+    } else {
+        None
+    };
     // `INFO cpu` goes on a connection of its own.
     let info = client
         .get_multiplexed_async_connection()
@@ -463,9 +528,10 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             Some(("cache", op)) => (&cache, op),
             Some(("coalesced", op)) => (&coalesced, op),
             Some(("raw", op)) => (&multiplexed, op),
+            Some(("prometheus", op)) => (recorded.as_ref().expect("built for the profile"), op),
             _ => {
                 return Err(format!(
-                    "--profile takes <cache|coalesced|raw>:<get|set>, not {name}"
+                    "--profile takes <cache|coalesced|raw|prometheus>:<get|set>, not {name}"
                 ));
             }
         };
@@ -523,6 +589,12 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     );
     let mut all_met = true;
     let mut summary = Summary::default();
+    // (op, tasks, CPU per op ×, throughput ×) of the recorded cache over the plain one.
+    let mut recorder_rows: Vec<(Op, usize, f64, f64)> = Vec::new();
+    // The plain cache over raw with TCP_NODELAY, by op and tasks.
+    let mut layer_rows: Vec<String> = Vec::new();
+    // The plain cache's GET CPU per op, by tasks.
+    let mut plain_get_cpu: Vec<(usize, Option<Duration>)> = Vec::new();
     for &tasks in &args.tasks {
         let bench = if args.no_benchmark {
             None
@@ -538,8 +610,18 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
         for op in [Op::Get, Op::Set] {
             // raw first: every ratio is over it. Coalescing only changes GET.
             let mut targets = vec![&multiplexed, &cache];
+            let mut clients = vec![Client::Plain];
             if op == Op::Get {
                 targets.push(&coalesced);
+                clients.push(Client::Coalesced);
+            }
+            if let Some(recorded) = &recorded {
+                targets.push(recorded);
+                clients.push(Client::Recorded);
+            }
+            if let Some(raw_nodelay) = &raw_nodelay {
+                targets.push(raw_nodelay);
+                clients.push(Client::RawNodelay);
             }
             let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
             // Warm up each, then interleave rounds, rotating the order, so
@@ -572,20 +654,42 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
             let raw = median(&mut samples[0].clone());
             let bench = bench.map(|b| if op == Op::Get { b[0] } else { b[1] });
             for (t, rounds) in samples.iter().enumerate().skip(1) {
+                let client = clients[t - 1];
                 let ratios = Ratios::of(rounds, &samples[0]);
-                let is_coalesced = t == 2;
-                let met = if is_coalesced {
-                    match tasks {
+                let met = match client {
+                    Client::Coalesced => match tasks {
                         1 => ratios.thr >= 0.95,
                         64 => ratios.thr >= 1.3 && ratios.p99 <= 1.0,
                         _ => true,
+                    },
+                    Client::Plain => {
+                        summary.add(&ratios);
+                        ratios.thr >= 0.95 && ratios.p99 <= 1.1 && ratios.cpu <= 1.1
                     }
-                } else {
-                    summary.add(&ratios);
-                    ratios.thr >= 0.95 && ratios.p99 <= 1.1 && ratios.cpu <= 1.1
+                    // Its target is over the plain cache, not raw.
+                    Client::Recorded => {
+                        let over_plain = Ratios::of(rounds, &samples[1]);
+                        recorder_rows.push((op, tasks, over_plain.cpu, over_plain.thr));
+                        over_plain.cpu <= 1.1
+                    }
+                    // No target: the plain cache over it is the layer's cost.
+                    Client::RawNodelay => {
+                        let layer = Ratios::of(&samples[1], rounds);
+                        layer_rows.push(format!(
+                            "{}×{tasks} thr {:.2} p99 {:.2} cpu {:.2}",
+                            op.name(),
+                            layer.thr,
+                            layer.p99,
+                            layer.cpu
+                        ));
+                        true
+                    }
                 };
-                if is_coalesced && tasks == 64 {
+                if client == Client::Coalesced && tasks == 64 {
                     summary.coalesced_get_64 = Some(ratios.thr);
+                }
+                if client == Client::Plain && op == Op::Get {
+                    plain_get_cpu.push((tasks, median(&mut rounds.clone()).cpu_per_op));
                 }
                 all_met &= met;
                 let s = median(&mut rounds.clone());
@@ -595,7 +699,14 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
                 };
                 println!(
                     "{:<4} {:>5} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>8} {:>7} {:>7} {:>6} {:>6} | {:>5.2} {:>5.2} {:>5.2} {:>6} | {:>8} {:>7} {:>7}",
-                    if is_coalesced { "GETc" } else { op.name() },
+                    match (client, op) {
+                        (Client::Plain, _) => op.name(),
+                        (Client::Coalesced, _) => "GETc",
+                        (Client::Recorded, Op::Get) => "GETp",
+                        (Client::Recorded, Op::Set) => "SETp",
+                        (Client::RawNodelay, Op::Get) => "GETn",
+                        (Client::RawNodelay, Op::Set) => "SETn",
+                    },
                     tasks,
                     kops(&s),
                     us(s.p50),
@@ -621,7 +732,9 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     println!(
         "\ncache = RedisCache (pool_size {}, coalesce_gets off: each call its own command); \
          GETc = RedisCache with coalesce_gets on (the default: {}); raw = one redis-rs \
-         MultiplexedConnection, same commands; bench = redis-benchmark -c <tasks> -d {} (C \
+         MultiplexedConnection, same commands (redis-rs's default socket: Nagle); GETp/SETp = \
+         the plain cache built under the --recorder; GETn/SETn = raw with TCP_NODELAY (as the \
+         cache); bench = redis-benchmark -c <tasks> -d {} (C \
          client, no pipelining); cpuµs = this process's CPU time per operation (all threads, \
          so client only); srvµs = the server's CPU per operation (INFO cpu). Targets: thr× ≥ \
          0.95, p99× ≤ 1.10, cpu× ≤ 1.10; GETc thr× ≥ 1.3 with p99× ≤ 1.0 at 64 tasks, ≥ 0.95 \
@@ -635,7 +748,109 @@ async fn run(args: &Args, addr: &str, host: &str, port: u16) -> Result<(), Strin
     if args.pools {
         compare_pools(args, addr, &client, &keys, &value, max, &cache_with).await?;
     }
+    if !layer_rows.is_empty() {
+        println!(
+            "layer: the plain cache ÷ raw with TCP_NODELAY (the cache's socket setting): {}",
+            layer_rows.join(", ")
+        );
+    }
+    println!(
+        "{}",
+        metrics_line(instrumentation, &plain_get_cpu, &recorder_rows)
+    );
     println!("{summary}");
+    Ok(())
+}
+
+/// The issue 10 line: what the instrumentation costs with no recorder, as a
+/// share of the plain cache's CPU per `GET` (a build without it cannot be
+/// had here: the test kit turns the `metrics` feature on), and with
+/// `--recorder prometheus` the recorded cache's CPU per op over the plain one.
+fn metrics_line(
+    instrumentation: Duration,
+    plain_get_cpu: &[(usize, Option<Duration>)],
+    recorder_rows: &[(Op, usize, f64, f64)],
+) -> String {
+    let share = plain_get_cpu
+        .iter()
+        .filter_map(|(tasks, cpu)| {
+            let cpu = cpu.filter(|c| !c.is_zero())?;
+            Some(format!(
+                "{:.2}% at {tasks}",
+                100.0 * instrumentation.as_secs_f64() / cpu.as_secs_f64()
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut line = format!(
+        "metrics: no recorder, the instrumentation of a call alone {:.1} ns = {share} task(s) \
+         of the plain GET's CPU per op (target ≤ 3%)",
+        instrumentation.as_secs_f64() * 1e9
+    );
+    if !recorder_rows.is_empty() {
+        let rows: Vec<String> = recorder_rows
+            .iter()
+            .map(|(op, tasks, cpu, _)| format!("{}×{tasks} {cpu:.2}", op.name()))
+            .collect();
+        let max_cpu = recorder_rows.iter().map(|r| r.2).fold(0.0, f64::max);
+        let min_thr = recorder_rows
+            .iter()
+            .map(|r| r.3)
+            .fold(f64::INFINITY, f64::min);
+        line.push_str(&format!(
+            "; Prometheus recorder ÷ no recorder, client CPU per op: {}; max cpu× {max_cpu:.2} \
+             (target ≤ 1.10), min thr× {min_thr:.2}",
+            rows.join(", ")
+        ));
+    }
+    line
+}
+
+/// Nanoseconds per call of what `RedisCache` runs around every call for its
+/// metrics and span with no recorder installed (the operation timer, the
+/// span's enabled check, the count and the node-health check), averaged over a
+/// million calls. Call it before any recorder is installed.
+fn instrumentation_per_call() -> Duration {
+    use cache_core::metrics::OpMetrics;
+    const CALLS: u32 = 1_000_000;
+    let metrics = OpMetrics::new("redis");
+    let broken = std::sync::atomic::AtomicBool::new(false);
+    let answer: cache_core::Result<Option<bytes::Bytes>> = Ok(None);
+    let started = Instant::now();
+    for _ in 0..CALLS {
+        let timer = metrics.start();
+        let span = tracing::debug_span!(
+            "cache.redis",
+            otel.name = "get",
+            otel.kind = "client",
+            db.system.name = "redis",
+            db.operation.name = "get",
+            server.address = "127.0.0.1",
+            server.port = 6379u16,
+            db.namespace = 0i64,
+            error.type = tracing::field::Empty,
+        );
+        std::hint::black_box(span.is_disabled());
+        let answer = std::hint::black_box(&answer);
+        metrics.finish(cache_core::Operation::Get, timer, answer);
+        std::hint::black_box(broken.load(Ordering::Relaxed));
+    }
+    started.elapsed() / CALLS
+}
+
+/// Installs a `metrics-exporter-prometheus` recorder as the global one, with
+/// its upkeep (draining histogram buckets) every 5 s on a thread of its own,
+/// as its exporters run it.
+fn install_prometheus() -> Result<(), String> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(5));
+            handle.run_upkeep();
+        }
+    });
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::{RedisConfig, RedisMode};
 use cache_core::{CacheError, Operation, Result};
+use futures::FutureExt as _;
 use parking_lot::RwLock;
 use redis::RedisResult;
 use tokio::time::Instant;
@@ -156,13 +157,14 @@ impl RedisCache {
                 field_ttl,
                 "connected"
             );
+            let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
             let pubsub = PubSubHub::new(PubSubTimings {
                 connect_timeout: settings.connect_timeout,
                 command_timeout: settings.command_timeout,
                 retry: settings.retry,
+                system: metrics.system(),
             });
             let coalescer = settings.coalesce_gets.then(Coalescer::default);
-            let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
             Ok(RedisCache {
                 inner: Arc::new(Inner {
                     topology: RwLock::new(Some(topology)),
@@ -241,15 +243,18 @@ impl RedisCache {
     }
 
     /// Counts one call of `op` and its outcome (validation failures included).
-    pub(crate) async fn counted<T: Answer>(
+    /// Not an `async fn`, for the reason given at [`RedisMetrics::observe`].
+    pub(crate) fn counted<T: Answer>(
         &self,
         op: Operation,
         call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+    ) -> impl Future<Output = Result<T>> {
         self.inner.stats.local().op(op);
-        let result = self.inner.metrics.observe(op, call).await;
-        self.inner.stats.local().outcome(&result);
-        result
+        let stats = &self.inner.stats;
+        self.inner
+            .metrics
+            .observe(op, call)
+            .inspect(move |result| stats.local().outcome(result))
     }
 
     /// Runs one round trip of a call: bounds it by the command timeout
@@ -271,18 +276,14 @@ impl RedisCache {
         let topology = self.topology(op)?;
         let deadline = Instant::now() + self.inner.settings.command_timeout;
         let slot = topology.next_slot();
-        let call = self.attempts(&topology, op, key, idempotency, deadline, || {
+        // Awaited where it is made: a future bound to a local first would be
+        // kept twice in this one (the local and the awaited copy). The debug
+        // events of a retry or a failure are in the call's `cache.redis` span
+        // (`RedisMetrics::observe`).
+        self.attempts(&topology, op, key, idempotency, deadline, || {
             attempt(topology.conn_at(slot, idempotency))
-        });
-        // The span only matters to the debug events of a retry or a failure:
-        // when nobody listens at debug level, skip entering and leaving it on
-        // every poll of the hot path.
-        let span = tracing::debug_span!("redis", op = op.as_str());
-        if span.is_disabled() {
-            call.await
-        } else {
-            call.instrument(span).await
-        }
+        })
+        .await
     }
 
     /// Runs a batch as one round trip per group of keys (see

@@ -5,7 +5,8 @@
 //! plain `GET` at once: when nothing is in flight nothing waits. A `get` that
 //! finds a command in flight queues; when that command's reply arrives, the
 //! queue goes out as one `MGET` (or one `GET` when it holds one key), and the
-//! lane stays busy until no queue is left. Callers of the same key queued
+//! lane stays busy until no queue is left (looked at after the callers just
+//! answered had a turn to queue again, see `drain`). Callers of the same key queued
 //! together share one slot of the `MGET`; a queue is only ever sent after all
 //! of its callers started, so every caller reads a value that was current
 //! during its own call.
@@ -181,9 +182,18 @@ impl RedisCache {
     }
 
     /// Sends batches on `lane` until no caller waits.
+    ///
+    /// After each batch it lets the callers it just answered run before it
+    /// looks at the queue: most of them call `get` again at once, and with
+    /// the lane still busy they queue for the next `MGET` instead of the
+    /// first of them finding the lane idle and sending a `GET` of its own
+    /// that the rest then queue behind (one round trip per batch instead of
+    /// two). Nobody waits for it: the lane is idle only when the queue is
+    /// empty after that yield.
     async fn drain(self, lane: LaneId, mut batch: Queue) {
         loop {
             self.send_batch(batch).await;
+            tokio::task::yield_now().await;
             match self.coalescer().next_batch(lane) {
                 Some(next) => batch = next,
                 None => return,

@@ -43,7 +43,7 @@
 //! | batches | pipelined in chunks of 1,000; per slot in a cluster, so keys may live anywhere |
 //! | `get` coalescing | `coalesce_gets` (default on): while a `GET` is in flight, concurrent `get`s queue and go out as one `MGET` (per slot in a cluster), same keys once; an idle `get` waits for nothing; a nil in a batch is asked again with `GET`, so a key of another type fails as with `GET` |
 //! | pub/sub | one dedicated connection; resubscribes after a reconnect, then delivers `Reconnected` |
-//! | metrics | feature `metrics` (default): `cache.operations` and `db.client.operation.duration`, retries, connection errors and reconnects per node, and a `cache.redis` span per call with OpenTelemetry's attributes (`cache_core::metrics`, docs/metrics.md) |
+//! | metrics | feature `metrics` (default): `cache.operations` and `db.client.operation.duration`, retries, connection errors, reconnects and pub/sub reconnects per node, and a `cache.redis` span per call with OpenTelemetry's attributes (`cache_core::metrics`, docs/metrics.md) |
 //!
 //! Keys, values (`max_value_bytes`) and TTLs are validated before any I/O, so
 //! a bad call costs no round trip and writes nothing.

@@ -10,12 +10,13 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
-use cache_core::metrics::{self, Answer, OpMetrics, labels, names};
+use cache_core::metrics::{self, Answer, OpMetrics, OpTimer, labels, names};
 use cache_core::{ErrorKind, Operation, Result};
 use parking_lot::Mutex;
-use tracing::Instrument as _;
 
 use crate::server_info::ServerInfo;
 use crate::settings::Settings;
@@ -57,25 +58,24 @@ impl RedisMetrics {
     }
 
     /// Runs one call of `op` inside its span, timing and counting it.
-    pub(crate) async fn observe<T: Answer>(
-        &self,
-        op: Operation,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let timer = self.ops.start();
-        let span = self.span(op);
-        let result = if span.is_disabled() {
-            call.await
-        } else {
-            let result = call.instrument(span.clone()).await;
-            if let Err(e) = &result {
-                span.record("error.type", e.kind().as_str());
-            }
-            result
-        };
-        self.ops.finish(op, timer, &result);
-        self.node_health(&result);
-        result
+    ///
+    /// A future of its own rather than an `async fn`: an `async fn` that
+    /// takes a future by value keeps it twice (the argument and the awaited
+    /// copy), and every layer of a call doing so had doubled the size of
+    /// the boxed `get` future to 2.7 KB, past the allocator's small-size
+    /// cache (docs/BENCHMARKS.md, issue 12).
+    pub(crate) fn observe<F, T>(&self, op: Operation, call: F) -> Observed<'_, F>
+    where
+        F: Future<Output = Result<T>>,
+        T: Answer,
+    {
+        Observed {
+            call,
+            metrics: self,
+            op,
+            timer: self.ops.start(),
+            span: self.span(op),
+        }
     }
 
     /// The span of one call, at debug level (per-call spans at info would
@@ -113,6 +113,11 @@ impl RedisMetrics {
         }
     }
 
+    /// `db.system.name`: `redis` or `valkey`.
+    pub(crate) fn system(&self) -> &'static str {
+        self.system
+    }
+
     /// Counts one retried attempt of `op`.
     pub(crate) fn retry(&self, op: Operation) {
         let [system, address, port] = self.node();
@@ -133,6 +138,58 @@ impl RedisMetrics {
             (labels::SERVER_ADDRESS, self.address),
             (labels::SERVER_PORT, self.port),
         ]
+    }
+}
+
+/// Counts the pub/sub connection re-established on `endpoint` (`host:port`,
+/// the node it reached) of a `system` (`redis` or `valkey`) deployment.
+pub(crate) fn pubsub_reconnect(system: &'static str, endpoint: &str) {
+    if !metrics::recording() {
+        return;
+    }
+    let (address, port) = split(endpoint);
+    metrics::count(
+        names::REDIS_PUBSUB_RECONNECTS,
+        &[
+            (labels::DB_SYSTEM_NAME, system),
+            (labels::SERVER_ADDRESS, address),
+            (labels::SERVER_PORT, port),
+        ],
+    );
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RedisMetrics::observe`]: the call, entered in its
+    /// span when anybody listens at debug level, then counted and timed.
+    pub(crate) struct Observed<'a, F> {
+        #[pin]
+        call: F,
+        metrics: &'a RedisMetrics,
+        op: Operation,
+        timer: OpTimer,
+        span: tracing::Span,
+    }
+}
+
+impl<F, T> Future for Observed<'_, F>
+where
+    F: Future<Output = Result<T>>,
+    T: Answer,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        // A disabled span is not entered at all (the hot path).
+        let entered = (!this.span.is_disabled()).then(|| this.span.enter());
+        let result = std::task::ready!(this.call.poll(cx));
+        drop(entered);
+        if let Err(e) = &result {
+            this.span.record("error.type", e.kind().as_str());
+        }
+        this.metrics.ops.finish(*this.op, *this.timer, &result);
+        this.metrics.node_health(&result);
+        Poll::Ready(result)
     }
 }
 

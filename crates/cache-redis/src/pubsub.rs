@@ -47,6 +47,8 @@ pub(crate) struct PubSubTimings {
     pub(crate) connect_timeout: Duration,
     pub(crate) command_timeout: Duration,
     pub(crate) retry: RetryPolicy,
+    /// `db.system.name` of the reconnect metric.
+    pub(crate) system: &'static str,
 }
 
 /// The handle the cache keeps: starts the driver lazily, stops it on close.
@@ -186,6 +188,8 @@ struct Driver {
 struct Connection {
     sink: PubSubSink,
     stream: PubSubStream,
+    /// `host:port` of the node it reached.
+    endpoint: String,
 }
 
 impl Driver {
@@ -239,7 +243,10 @@ impl Driver {
                 None => match self.connect().await {
                     Ok(live) => {
                         failures = 0;
-                        tracing::info!("pub/sub connection re-established");
+                        tracing::info!(endpoint = %live.endpoint, "pub/sub connection re-established");
+                        // Counted before the subscribers hear of it: whoever
+                        // sees `Reconnected` sees the count.
+                        crate::metrics::pubsub_reconnect(self.timings.system, &live.endpoint);
                         for subscriber in self.channels.values_mut().flatten() {
                             subscriber.offer(None);
                         }
@@ -274,7 +281,7 @@ impl Driver {
     async fn connect(&mut self) -> RedisResult<Connection> {
         let mut last_error = None;
         for (endpoint, client) in self.topology.pubsub_clients().await {
-            match self.open(&client).await {
+            match self.open(&client, &endpoint).await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => {
                     tracing::debug!(endpoint, error = %e, "pub/sub connection failed");
@@ -287,7 +294,7 @@ impl Driver {
         }))
     }
 
-    async fn open(&mut self, client: &redis::Client) -> RedisResult<Connection> {
+    async fn open(&mut self, client: &redis::Client, endpoint: &str) -> RedisResult<Connection> {
         let pubsub =
             crate::topology::within(self.timings.connect_timeout, client.get_async_pubsub())
                 .await?;
@@ -300,7 +307,11 @@ impl Driver {
         if !channels.is_empty() {
             crate::topology::within(self.timings.command_timeout, sink.subscribe(channels)).await?;
         }
-        Ok(Connection { sink, stream })
+        Ok(Connection {
+            sink,
+            stream,
+            endpoint: endpoint.to_owned(),
+        })
     }
 
     /// Adds a subscriber; `Err` means the connection failed (the request has

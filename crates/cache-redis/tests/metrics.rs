@@ -10,9 +10,9 @@ mod harness_support;
 
 use std::time::Duration;
 
-use cache_core::Cache;
 use cache_core::config::Secret;
 use cache_core::metrics::names;
+use cache_core::{Cache, SubscriptionEvent};
 use cache_redis::RedisCache;
 use cache_testing::metrics::{MetricsCapture, SpanCapture};
 use cache_testing::server::{RedisServer, RespValue};
@@ -129,6 +129,59 @@ fn a_killed_server_counts_connection_errors_and_one_reconnect() {
     let failed_calls = snap.counter(names::OPERATIONS, &[("outcome", "connection")])
         + snap.counter(names::OPERATIONS, &[("outcome", "timeout")]);
     assert_eq!(failed_calls, errors, "{}", snap.describe());
+}
+
+#[test]
+fn a_lost_pubsub_connection_counts_one_pubsub_reconnect_on_its_node() {
+    let mut server = RedisServer::start();
+    let port = server.port().to_string();
+    let capture = MetricsCapture::new();
+    capture.block_on(async {
+        let cache = connect(&server, None).await;
+        let mut subscription = cache.subscribe("news").await.unwrap();
+        server.stop(); // kills the process; the runtime has one thread, blocking is fine
+        server.restart();
+        // `Reconnected` comes after the count (and after every channel was
+        // subscribed again).
+        loop {
+            let event = tokio::time::timeout(RECOVERY_DEADLINE, subscription.recv())
+                .await
+                .expect("an event after the restart");
+            match event {
+                Some(SubscriptionEvent::Reconnected) => break,
+                Some(SubscriptionEvent::Lagged(_)) => {}
+                other => panic!("expected Reconnected after the restart, got {other:?}"),
+            }
+        }
+        // The resubscribed connection works: nothing more to reconnect. (A
+        // publish that reaches the server before the subscription is restored
+        // is lost by contract, so publish until one is heard.)
+        let until = tokio::time::Instant::now() + RECOVERY_DEADLINE;
+        loop {
+            let _ = cache.publish("news", b"after").await;
+            match tokio::time::timeout(Duration::from_millis(200), subscription.recv()).await {
+                Ok(Some(SubscriptionEvent::Message(_))) => break,
+                Ok(None) => panic!("the subscription ended"),
+                Ok(Some(_)) | Err(_) => assert!(
+                    tokio::time::Instant::now() < until,
+                    "no message on the reconnected subscription within {RECOVERY_DEADLINE:?}"
+                ),
+            }
+        }
+    });
+    let snap = capture.snapshot();
+    let node = [
+        ("db.system.name", engine(&server, None)),
+        ("server.address", "127.0.0.1"),
+        ("server.port", port.as_str()),
+    ];
+    assert_eq!(
+        snap.counter(names::REDIS_PUBSUB_RECONNECTS, &node),
+        1,
+        "{}",
+        snap.describe()
+    );
+    assert_eq!(snap.counter(names::REDIS_PUBSUB_RECONNECTS, &[]), 1);
 }
 
 #[test]

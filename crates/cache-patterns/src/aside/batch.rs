@@ -99,12 +99,25 @@ impl CacheAside {
             .zip(logical.iter().map(|k| (*k).to_owned()))
             .collect();
         let keys: Vec<&str> = physical.iter().map(String::as_str).collect();
+        // The stamps of the tags this call names are read with the values.
+        let tag_keys = self.named_tag_keys();
+        let mut known = Vec::new();
         let stored = match cache_usable {
-            true => self.cache.get_many(&keys).await,
+            true => {
+                let read: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .chain(tag_keys.iter().map(String::as_str))
+                    .collect();
+                self.cache.get_many(&read).await
+            }
             false => Ok(vec![None; keys.len()]),
         };
-        let stored = match stored {
-            Ok(stored) => stored,
+        let mut entries: Vec<Option<Entry>> = match stored {
+            Ok(mut stored) => {
+                known = self.known_stamps(stored.split_off(keys.len().min(stored.len())));
+                stored.into_iter().map(|s| s.map(Entry::parse)).collect()
+            }
             Err(e) => {
                 self.tally(&counters.cache_errors, "cache_error");
                 if !self.degrades_on(&e) {
@@ -114,15 +127,23 @@ impl CacheAside {
                 vec![None; keys.len()]
             }
         };
+        if let Err(e) = self.drop_tag_invalidated(&mut entries, &known).await {
+            self.tally(&counters.cache_errors, "cache_error");
+            if !self.degrades_on(&e) {
+                return Err(e.into());
+            }
+            cache_usable = false;
+            entries.fill(None);
+        }
         // The misses, with the stale payload to fall back on, if any.
         let mut misses: Vec<(String, Option<Bytes>)> = Vec::new();
-        for (key, stored) in keys.iter().zip(stored) {
+        for (key, entry) in keys.iter().zip(entries) {
             let mut stale = None;
             if let Some(Entry::Value {
                 payload,
                 soft_expiry_ms,
                 ..
-            }) = stored.map(Entry::parse)
+            }) = entry
                 && let Ok(value) = codec::from_slice::<T>(&payload)
             {
                 if self.is_fresh(soft_expiry_ms) {
@@ -244,6 +265,19 @@ impl CacheAside {
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
         let counters = &self.shared.counters;
+        // Read before the loader runs, as for one key (see `fill`).
+        let mut stamps = None;
+        if cache_usable {
+            match self.tag_stamps().await {
+                Ok(read) => stamps = Some(read),
+                Err(e) => {
+                    self.tally(&counters.cache_errors, "cache_error");
+                    if !self.degrades_on(&e) {
+                        return (Err(Arc::new(e.clone())), Some(e));
+                    }
+                }
+            }
+        }
         if !cache_usable {
             self.tally(&counters.degraded, "fail_open");
         }
@@ -274,11 +308,16 @@ impl CacheAside {
             }
         }
         let mut refused = None;
-        if cache_usable && !payloads.is_empty() {
+        if let Some(stamps) = stamps
+            && !payloads.is_empty()
+        {
             let (hard, soft) = self.expiries(ttl);
             let stored: Vec<(&str, Vec<u8>)> = payloads
                 .iter()
-                .map(|(key, payload)| (key.as_str(), self.stored_form(payload, hard, soft)))
+                .map(|(key, payload)| {
+                    let stored = self.stored_form(payload, hard, soft, &stamps);
+                    (key.as_str(), stored)
+                })
                 .collect();
             let entries: Vec<(&str, &[u8])> =
                 stored.iter().map(|(k, v)| (*k, v.as_slice())).collect();

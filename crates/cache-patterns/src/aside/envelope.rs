@@ -8,6 +8,9 @@
 //!           kind 2: payload = UTF-8 message    a remembered loader failure
 //!           kind 3: payload = refresh_at_ms_be64 CBOR of T
 //!                   as kind 1, and refreshed eagerly after refresh_at (eager refresh)
+//!           kind 4: payload = refresh_at_ms_be64 n_u8 (len_u8 tag len_u8 stamp)×n CBOR of T
+//!                   a tagged value: as kind 3 (soft_expiry u64::MAX = none,
+//!                   refresh_at 0 = none), valid while each tag's stamp is unchanged
 //! ```
 //!
 //! 0xFE can never start well-formed CBOR (major type 7, additional
@@ -21,17 +24,28 @@ const MAGIC: u8 = 0xFE;
 const KIND_VALUE: u8 = 1;
 const KIND_FAILURE: u8 = 2;
 const KIND_EAGER: u8 = 3;
+const KIND_TAGGED: u8 = 4;
 const HEADER_LEN: usize = 10;
+
+/// One tag of a tagged entry and the tag's stamp when the entry was loaded
+/// (see `tags.rs`): the entry is valid while the tag key still holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) tag: String,
+    pub(crate) stamp: Bytes,
+}
 
 /// A stored entry, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry {
     /// A value: its codec payload and, for an envelope, its soft expiry
-    /// (milliseconds since the UNIX epoch), and when eager refresh is due.
+    /// (milliseconds since the UNIX epoch), when eager refresh is due, and
+    /// the stamps of its tags (none for an untagged value).
     Value {
         payload: Bytes,
         soft_expiry_ms: Option<u64>,
         refresh_at_ms: Option<u64>,
+        stamps: Vec<Stamp>,
     },
     /// A remembered loader failure and its message.
     Failure { message: String },
@@ -46,6 +60,7 @@ impl Entry {
                 payload: stored,
                 soft_expiry_ms: None,
                 refresh_at_ms: None,
+                stamps: Vec::new(),
             };
         }
         if stored.len() < HEADER_LEN {
@@ -59,6 +74,7 @@ impl Entry {
                 payload: stored.slice(HEADER_LEN..),
                 soft_expiry_ms: Some(soft_expiry_ms),
                 refresh_at_ms: None,
+                stamps: Vec::new(),
             },
             KIND_EAGER if stored.len() >= HEADER_LEN + 8 => {
                 let mut at = [0u8; 8];
@@ -67,14 +83,70 @@ impl Entry {
                     payload: stored.slice(HEADER_LEN + 8..),
                     soft_expiry_ms: Some(soft_expiry_ms),
                     refresh_at_ms: Some(u64::from_be_bytes(at)),
+                    stamps: Vec::new(),
                 }
             }
+            KIND_TAGGED => parse_tagged(&stored, soft_expiry_ms).unwrap_or(Entry::Unknown),
             KIND_FAILURE => Entry::Failure {
                 message: String::from_utf8_lossy(&stored[HEADER_LEN..]).into_owned(),
             },
             _ => Entry::Unknown,
         }
     }
+}
+
+/// The body of a tagged envelope (after the common header); `None` when
+/// truncated or not UTF-8.
+fn parse_tagged(stored: &Bytes, soft_expiry_ms: u64) -> Option<Entry> {
+    let mut at = HEADER_LEN;
+    let mut take = |n: usize| {
+        let range = at..at.checked_add(n).filter(|end| *end <= stored.len())?;
+        at = range.end;
+        Some(stored.slice(range))
+    };
+    let refresh_at_ms = u64::from_be_bytes(take(8)?[..].try_into().ok()?);
+    let count = take(1)?[0];
+    let mut stamps = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let len = take(1)?[0];
+        let tag = String::from_utf8(take(usize::from(len))?.to_vec()).ok()?;
+        let len = take(1)?[0];
+        stamps.push(Stamp {
+            tag,
+            stamp: take(usize::from(len))?,
+        });
+    }
+    Some(Entry::Value {
+        payload: stored.slice(at..),
+        soft_expiry_ms: (soft_expiry_ms != u64::MAX).then_some(soft_expiry_ms),
+        refresh_at_ms: (refresh_at_ms != 0).then_some(refresh_at_ms),
+        stamps,
+    })
+}
+
+/// A tagged envelope: `payload` valid while every tag keeps its stamp, fresh
+/// until `soft_expiry_ms` (if any), due for an eager refresh from
+/// `refresh_at_ms` (if any). Tags and stamps are at most 255 bytes each and
+/// at most 255 of them (checked where tags are accepted).
+pub(crate) fn tagged_envelope(
+    payload: &[u8],
+    soft_expiry_ms: Option<u64>,
+    refresh_at_ms: Option<u64>,
+    stamps: &[Stamp],
+) -> Vec<u8> {
+    let tags_len: usize = stamps.iter().map(|s| 2 + s.tag.len() + s.stamp.len()).sum();
+    let mut body = Vec::with_capacity(9 + tags_len + payload.len());
+    body.extend_from_slice(&refresh_at_ms.unwrap_or(0).to_be_bytes());
+    body.push(u8::try_from(stamps.len()).unwrap_or(u8::MAX));
+    for s in stamps.iter().take(usize::from(u8::MAX)) {
+        for part in [s.tag.as_bytes(), &s.stamp[..]] {
+            let len = part.len().min(usize::from(u8::MAX));
+            body.push(u8::try_from(len).unwrap_or(u8::MAX));
+            body.extend_from_slice(&part[..len]);
+        }
+    }
+    body.extend_from_slice(payload);
+    envelope(KIND_TAGGED, soft_expiry_ms.unwrap_or(u64::MAX), &body)
 }
 
 /// An envelope holding `payload`, fresh until `soft_expiry_ms`.
@@ -118,6 +190,7 @@ mod tests {
                 payload: plain,
                 soft_expiry_ms: None,
                 refresh_at_ms: None,
+                stamps: Vec::new(),
             }
         );
     }
@@ -131,6 +204,7 @@ mod tests {
                 payload: Bytes::from_static(b"\x01\x02"),
                 soft_expiry_ms: Some(1_700_000_000_123),
                 refresh_at_ms: None,
+                stamps: Vec::new(),
             }
         );
     }
@@ -144,6 +218,7 @@ mod tests {
                 payload: Bytes::from_static(b"\x01"),
                 soft_expiry_ms: Some(2_000),
                 refresh_at_ms: Some(1_500),
+                stamps: Vec::new(),
             }
         );
         assert_eq!(
@@ -151,6 +226,52 @@ mod tests {
             Entry::Unknown,
             "truncated"
         );
+    }
+
+    #[test]
+    fn a_tagged_envelope_round_trips_with_and_without_expiries() {
+        let stamps = vec![
+            Stamp {
+                tag: "user:1".into(),
+                stamp: Bytes::from_static(b"\x01\x02\x03\x04\x05\x06\x07\x08"),
+            },
+            Stamp {
+                tag: "org:é".into(),
+                stamp: Bytes::from_static(b"z"),
+            },
+        ];
+        for (soft, refresh) in [(None, None), (Some(2_000), Some(1_500))] {
+            let stored = Bytes::from(tagged_envelope(b"\x01\x02", soft, refresh, &stamps));
+            assert_eq!(
+                Entry::parse(stored),
+                Entry::Value {
+                    payload: Bytes::from_static(b"\x01\x02"),
+                    soft_expiry_ms: soft,
+                    refresh_at_ms: refresh,
+                    stamps: stamps.clone(),
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_tagged_envelope_is_unknown() {
+        let stamps = [Stamp {
+            tag: "t".into(),
+            stamp: Bytes::from_static(b"12345678"),
+        }];
+        let whole = tagged_envelope(b"", None, None, &stamps);
+        for cut in HEADER_LEN..whole.len() {
+            assert_eq!(
+                Entry::parse(Bytes::copy_from_slice(&whole[..cut])),
+                Entry::Unknown,
+                "cut at {cut}"
+            );
+        }
+        assert!(matches!(
+            Entry::parse(Bytes::from(whole)),
+            Entry::Value { .. }
+        ));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::envelope::{Entry, eager_envelope, failure_envelope, value_envelope};
+use super::envelope::{
+    Entry, Stamp, eager_envelope, failure_envelope, tagged_envelope, value_envelope,
+};
 use super::{CacheAside, CrossProcess, FactoryTimeout, Fetched, RememberedFailure};
 use crate::lock::LockGuard;
 use cache_core::codec;
@@ -79,6 +81,24 @@ impl CacheAside {
             Err(e) => return Err(e),
         }
 
+        // The tags' stamps are read before the loader runs: an invalidation
+        // from now on changes them, so it drops what this load stores. Not
+        // known (the cache failed), the loaded value is not stored at all.
+        let stamps = if !cache_usable {
+            self.tags.is_none().then(Vec::new)
+        } else {
+            match self.tag_stamps().await {
+                Ok(stamps) => Some(stamps),
+                Err(e) => {
+                    self.tally(&counters.cache_errors, "cache_error");
+                    if !self.degrades_on(&e) {
+                        return Err(e);
+                    }
+                    None
+                }
+            }
+        };
+
         let mut guard = None;
         if cache_usable && let Some(cross) = &self.cross_process {
             if let Some((payload, value)) = stale.take() {
@@ -115,16 +135,23 @@ impl CacheAside {
             self.tally(&counters.degraded, "fail_open");
         }
         self.tally(&counters.loads, "loaded");
-        let loaded = self.run_loader(key, loader, stale.is_some()).await;
+        let loaded = self
+            .run_loader(key, loader, stale.is_some(), stamps.as_deref())
+            .await;
         let fetched = match loaded {
             Ok((value, ttl)) => {
                 let payload = Bytes::from(codec::to_vec(&value)?);
-                if cache_usable {
-                    self.store(key, &payload, ttl).await?;
-                } else {
-                    // The read failed: the write is not tried, but queued.
-                    let (hard, soft) = self.expiries(ttl);
-                    self.queue_write(key, &self.stored_form(&payload, hard, soft), hard);
+                match &stamps {
+                    Some(stamps) if cache_usable => self.store(key, &payload, ttl, stamps).await?,
+                    Some(stamps) => {
+                        // The read failed: the write is not tried, but queued.
+                        let (hard, soft) = self.expiries(ttl);
+                        let stored = self.stored_form(&payload, hard, soft, stamps);
+                        self.queue_write(key, &stored, hard);
+                    }
+                    None => {
+                        tracing::debug!(key, "tag stamps unknown; the loaded value is not stored")
+                    }
                 }
                 *mine = Some(value);
                 Fetched::Value {
@@ -223,6 +250,7 @@ impl CacheAside {
                 payload,
                 soft_expiry_ms,
                 refresh_at_ms,
+                ..
             }) => match codec::from_slice::<T>(&payload) {
                 Ok(value) => Probe::Found(Found {
                     fresh: self.is_fresh(soft_expiry_ms),
@@ -257,9 +285,10 @@ impl CacheAside {
         key: &str,
         payload: &[u8],
         ttl: Duration,
+        stamps: &[Stamp],
     ) -> Result<(), CacheError> {
         let (hard, soft) = self.expiries(ttl);
-        let stored = self.stored_form(payload, hard, soft);
+        let stored = self.stored_form(payload, hard, soft, stamps);
         let result = self.cache.set(key, &stored, hard).await;
         match &result {
             Ok(()) => {
@@ -272,18 +301,26 @@ impl CacheAside {
         self.store_failure(key, result)
     }
 
-    /// What is stored for `payload` with these expiries: the plain payload,
-    /// or an envelope with its soft expiry (and eager-refresh time).
+    /// What is stored for `payload` with these expiries and tag stamps: the
+    /// plain payload, or an envelope with its soft expiry (and eager-refresh
+    /// time, and tags).
     pub(super) fn stored_form(
         &self,
         payload: &[u8],
         hard: Duration,
         soft: Option<Duration>,
+        stamps: &[Stamp],
     ) -> Vec<u8> {
         let after = |d: Duration| {
             self.now_ms()
                 .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         };
+        if !stamps.is_empty() {
+            let refresh_at = self
+                .eager_refresh_threshold
+                .map(|threshold| after(soft.unwrap_or(hard).mul_f64(threshold)));
+            return tagged_envelope(payload, soft.map(after), refresh_at, stamps);
+        }
         match (soft, self.eager_refresh_threshold) {
             (soft, Some(threshold)) => {
                 let soft = soft.unwrap_or(hard);

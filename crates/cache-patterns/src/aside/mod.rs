@@ -33,6 +33,18 @@
 //!   value that no longer decodes as `T` counts as a miss and is overwritten.
 //! - **Per-result TTL.** [`get_or_load_expiring`](CacheAside::get_or_load_expiring)
 //!   lets the loader choose the TTL from what it loaded (a token's expiry).
+//! - **Tags.** [`EntryOptions::tags`] on [`get_or_load_with`](CacheAside::get_or_load_with),
+//!   [`get_many_or_load_with`](CacheAside::get_many_or_load_with) or
+//!   [`set`](CacheAside::set); [`invalidate_tag`](CacheAside::invalidate_tag)
+//!   makes every value carrying the tag a miss, on every instance, by lazy
+//!   tag stamps: a call naming the tags reads their stamps with the value
+//!   in one batched lookup (other tags a value carries, in one more), and an
+//!   absent stamp is a miss, so a lost tag key never brings an invalidated
+//!   value back.
+//! - **Clear.** [`clearable`](CacheAside::clearable) and
+//!   [`clear`](CacheAside::clear): every value at once, in O(1), by a
+//!   generation number; over a near cache, other instances follow at the
+//!   speed of its bus with [`follow_invalidations`](CacheAside::follow_invalidations).
 //!
 //! Values are encoded with [`cache_core::codec`] (CBOR). Without a soft TTL they
 //! are stored as plain codec bytes, readable by
@@ -69,8 +81,10 @@ mod batch;
 mod clear;
 mod envelope;
 mod fill;
+mod options;
 mod read_through;
 mod recovery;
+mod tags;
 mod timeouts;
 
 use std::collections::HashSet;
@@ -87,7 +101,9 @@ use serde::de::DeserializeOwned;
 
 pub use batch::NotLoaded;
 pub use clear::GENERATION_KEY;
+pub use options::EntryOptions;
 pub use read_through::ReadThrough;
+pub use tags::{DEFAULT_TAG_TTL, MAX_TAG_LEN, MAX_TAGS, TAG_KEY_PREFIX};
 pub use timeouts::FactoryTimeout;
 
 use self::envelope::Entry;
@@ -173,6 +189,9 @@ pub struct AsideStats {
     pub degraded: u64,
     /// Calls answered by another caller's load (they joined its flight).
     pub coalesced: u64,
+    /// Lookups that found a tagged value one of whose tags was invalidated
+    /// since it was stored (a miss; one call may look a key up twice).
+    pub tag_invalidated: u64,
 }
 
 #[derive(Debug, Default)]
@@ -186,6 +205,7 @@ struct Counters {
     cache_errors: AtomicU64,
     degraded: AtomicU64,
     coalesced: AtomicU64,
+    tag_invalidated: AtomicU64,
 }
 
 impl CacheAside {
@@ -216,7 +236,7 @@ struct Shared {
     counters: Counters,
     /// Keys with a background refresh running (one per key at a time).
     refreshing: parking_lot::Mutex<HashSet<String>>,
-    generation: clear::Generation,
+    generation: Arc<clear::Generation>,
     recovery: recovery::Recovery,
 }
 
@@ -258,6 +278,9 @@ pub struct CacheAside {
     eager_refresh_threshold: Option<f64>,
     clear_reread: Option<Duration>,
     auto_recovery: Option<usize>,
+    /// The tags of this call's loads (a copy made by [`EntryOptions`]).
+    tags: Option<Arc<[String]>>,
+    tag_ttl: Duration,
     /// The `strategy` label: `cache_aside`, or `read_through` under a [`ReadThrough`].
     strategy: &'static str,
     shared: Arc<Shared>,
@@ -282,6 +305,8 @@ impl fmt::Debug for CacheAside {
             .field("eager_refresh_threshold", &self.eager_refresh_threshold)
             .field("clear_reread", &self.clear_reread)
             .field("auto_recovery", &self.auto_recovery)
+            .field("tags", &self.tags)
+            .field("tag_ttl", &self.tag_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -306,12 +331,14 @@ impl CacheAside {
             eager_refresh_threshold: None,
             clear_reread: None,
             auto_recovery: None,
+            tags: None,
+            tag_ttl: tags::DEFAULT_TAG_TTL,
             strategy: "cache_aside",
             shared: Arc::new(Shared {
                 flights: Singleflight::new(),
                 counters: Counters::default(),
                 refreshing: parking_lot::Mutex::new(HashSet::new()),
-                generation: clear::Generation::default(),
+                generation: Arc::default(),
                 recovery: recovery::Recovery::default(),
             }),
         }
@@ -434,6 +461,7 @@ impl CacheAside {
             cache_errors: load(&c.cache_errors),
             degraded: load(&c.degraded),
             coalesced: load(&c.coalesced),
+            tag_invalidated: load(&c.tag_invalidated),
         }
     }
 
@@ -517,6 +545,7 @@ impl CacheAside {
                 payload,
                 soft_expiry_ms,
                 refresh_at_ms,
+                ..
             })) => {
                 let fresh = self.is_fresh(soft_expiry_ms);
                 if (fresh || self.background_refresh)
@@ -625,12 +654,30 @@ impl CacheAside {
         });
     }
 
+    /// Reads `key`; a tagged value one of whose tags was invalidated since
+    /// is a miss. The stamps of this call's tags are read with the value (one
+    /// `get_many`); those of other tags the value carries, in one more.
     async fn lookup(&self, key: &str) -> Result<Option<Entry>, CacheError> {
-        match self.cache.get(key).await {
-            Ok(stored) => {
-                self.backend_answered();
-                Ok(stored.map(Entry::parse))
-            }
+        let read = async {
+            let tag_keys = self.named_tag_keys();
+            let (stored, known) = if tag_keys.is_empty() {
+                (self.cache.get(key).await?, Vec::new())
+            } else {
+                // The value and the stamps of the tags this call names, in
+                // one read: a value stored under those tags needs no other.
+                let keys: Vec<&str> = std::iter::once(key)
+                    .chain(tag_keys.iter().map(String::as_str))
+                    .collect();
+                let mut read = self.cache.get_many(&keys).await?.into_iter();
+                (read.next().flatten(), self.known_stamps(read.collect()))
+            };
+            self.backend_answered();
+            let mut entry = [stored.map(Entry::parse)];
+            self.drop_tag_invalidated(&mut entry, &known).await?;
+            Ok(entry)
+        };
+        match read.await {
+            Ok([entry]) => Ok(entry),
             Err(e) => {
                 self.tally(&self.shared.counters.cache_errors, "cache_error");
                 Err(e)

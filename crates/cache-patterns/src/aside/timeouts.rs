@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::CacheAside;
+use super::envelope::Stamp;
 use cache_core::codec;
 use cache_core::error::BoxError;
 
@@ -36,6 +37,7 @@ impl CacheAside {
         key: &str,
         loader: L,
         has_stale: bool,
+        stamps: Option<&[Stamp]>,
     ) -> Result<(T, Duration), BoxError>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -65,12 +67,17 @@ impl CacheAside {
                 );
                 let this = self.clone();
                 let key = key.to_owned();
+                let stamps = stamps.map(<[Stamp]>::to_vec);
                 runtime.spawn(async move {
                     match task.await {
+                        Ok(Ok((_, _))) if stamps.is_none() => {
+                            tracing::debug!(key = %key, "tag stamps unknown; a timed-out load is not stored");
+                        }
                         Ok(Ok((value, ttl))) => match codec::to_vec(&value) {
                             Ok(payload) => {
                                 let payload = Bytes::from(payload);
-                                if let Err(e) = this.store(&key, &payload, ttl).await {
+                                let stamps = stamps.as_deref().unwrap_or_default();
+                                if let Err(e) = this.store(&key, &payload, ttl, stamps).await {
                                     tracing::warn!(key = %key, error = %e, "storing a timed-out load failed");
                                 }
                             }
