@@ -219,7 +219,7 @@ impl Store {
             self.map.invalidate(key);
         } else {
             self.map.insert(
-                key.to_owned(),
+                key,
                 Entry {
                     value: stored,
                     expires_at,
