@@ -14,6 +14,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`cache`] | the [`Cache`] trait and the types its methods exchange |
+//! | [`collections`] | [`Collections`]: sets and hashes, the second trait, reached through [`Cache::collections`] |
 //! | [`backoff`] | exponential backoff with jitter, for everything that retries or waits |
 //! | [`layer`] | [`CacheLayer`]: wrappers of a cache that write only what they change |
 //! | [`error`] | [`CacheError`], [`ErrorKind`], [`Operation`] |
@@ -35,6 +36,7 @@
 pub mod backoff;
 pub mod cache;
 pub mod codec;
+pub mod collections;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod error;
@@ -53,6 +55,7 @@ pub use cache::{
     Cache, KeyPage, KeyTtl, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor,
     Subscription, SubscriptionEvent,
 };
+pub use collections::{Collections, MemberPage, TypedCollectionsExt};
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use layer::{CacheLayer, CallInfo, CallKeys, KeyMapping, Next};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};
