@@ -163,6 +163,14 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// A snapshot of the counters.
     fn stats(&self) -> CacheStats;
 
+    /// Sets and hashes on this cache, `None` (the default) when it has none.
+    /// The backends answer with themselves; a [`CacheLayer`](crate::CacheLayer)
+    /// answers with itself when the cache under it has them, so calls go
+    /// through its key mapping and hooks. See [`crate::collections`].
+    fn collections(&self) -> Option<&dyn crate::collections::Collections> {
+        None
+    }
+
     /// Closes the cache: connections are released and every later call fails
     /// with a closed error. Closing twice is fine.
     async fn close(&self) -> Result<()>;

@@ -78,11 +78,37 @@ pub enum Operation {
     Close,
     /// Building a cache or opening its connections.
     Connect,
+    /// [`Collections::set_add`](crate::collections::Collections::set_add).
+    SetAdd,
+    /// [`Collections::set_remove`](crate::collections::Collections::set_remove).
+    SetRemove,
+    /// [`Collections::set_contains`](crate::collections::Collections::set_contains).
+    SetContains,
+    /// [`Collections::set_count`](crate::collections::Collections::set_count).
+    SetCount,
+    /// [`Collections::set_members`](crate::collections::Collections::set_members).
+    SetMembers,
+    /// [`Collections::hash_set`](crate::collections::Collections::hash_set).
+    HashSet,
+    /// [`Collections::hash_get`](crate::collections::Collections::hash_get).
+    HashGet,
+    /// [`Collections::hash_get_all`](crate::collections::Collections::hash_get_all).
+    HashGetAll,
+    /// [`Collections::hash_delete`](crate::collections::Collections::hash_delete).
+    HashDelete,
+    /// [`Collections::hash_incr_by`](crate::collections::Collections::hash_incr_by).
+    HashIncrBy,
+    /// [`Collections::hash_expire_fields`](crate::collections::Collections::hash_expire_fields).
+    HashExpireFields,
+    /// [`Collections::hash_field_ttl`](crate::collections::Collections::hash_field_ttl).
+    HashFieldTtl,
+    /// [`Collections::hash_persist_fields`](crate::collections::Collections::hash_persist_fields).
+    HashPersistFields,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 36] = [
         Operation::Get,
         Operation::Set,
         Operation::Delete,
@@ -106,6 +132,19 @@ impl Operation {
         Operation::Health,
         Operation::Close,
         Operation::Connect,
+        Operation::SetAdd,
+        Operation::SetRemove,
+        Operation::SetContains,
+        Operation::SetCount,
+        Operation::SetMembers,
+        Operation::HashSet,
+        Operation::HashGet,
+        Operation::HashGetAll,
+        Operation::HashDelete,
+        Operation::HashIncrBy,
+        Operation::HashExpireFields,
+        Operation::HashFieldTtl,
+        Operation::HashPersistFields,
     ];
 
     /// The operation's name in snake case, as used in logs and metrics.
@@ -134,6 +173,19 @@ impl Operation {
             Operation::Health => "health",
             Operation::Close => "close",
             Operation::Connect => "connect",
+            Operation::SetAdd => "set_add",
+            Operation::SetRemove => "set_remove",
+            Operation::SetContains => "set_contains",
+            Operation::SetCount => "set_count",
+            Operation::SetMembers => "set_members",
+            Operation::HashSet => "hash_set",
+            Operation::HashGet => "hash_get",
+            Operation::HashGetAll => "hash_get_all",
+            Operation::HashDelete => "hash_delete",
+            Operation::HashIncrBy => "hash_incr_by",
+            Operation::HashExpireFields => "hash_expire_fields",
+            Operation::HashFieldTtl => "hash_field_ttl",
+            Operation::HashPersistFields => "hash_persist_fields",
         }
     }
 
@@ -188,7 +240,9 @@ pub enum ErrorKind {
     InvalidKey,
     /// A tenant id outside the rules of the tenant manager (empty, too long, missing).
     InvalidTenantId,
-    /// A value over the backend's size limit. Nothing was written.
+    /// A value over the backend's size limit, or a call naming more members
+    /// or fields of a set or hash than the backend takes per call
+    /// ([`CacheError::too_many`]). Nothing was written.
     ValueTooLarge,
     /// The stored value has the wrong shape for the operation (e.g. `incr_by` on a non-integer).
     WrongType,
@@ -450,6 +504,30 @@ impl CacheError {
         CacheError::bare(ErrorKind::ValueTooLarge, None, Detail::Size { size, max }).with_key(key)
     }
 
+    /// `op` on `key` names `count` `what` (e.g. "members"), more than the
+    /// `limit` the backend takes in one call: refused before anything was
+    /// done, with a [`ErrorKind::ValueTooLarge`] in the one wording of
+    /// limits ([`over_limit`]).
+    ///
+    /// ```
+    /// use cache_core::{CacheError, ErrorKind, Operation};
+    /// let err = CacheError::too_many(Operation::SetAdd, "s", "members", 1001, 1000);
+    /// assert_eq!(err.kind(), ErrorKind::ValueTooLarge);
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "set_add of key \"s\" was refused: 1001 members is more than the limit of 1000"
+    /// );
+    /// ```
+    pub fn too_many(op: Operation, key: &str, what: &str, count: usize, limit: usize) -> Self {
+        let reason = over_limit(format_args!("{count} {what}"), limit);
+        CacheError::bare(
+            ErrorKind::ValueTooLarge,
+            Some(op),
+            Detail::Reason(reason.into()),
+        )
+        .with_key(key)
+    }
+
     /// The value at `key` is not what the operation needed (`expected`, e.g.
     /// "a decimal i64 counter").
     pub fn wrong_type(key: &str, expected: &'static str) -> Self {
@@ -550,7 +628,8 @@ impl CacheError {
 
     /// Why an input was refused ([`ErrorKind::InvalidKey`],
     /// [`ErrorKind::InvalidTenantId`], [`ErrorKind::InvalidTtl`],
-    /// [`ErrorKind::Unsupported`]), or what the operation needed
+    /// [`ErrorKind::Unsupported`], a [`ErrorKind::ValueTooLarge`] of
+    /// [`CacheError::too_many`]), or what the operation needed
     /// ([`ErrorKind::WrongType`]).
     pub fn reason(&self) -> Option<&str> {
         match &self.0.detail {
@@ -706,6 +785,10 @@ impl fmt::Display for CacheError {
             (Detail::Tenant(id, reason), _) => write!(f, "invalid tenant id {id:?}: {reason}"),
             (Detail::Reason(reason), ErrorKind::InvalidKey) => {
                 write!(f, "invalid key {key:?}: {reason}")
+            }
+            (Detail::Reason(reason), ErrorKind::ValueTooLarge) => {
+                self.subject(f)?;
+                write!(f, " was refused: {reason}")
             }
             (Detail::Size { size, max }, _) => write!(
                 f,

@@ -104,6 +104,14 @@
 //! is imported, as `Arc::strong_count(this: &Self)` keeps out of the way of
 //! the methods of what an `Arc` points to.
 //!
+//! # Sets and hashes
+//! A layer over a cache with [`Collections`](crate::collections::Collections)
+//! has them too, with no code of its own: a blanket impl runs each of their
+//! calls the same way (`around`, `is_closed`, the key mapped on the way in,
+//! errors mapped back), forwarding to the inner cache's collections. Over a
+//! cache without them, [`Cache::collections`] is `None` and a direct call
+//! fails with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+//!
 //! # Adding a method to `Cache`
 //! Give [`CacheLayer`] a body for it that forwards to the inner cache, and
 //! write it in the blanket impl the way the others are: a [`CallInfo`] for
@@ -120,6 +128,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+
+mod collections;
 
 use crate::cache::{Cache, KeyPage, KeyTtl, RateDecision, RateLimitRule, ScanCursor, Subscription};
 use crate::error::{CacheError, Operation, Result};
@@ -771,6 +781,13 @@ impl<L: CacheLayer> Cache for L {
         CacheLayer::stats(self)
     }
 
+    /// This layer, when the cache under it has collections: their calls then
+    /// go through the layer's hooks and key mapping (see `layer/collections.rs`).
+    fn collections(&self) -> Option<&dyn crate::collections::Collections> {
+        self.inner().collections()?;
+        Some(self)
+    }
+
     async fn close(&self) -> Result<()> {
         let call = CallInfo::new(Operation::Close, CallKeys::None, None);
         run(self, call, async move {
@@ -848,5 +865,9 @@ impl<C: Cache + ?Sized> Cache for Arc<C> {
 
     fn stats(&self) -> CacheStats {
         C::stats(self)
+    }
+
+    fn collections(&self) -> Option<&dyn crate::collections::Collections> {
+        C::collections(self)
     }
 }

@@ -14,6 +14,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`cache`] | the [`Cache`] trait and the types its methods exchange |
+//! | [`collections`] | [`Collections`]: sets and hashes, the second trait, reached through [`Cache::collections`] |
 //! | [`backoff`] | exponential backoff with jitter, for everything that retries or waits |
 //! | [`bounded`] | [`bounded::BoundedMap`]: a concurrent map bounded by weight, LRU per shard, expiry read from the values |
 //! | [`layer`] | [`CacheLayer`]: wrappers of a cache that write only what they change |
@@ -37,6 +38,7 @@ pub mod backoff;
 pub mod bounded;
 pub mod cache;
 pub mod codec;
+pub mod collections;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod error;
@@ -55,6 +57,7 @@ pub use cache::{
     Cache, KeyPage, KeyTtl, RateDecision, RateLimitAlgorithm, RateLimitRule, ScanCursor,
     Subscription, SubscriptionEvent,
 };
+pub use collections::{Collections, MemberPage, TypedCollectionsExt};
 pub use error::{BoxError, CacheError, CodecError, ConfigError, ErrorKind, Operation, Result};
 pub use layer::{CacheLayer, CallInfo, CallKeys, KeyMapping, Next};
 pub use stats::{CacheStats, StatsRecorder, StatsShards};

@@ -486,6 +486,10 @@ ok_answers!(
     crate::KeyTtl,
     crate::RateDecision,
     crate::Subscription,
+    crate::MemberPage,
+    Vec<(String, bytes::Bytes)>,
+    Vec<bool>,
+    Vec<crate::KeyTtl>,
 );
 
 /// The start of a call: the instant when it is timed, and whether it is

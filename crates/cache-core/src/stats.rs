@@ -45,12 +45,24 @@ impl CacheStats {
 }
 
 /// Lock-free counters behind [`CacheStats`], for backend implementers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatsRecorder {
     hits: AtomicU64,
     misses: AtomicU64,
     errors: AtomicU64,
     ops: [AtomicU64; Operation::ALL.len()],
+}
+
+// By hand: `Default` is derived for arrays of at most 32 elements.
+impl Default for StatsRecorder {
+    fn default() -> Self {
+        StatsRecorder {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            ops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl StatsRecorder {

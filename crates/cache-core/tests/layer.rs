@@ -535,3 +535,158 @@ fn call_keys_never_show_values() {
         ["a", "b"]
     );
 }
+
+#[tokio::test]
+async fn sets_and_hashes_go_through_the_key_mapping_and_back() {
+    let (backend, view) = prefixed();
+    let c = view
+        .collections()
+        .expect("a layer over a backend with collections has them");
+    assert_eq!(c.set_add("s", &[b"a", b"b"], TTL).await.unwrap(), 2);
+    c.hash_set("h", &[("f", b"v")], TTL).await.unwrap();
+    let inner = backend.collections().unwrap();
+    assert_eq!(inner.set_count("p:s").await.unwrap(), 2);
+    assert_eq!(
+        inner.hash_get("p:h", &["f"]).await.unwrap()[0].as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(inner.set_count("s").await.unwrap(), 0);
+    // Errors name the caller's key, not the mapped one.
+    let err = c.set_add("h", &[b"a"], TTL).await.unwrap_err();
+    assert_eq!((err.kind(), err.key()), (ErrorKind::WrongType, Some("h")));
+    assert!(c.supports_field_ttl());
+    // Closed on its own, the view refuses before the mapping; the backend stays open.
+    view.close().await.unwrap();
+    let err = c.set_count("s").await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.op()),
+        (ErrorKind::Closed, Some(Operation::SetCount))
+    );
+    assert_eq!(inner.set_count("p:s").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn around_sees_every_collection_call_and_a_refusing_mapping_stops_them() {
+    let counted = Counted {
+        inner: MemoryCache::new(),
+        calls: AtomicU64::new(0),
+    };
+    let c = counted.collections().unwrap();
+    c.set_add("s", &[b"a"], TTL).await.unwrap();
+    c.set_members("s", &ScanCursor::start(), 10).await.unwrap();
+    c.hash_incr_by("h", "n", 1, TTL).await.unwrap();
+    assert_eq!(counted.calls.load(Ordering::Relaxed), 3);
+    let refusing = Refusing(Counted {
+        inner: MemoryCache::new(),
+        calls: AtomicU64::new(0),
+    });
+    let err = refusing
+        .collections()
+        .unwrap()
+        .set_count("s")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    assert_eq!(refusing.0.calls.load(Ordering::Relaxed), 0);
+}
+
+/// A cache without sets and hashes: every `Cache` method is unreachable.
+#[derive(Debug)]
+struct NoCollections;
+
+#[async_trait::async_trait]
+impl Cache for NoCollections {
+    async fn get(&self, _: &str) -> Result<Option<Bytes>> {
+        unreachable!()
+    }
+    async fn set(&self, _: &str, _: &[u8], _: Duration) -> Result<()> {
+        unreachable!()
+    }
+    async fn delete(&self, _: &str) -> Result<bool> {
+        unreachable!()
+    }
+    async fn get_or_set(&self, _: &str, _: &[u8], _: Duration) -> Result<(Bytes, bool)> {
+        unreachable!()
+    }
+    async fn compare_and_set(
+        &self,
+        _: &str,
+        _: Option<&[u8]>,
+        _: &[u8],
+        _: Duration,
+    ) -> Result<bool> {
+        unreachable!()
+    }
+    async fn compare_and_delete(&self, _: &str, _: &[u8]) -> Result<bool> {
+        unreachable!()
+    }
+    async fn get_many(&self, _: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        unreachable!()
+    }
+    async fn set_many(&self, _: &[(&str, &[u8])], _: Duration) -> Result<()> {
+        unreachable!()
+    }
+    async fn delete_many(&self, _: &[&str]) -> Result<u64> {
+        unreachable!()
+    }
+    async fn incr_by(&self, _: &str, _: i64, _: Duration) -> Result<i64> {
+        unreachable!()
+    }
+    async fn exists(&self, _: &[&str]) -> Result<u64> {
+        unreachable!()
+    }
+    async fn expire(&self, _: &str, _: Duration) -> Result<bool> {
+        unreachable!()
+    }
+    async fn persist(&self, _: &str) -> Result<bool> {
+        unreachable!()
+    }
+    async fn ttl(&self, _: &str) -> Result<KeyTtl> {
+        unreachable!()
+    }
+    async fn touch(&self, _: &[&str]) -> Result<u64> {
+        unreachable!()
+    }
+    async fn scan_keys(&self, _: &str, _: &ScanCursor, _: usize) -> Result<cache_core::KeyPage> {
+        unreachable!()
+    }
+    async fn delete_pattern(&self, _: &str) -> Result<u64> {
+        unreachable!()
+    }
+    async fn rate_limit(&self, _: &str, _: &RateLimitRule) -> Result<cache_core::RateDecision> {
+        unreachable!()
+    }
+    async fn publish(&self, _: &str, _: &[u8]) -> Result<u64> {
+        unreachable!()
+    }
+    async fn subscribe(&self, _: &str) -> Result<Subscription> {
+        unreachable!()
+    }
+    async fn health(&self) -> Result<()> {
+        unreachable!()
+    }
+    fn stats(&self) -> cache_core::CacheStats {
+        unreachable!()
+    }
+    async fn close(&self) -> Result<()> {
+        unreachable!()
+    }
+}
+
+#[tokio::test]
+async fn a_layer_over_a_cache_without_collections_has_none() {
+    use cache_core::Collections;
+    let layer = Counted {
+        inner: NoCollections,
+        calls: AtomicU64::new(0),
+    };
+    assert!(layer.collections().is_none());
+    assert!(Arc::new(NoCollections).collections().is_none());
+    assert!(!layer.supports_field_ttl());
+    // Called directly, the blanket impl says why.
+    let err = Collections::set_count(&layer, "s").await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.op()),
+        (ErrorKind::Unsupported, Some(Operation::SetCount))
+    );
+}

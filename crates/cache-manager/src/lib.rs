@@ -71,7 +71,8 @@ pub mod tenant;
 /// The traits and types an application uses, from every crate of the framework.
 pub mod prelude {
     pub use cache_core::{
-        Bytes, Cache, CacheError, ErrorKind, RateLimitRule, ScanCursor, TypedCacheExt,
+        Bytes, Cache, CacheError, Collections, ErrorKind, RateLimitRule, ScanCursor, TypedCacheExt,
+        TypedCollectionsExt,
     };
     pub use cache_memory::MemoryCache;
     pub use cache_patterns::{

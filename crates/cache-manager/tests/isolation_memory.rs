@@ -34,3 +34,20 @@ async fn unescaped_ids_would_let_a_tenant_read_another() {
         b"victim's"
     );
 }
+
+/// The same for sets: through unescaped namespaces the forged key reaches
+/// the victim's set, which the collections check would catch.
+#[tokio::test]
+async fn unescaped_ids_would_let_a_tenant_read_another_tenants_set() {
+    use cache_patterns::Namespaced;
+    let shared = backend();
+    let victim = Namespaced::new(shared.clone(), "tenant:{a}:x}:");
+    let attacker = Namespaced::new(shared.clone(), "tenant:{a}:");
+    let ttl = std::time::Duration::from_secs(60);
+    let (v, a) = (
+        victim.collections().unwrap(),
+        attacker.collections().unwrap(),
+    );
+    v.set_add("followers", &[b"ada"], ttl).await.unwrap();
+    assert!(a.set_contains("x}:followers", b"ada").await.unwrap());
+}

@@ -1,6 +1,7 @@
 //! Building a [`MemoryCache`]: the builder, and the validated settings that
 //! it and [`MemoryCache::from_config`] produce.
 
+use cache_core::collections::DEFAULT_MAX_PER_CALL;
 use cache_core::error::{ConfigError, Result};
 use cache_core::key::MAX_KEY_BYTES;
 
@@ -32,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) channel_capacity: usize,
     /// One call in this many (per thread) is timed for the duration histogram.
     pub(crate) duration_sampling: u32,
+    /// The most members or fields one call of a set or hash may name.
+    pub(crate) max_per_call: usize,
 }
 
 impl Settings {
@@ -91,6 +94,7 @@ impl Settings {
             max_value_bytes,
             channel_capacity,
             duration_sampling: DEFAULT_DURATION_SAMPLING,
+            max_per_call: DEFAULT_MAX_PER_CALL,
         })
     }
 
@@ -125,6 +129,7 @@ impl Default for Settings {
             max_value_bytes: defaults.max_value_bytes,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             duration_sampling: DEFAULT_DURATION_SAMPLING,
+            max_per_call: DEFAULT_MAX_PER_CALL,
         }
     }
 }
@@ -159,6 +164,7 @@ pub struct MemoryCacheBuilder {
     channel_capacity: usize,
     clock: Clock,
     duration_sampling: u32,
+    max_per_call: usize,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -171,6 +177,7 @@ impl Default for MemoryCacheBuilder {
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             clock: Clock::system(),
             duration_sampling: DEFAULT_DURATION_SAMPLING,
+            max_per_call: DEFAULT_MAX_PER_CALL,
         }
     }
 }
@@ -227,6 +234,14 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// The most members or fields one call on a set or hash may name (at
+    /// least 1; default [`DEFAULT_MAX_PER_CALL`]); past it the call fails with
+    /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
+    pub fn max_per_call(mut self, limit: usize) -> Self {
+        self.max_per_call = limit;
+        self
+    }
+
     /// The cache, or a config error naming the first invalid value.
     pub fn build(self) -> Result<MemoryCache> {
         let settings = Settings::new(
@@ -236,8 +251,12 @@ impl MemoryCacheBuilder {
             self.channel_capacity,
         )
         .map_err(cache_core::CacheError::from)?;
+        if self.max_per_call == 0 {
+            return Err(ConfigError::new("max_per_call", "must be at least 1").into());
+        }
         let settings = Settings {
             duration_sampling: self.duration_sampling,
+            max_per_call: self.max_per_call,
             ..settings
         };
         Ok(MemoryCache::with_settings(settings, self.clock))

@@ -30,6 +30,11 @@ pub(crate) enum Stored {
     /// string: reading it with `get` is a wrong-type error, as a sorted set is
     /// on Redis. Mutated in place, only ever under the key's stripe lock.
     RequestLog(Arc<RequestLog>),
+    /// A set ([`Collections`](cache_core::Collections)), mutated in place
+    /// under the key's stripe lock like a request log.
+    Set(Arc<crate::collections::SetData>),
+    /// A hash, mutated in place under the key's stripe lock.
+    Hash(Arc<crate::collections::HashData>),
 }
 
 /// The admission times of a sliding-window rate limit, oldest first.
@@ -62,6 +67,8 @@ impl Entry {
             // Never called while the log's lock is held: the weigher runs
             // inside `insert`, and rate limiting drops the guard before it.
             Stored::RequestLog(log) => (log.times.lock().len() * size_of::<Instant>()) as u64,
+            Stored::Set(set) => set.payload_bytes(),
+            Stored::Hash(hash) => hash.payload_bytes(),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod builder;
 mod clock;
+mod collections;
 mod config;
 mod entry;
 mod map;
@@ -104,6 +105,13 @@ use store::Store;
 /// Clones share one store. Nothing is shared between processes: rate limits
 /// and locks hold per process, and pub/sub reaches this process's
 /// subscribers only.
+///
+/// # Sets and hashes
+/// [`Cache::collections`] is this cache: sets and hashes
+/// ([`Collections`](cache_core::Collections)) are entries like values (bounds,
+/// eviction, TTL and the key calls apply to them), changed in place under the
+/// key's stripe lock. Hash fields may expire on the cache's clock. At most
+/// [`MemoryCacheBuilder::max_per_call`] members or fields per call.
 ///
 /// # Pub/sub
 /// Channel names follow the key rules and messages the value size limit.
@@ -352,6 +360,10 @@ impl Cache for MemoryCache {
     async fn health(&self) -> Result<()> {
         let store = &*self.store;
         store.timed(Operation::Health, || store.ensure_open(Operation::Health))
+    }
+
+    fn collections(&self) -> Option<&dyn cache_core::Collections> {
+        Some(self)
     }
 
     fn stats(&self) -> CacheStats {

@@ -51,7 +51,7 @@ pub(crate) const STRIPES: usize = 64;
 struct Stripe(Mutex<()>);
 
 /// What a wrong-type error says a byte-string operation needed.
-const BYTES_EXPECTED: &str = "a byte string (it holds a sliding-window rate limit)";
+const BYTES_EXPECTED: &str = "a byte string (it holds a rate limit, a set or a hash)";
 
 /// The state every clone of a `MemoryCache` shares.
 pub(crate) struct Store {
@@ -141,7 +141,7 @@ impl Store {
     /// Takes the stripe lock of `key`, then checks that the cache is still
     /// open: checking under the lock is what lets `close` wait out writers.
     #[inline]
-    fn lock(&self, key: &str, op: Operation) -> Result<MutexGuard<'_, ()>> {
+    pub(crate) fn lock(&self, key: &str, op: Operation) -> Result<MutexGuard<'_, ()>> {
         let guard = self.stripes[stripe_of(key)].0.lock();
         self.ensure_open(op)?;
         Ok(guard)
@@ -165,7 +165,7 @@ impl Store {
 
     /// The live entry at `key`, if any.
     #[inline]
-    fn live(&self, key: &str, now: Instant) -> Option<Entry> {
+    pub(crate) fn live(&self, key: &str, now: Instant) -> Option<Entry> {
         self.map.get_live(key, now)
     }
 
@@ -653,9 +653,9 @@ fn wrong_type(key: &str, expected: &'static str) -> CacheError {
 /// `incr_by` would leave the range of `i64`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("incrementing {current} by {delta} overflows a 64-bit signed integer")]
-struct CounterOverflow {
-    current: i64,
-    delta: i64,
+pub(crate) struct CounterOverflow {
+    pub(crate) current: i64,
+    pub(crate) delta: i64,
 }
 
 #[cfg(test)]

@@ -51,12 +51,17 @@ use crate::{RedisCache, RedisConfig, RedisMode};
 #[must_use]
 pub struct RedisCacheBuilder {
     config: RedisConfig,
+    /// Not part of [`RedisConfig`]: a limit for code, not for operators.
+    max_per_call: Option<usize>,
 }
 
 impl RedisCacheBuilder {
     /// Starts from an existing config (e.g. one read from a file) to adjust it in code.
     pub fn from_config(config: RedisConfig) -> Self {
-        RedisCacheBuilder { config }
+        RedisCacheBuilder {
+            config,
+            max_per_call: None,
+        }
     }
 
     /// Adds a `host:port` address: the server, a cluster seed node or a sentinel.
@@ -178,6 +183,15 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// The most members or fields one call on a set or hash may name (at
+    /// least 1; default [`DEFAULT_MAX_PER_CALL`](cache_core::collections::DEFAULT_MAX_PER_CALL));
+    /// past it the call fails with
+    /// [`ErrorKind::ValueTooLarge`](cache_core::ErrorKind::ValueTooLarge).
+    pub fn max_per_call(mut self, limit: usize) -> Self {
+        self.max_per_call = Some(limit);
+        self
+    }
+
     /// The validated config, without connecting (for logging it, or for
     /// handing it to code that takes a [`RedisConfig`]).
     pub fn build_config(self) -> std::result::Result<RedisConfig, ConfigError> {
@@ -188,7 +202,13 @@ impl RedisCacheBuilder {
     /// Validates, connects, and checks that the server answers (see
     /// [`RedisCache::connect`]).
     pub async fn connect(self) -> Result<RedisCache> {
-        let settings = Settings::from_config(&self.config).map_err(CacheError::from)?;
+        let mut settings = Settings::from_config(&self.config).map_err(CacheError::from)?;
+        if let Some(limit) = self.max_per_call {
+            if limit == 0 {
+                return Err(ConfigError::new("max_per_call", "must be at least 1").into());
+            }
+            settings.max_per_call = limit;
+        }
         RedisCache::connect_settings(settings, ConnectOptions::default()).await
     }
 }

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) set_ifeq: bool,
     /// The native `compare_and_delete`, `None` for the Lua script.
     pub(crate) delete_if_equal: Option<DeleteIfEqual>,
+    /// Hash fields can expire (`HPEXPIRE`...).
+    pub(crate) field_ttl: bool,
     server: Option<ServerInfo>,
     pub(crate) pubsub: PubSubHub,
     description: String,
@@ -62,6 +64,7 @@ pub(crate) struct Inner {
 pub struct ConnectOptions {
     force_lua_get_or_set: bool,
     force_lua_conditionals: bool,
+    assume_field_ttl: bool,
 }
 
 impl ConnectOptions {
@@ -75,6 +78,11 @@ impl ConnectOptions {
         /// paths can be tested and measured against one server).
         #[doc(hidden)]
         force_lua_conditionals: bool;
+        /// Report hash field TTLs as supported whatever the server is (so
+        /// that a test can show the conformance suite catching a backend
+        /// that claims them and fails).
+        #[doc(hidden)]
+        assume_field_ttl: bool;
     }
 }
 
@@ -138,12 +146,15 @@ impl RedisCache {
             let native = server.as_ref().filter(|_| !options.force_lua_conditionals);
             let set_ifeq = native.is_some_and(ServerInfo::supports_set_ifeq);
             let delete_if_equal = native.and_then(ServerInfo::delete_if_equal);
+            let field_ttl = options.assume_field_ttl
+                || server.as_ref().is_some_and(ServerInfo::supports_field_ttl);
             tracing::info!(
                 engine = server.as_ref().map(|s| s.engine),
                 version = server.as_ref().map(|s| s.version.to_string()),
                 get_or_set = if set_nx_get { "SET NX GET" } else { "Lua" },
                 compare_and_set = compare_and_set_command(set_ifeq),
                 compare_and_delete = compare_and_delete_command(delete_if_equal),
+                field_ttl,
                 "connected"
             );
             let metrics = RedisMetrics::new(&settings, server.as_ref(), topology.endpoint());
@@ -163,6 +174,7 @@ impl RedisCache {
                     set_nx_get,
                     set_ifeq,
                     delete_if_equal,
+                    field_ttl,
                     server,
                     pubsub,
                     description,

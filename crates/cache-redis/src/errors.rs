@@ -190,11 +190,30 @@ fn is_script_error(err: &RedisError) -> bool {
     .any(|needle| text.contains(needle))
 }
 
+/// Whether `op` adds to a counter (whose "not an integer" and "overflow"
+/// errors have kinds of their own).
+fn is_counter(op: Operation) -> bool {
+    matches!(op, Operation::IncrBy | Operation::HashIncrBy)
+}
+
 /// What an operation needed when the stored value had the wrong shape.
 fn expected_shape(op: Operation) -> &'static str {
     match op {
         Operation::IncrBy => "a decimal i64 counter",
         Operation::RateLimit => "a rate-limit window",
+        Operation::HashIncrBy => "a hash whose field holds a decimal i64 counter",
+        Operation::SetAdd
+        | Operation::SetRemove
+        | Operation::SetContains
+        | Operation::SetCount
+        | Operation::SetMembers => "a set",
+        Operation::HashSet
+        | Operation::HashGet
+        | Operation::HashGetAll
+        | Operation::HashDelete
+        | Operation::HashExpireFields
+        | Operation::HashFieldTtl
+        | Operation::HashPersistFields => "a hash",
         _ => "a string value",
     }
 }
@@ -209,11 +228,11 @@ pub(crate) fn kind_of(op: Operation, err: &RedisError) -> ErrorKind {
         ErrorKind::ConnectionLost
     } else if is_server_between_roles(err) || is_redirect(err) {
         ErrorKind::Unavailable
-    } else if is_wrong_type(err) || (op == Operation::IncrBy && is_not_an_integer(err)) {
+    } else if is_wrong_type(err) || (is_counter(op) && is_not_an_integer(err)) {
         ErrorKind::WrongType
     } else if let Some((kind, _)) = refusal(err) {
         kind
-    } else if op == Operation::IncrBy && is_overflow(err) {
+    } else if is_counter(op) && is_overflow(err) {
         ErrorKind::Overflow
     } else if is_script_error(err) {
         ErrorKind::Script

@@ -39,6 +39,7 @@
 //! | timeouts | `connect_timeout` per connection attempt; `command_timeout` bounds every call, retries included |
 //! | `get_or_set` | `SET key value NX GET PX ttl` on Redis ≥ 7.0 and Valkey (version read at connect time from `INFO server`), a Lua script otherwise |
 //! | `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit` | Lua scripts (EVALSHA, reloaded on `NOSCRIPT`), on the server's clock; `compare_and_set` expecting absence is `SET NX PX` |
+//! | sets and hashes | [`Collections`](cache_core::Collections) (`cache.collections()`): one command on one key (one slot), writes that may create the key as Lua (`SADD`/`HSET`/`HINCRBY`, then `PEXPIRE` when it has no TTL); `set_members` is `SSCAN`; field TTLs are `HPEXPIRE`/`HPTTL`/`HPERSIST` on Redis ≥ 7.4 and Valkey ≥ 9.0 (from `INFO server`), `Unsupported` elsewhere; at most [`RedisCache::max_per_call`] members or fields per call (builder: `max_per_call`) |
 //! | batches | pipelined in chunks of 1,000; per slot in a cluster, so keys may live anywhere |
 //! | `get` coalescing | `coalesce_gets` (default on): while a `GET` is in flight, concurrent `get`s queue and go out as one `MGET` (per slot in a cluster), same keys once; an idle `get` waits for nothing; a nil in a batch is asked again with `GET`, so a key of another type fails as with `GET` |
 //! | pub/sub | one dedicated connection; resubscribes after a reconnect, then delivers `Reconnected` |
@@ -65,8 +66,8 @@
 //!
 //! | operation | retried, up to `max_retries` times, when | retried until the deadline when | never retried when |
 //! | --- | --- | --- | --- |
-//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health` | the connection could not be made (`Connection`) or broke (`ConnectionLost`) | the server or cluster is between roles: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `BUSY`, a redirect, no node for the slot yet (`Unavailable`) | a refusal or a command error |
-//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish` | the connection could not be made: the command was never sent (`Connection`) | the server or cluster is between roles, as above: the command did not run | the connection broke with the command in flight (`ConnectionLost`) or no reply came in time (`Timeout`): it may have run; a refusal or a command error |
+//! | `get`, `set`, `delete`, `get_many`, `set_many`, `delete_many`, `scan_keys`, `delete_pattern` (per step), `health`; of sets and hashes `set_remove`, `set_contains`, `set_count`, `set_members`, `hash_get`, `hash_get_all`, `hash_delete` and the field-TTL calls | the connection could not be made (`Connection`) or broke (`ConnectionLost`) | the server or cluster is between roles: `LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `BUSY`, a redirect, no node for the slot yet (`Unavailable`) | a refusal or a command error |
+//! | `get_or_set`, `compare_and_set`, `compare_and_delete`, `incr_by`, `rate_limit`, `publish`; `set_add`, `hash_set`, `hash_incr_by` (scripts) | the connection could not be made: the command was never sent (`Connection`) | the server or cluster is between roles, as above: the command did not run | the connection broke with the command in flight (`ConnectionLost`) or no reply came in time (`Timeout`): it may have run; a refusal or a command error |
 //!
 //! Refusals and command errors are `NOPERM`, `NOAUTH`, `WRONGPASS`,
 //! `WRONGTYPE`, a script error, an overflow. A timeout is never retried: it
@@ -225,6 +226,7 @@
 mod builder;
 mod cache;
 mod coalesce;
+mod collections;
 mod config;
 mod errors;
 mod metrics;

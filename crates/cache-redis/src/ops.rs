@@ -41,7 +41,7 @@ const MAX_SCRIPT_LIMIT: u64 = 1 << 53;
 
 impl RedisCache {
     /// One command, one reply.
-    async fn query<T: FromRedisValue>(
+    pub(crate) async fn query<T: FromRedisValue>(
         &self,
         op: Operation,
         key: Option<&str>,
@@ -73,7 +73,7 @@ impl RedisCache {
     }
 
     /// One Lua script (EVALSHA, loaded on NOSCRIPT).
-    async fn script<T: FromRedisValue>(
+    pub(crate) async fn script<T: FromRedisValue>(
         &self,
         op: Operation,
         key: &str,
@@ -95,7 +95,7 @@ impl RedisCache {
         cmd
     }
 
-    fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
+    pub(crate) fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
         validate_value_size(key, value, self.max_value_bytes())
     }
 
@@ -653,6 +653,10 @@ impl Cache for RedisCache {
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn collections(&self) -> Option<&dyn cache_core::Collections> {
+        Some(self)
     }
 
     async fn close(&self) -> Result<()> {

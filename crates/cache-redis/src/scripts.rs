@@ -59,6 +59,61 @@ return 0
     )
 });
 
+/// `set_add`: SADD (in chunks of 1,000 members: Lua's `unpack` has a
+/// limit), then the TTL when the key has none, as in [`INCR_BY`]. Returns how
+/// many members were new. WRONGTYPE aborts it before any write.
+///
+/// KEYS[1] = key; ARGV[1] = TTL in ms, ARGV[2..] = members.
+pub(crate) static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local added = 0
+for i = 2, #ARGV, 1000 do
+  added = added + redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return added
+",
+    )
+});
+
+/// `hash_set`: HSET in chunks of 500 fields, then the TTL when the key has
+/// none. Returns how many fields were new.
+///
+/// KEYS[1] = key; ARGV[1] = TTL in ms, ARGV[2..] = field, value, field, value...
+pub(crate) static HASH_SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local added = 0
+for i = 2, #ARGV, 1000 do
+  added = added + redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return added
+",
+    )
+});
+
+/// `hash_incr_by`: HINCRBY, then the TTL when the key has none; the field
+/// read back as text (Lua numbers are doubles, see [`INCR_BY`]).
+///
+/// KEYS[1] = key; ARGV[1] = field, ARGV[2] = delta, ARGV[3] = TTL in ms.
+pub(crate) static HASH_INCR_BY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
+",
+    )
+});
+
 /// `incr_by`: INCRBY, then the TTL when the key has none. After INCRBY a key
 /// has no TTL exactly when this call created it (or when someone else wrote it
 /// without one, which the contract's "every entry expires" also wants fixed);

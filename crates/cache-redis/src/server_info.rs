@@ -71,6 +71,15 @@ impl ServerInfo {
         self.engine == "valkey" && self.version >= Version(8, 1, 0)
     }
 
+    /// Whether hash fields can expire on their own (`HPEXPIRE`, `HPTTL`,
+    /// `HPERSIST`): Redis 7.4+, Valkey 9.0+.
+    pub(crate) fn supports_field_ttl(&self) -> bool {
+        match self.engine {
+            "valkey" => self.version >= Version(9, 0, 0),
+            _ => self.version >= Version(7, 4, 0),
+        }
+    }
+
     /// The native compare-and-delete, if the server has one.
     pub(crate) fn delete_if_equal(&self) -> Option<DeleteIfEqual> {
         match self.engine {
@@ -153,6 +162,15 @@ mod tests {
             Some(DeleteIfEqual::Delex)
         );
         assert_eq!(info("redis", "7.0.15").delete_if_equal(), None);
+    }
+
+    #[test]
+    fn field_ttl_is_redis_7_4_and_valkey_9() {
+        assert!(!info("redis", "7.2.5").supports_field_ttl());
+        assert!(info("redis", "7.4.0").supports_field_ttl());
+        assert!(info("redis", "8.0.2").supports_field_ttl());
+        assert!(!info("valkey", "8.1.4").supports_field_ttl());
+        assert!(info("valkey", "9.0.0").supports_field_ttl());
     }
 
     #[test]

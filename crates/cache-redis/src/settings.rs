@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) max_value_bytes: usize,
     pub(crate) coalesce_gets: bool,
+    /// The most members or fields one call on a set or hash may name.
+    pub(crate) max_per_call: usize,
 }
 
 /// TLS: system roots, or a CA bundle in PEM.
@@ -206,6 +208,7 @@ impl Settings {
             ),
             max_value_bytes: config.max_value_bytes,
             coalesce_gets: config.coalesce_gets,
+            max_per_call: cache_core::collections::DEFAULT_MAX_PER_CALL,
         })
     }
 

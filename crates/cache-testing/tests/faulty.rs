@@ -149,3 +149,19 @@ async fn key_operations_pass_through_and_fail_by_operation() {
     assert_eq!(cache.exists(&["k"]).await.unwrap(), 1);
     assert_eq!(cache.injected_faults_for(Operation::Expire), 1);
 }
+
+#[tokio::test]
+async fn faults_reach_set_and_hash_calls_by_operation() {
+    let cache = FaultyCache::new(Arc::new(MemoryCache::new()));
+    cache.fail_operation(Operation::HashSet);
+    let collections = cache.collections().expect("over a memory cache");
+    let ttl = Duration::from_secs(60);
+    assert!(
+        collections
+            .hash_set("h", &[("f", b"v")], ttl)
+            .await
+            .is_err()
+    );
+    assert_eq!(collections.set_add("s", &[b"m"], ttl).await.unwrap(), 1);
+    assert_eq!(cache.injected_faults_for(Operation::HashSet), 1);
+}

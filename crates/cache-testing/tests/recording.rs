@@ -138,3 +138,28 @@ async fn key_operations_are_recorded_with_their_keys_and_ttl() {
         ]
     );
 }
+
+#[tokio::test]
+async fn records_set_and_hash_calls_with_their_key_and_ttl() {
+    let cache = recording();
+    let collections = cache.collections().expect("over a memory cache");
+    collections.set_add("s", &[b"m"], TTL).await.unwrap();
+    let _ = collections.hash_get("s", &["f"]).await;
+    let summary: Vec<_> = cache
+        .calls()
+        .iter()
+        .map(|c| (c.op, c.keys.clone(), c.ttl, c.outcome))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Operation::SetAdd, vec!["s".to_owned()], Some(TTL), Ok(())),
+            (
+                Operation::HashGet,
+                vec!["s".to_owned()],
+                None,
+                Err(ErrorKind::WrongType)
+            ),
+        ]
+    );
+}

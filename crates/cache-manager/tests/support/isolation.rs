@@ -215,6 +215,69 @@ pub async fn check_locks_of_one_tenant_never_block_another(backend: Arc<dyn Cach
     manager.close().await.unwrap();
 }
 
+/// The victim's set and hash, under names the attacker may forge.
+const VICTIM_SET: &str = "followers";
+const VICTIM_HASH: &str = "prefs";
+
+pub async fn check_collections_never_reach_another_tenants_sets_or_hashes(
+    backend: Arc<dyn Cache>,
+    run: &str,
+) {
+    let manager = manager_over(backend, run);
+    for (victim, attacker) in pairs() {
+        let v = manager.get(&victim).await.unwrap();
+        let a = manager.get(&attacker).await.unwrap();
+        let (vs, at) = (
+            v.collections().expect("a tenant's cache has collections"),
+            a.collections().expect("a tenant's cache has collections"),
+        );
+        vs.set_add(VICTIM_SET, &[b"ada"], TTL).await.unwrap();
+        vs.hash_set(VICTIM_HASH, &[("theme", b"dark")], TTL)
+            .await
+            .unwrap();
+        let what = format!("attacker {attacker:?}, victim {victim:?}");
+        for forged in forged_keys(&victim, &attacker, VICTIM_SET) {
+            assert!(
+                !at.set_contains(&forged, b"ada").await.unwrap(),
+                "{what}: {forged:?}"
+            );
+            assert_eq!(
+                at.set_count(&forged).await.unwrap(),
+                0,
+                "{what}: {forged:?}"
+            );
+            let page = at
+                .set_members(&forged, &ScanCursor::start(), 100)
+                .await
+                .unwrap();
+            assert!(page.members.is_empty(), "{what}: {forged:?}");
+            at.set_remove(&forged, &[b"ada"]).await.unwrap();
+            at.set_add(&forged, &[b"mallory"], TTL).await.unwrap();
+        }
+        for forged in forged_keys(&victim, &attacker, VICTIM_HASH) {
+            assert_eq!(
+                at.hash_get(&forged, &["theme"]).await.unwrap(),
+                vec![None],
+                "{what}"
+            );
+            assert!(
+                at.hash_get_all(&forged).await.unwrap().is_empty(),
+                "{what}: {forged:?}"
+            );
+            at.hash_delete(&forged, &["theme"]).await.unwrap();
+            at.hash_set(&forged, &[("theme", b"mallory's")], TTL)
+                .await
+                .unwrap();
+        }
+        assert_eq!(vs.set_count(VICTIM_SET).await.unwrap(), 1, "{what}");
+        assert!(vs.set_contains(VICTIM_SET, b"ada").await.unwrap(), "{what}");
+        let theme = vs.hash_get(VICTIM_HASH, &["theme"]).await.unwrap();
+        assert_eq!(theme[0].as_deref(), Some(&b"dark"[..]), "{what}");
+        cleanup(&manager, &victim, &attacker).await;
+    }
+    manager.close().await.unwrap();
+}
+
 async fn cleanup(manager: &TenantManager, victim: &str, attacker: &str) {
     for tenant in [victim, attacker] {
         manager
@@ -252,6 +315,8 @@ macro_rules! isolation_tests {
             get_never_reads_another_tenants_keys => check_get_never_reads_another_tenants_keys,
             locks_of_one_tenant_never_block_another
                 => check_locks_of_one_tenant_never_block_another,
+            collections_never_reach_another_tenants_sets_or_hashes
+                => check_collections_never_reach_another_tenants_sets_or_hashes,
         );
     };
     (@each #[$test:meta] $backend:expr; $($name:ident => $check:ident,)*) => {

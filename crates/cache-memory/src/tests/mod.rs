@@ -39,6 +39,7 @@ macro_rules! eventually {
 mod basics;
 mod batch;
 mod clock;
+mod collections;
 mod concurrency;
 mod conditional;
 mod lifecycle;

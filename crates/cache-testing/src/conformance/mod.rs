@@ -51,6 +51,8 @@ use futures::stream::{self, StreamExt};
 mod atomic;
 mod basic;
 mod batch;
+mod collections;
+mod hashes;
 mod keys;
 pub mod patterns;
 mod service;
@@ -59,6 +61,8 @@ mod support;
 pub use atomic::*;
 pub use basic::*;
 pub use batch::*;
+pub use collections::*;
+pub use hashes::*;
 pub use keys::*;
 pub use patterns::*;
 pub use service::*;
@@ -268,6 +272,16 @@ macro_rules! __conformance_checks {
             stats_count_hits_misses_and_operations => check_stats_count_hits_misses_and_operations,
             closed_cache_refuses_every_call => check_closed_cache_refuses_every_call,
             close_ends_subscriptions => check_close_ends_subscriptions,
+            sets_add_remove_contain_and_count => check_sets_add_remove_contain_and_count,
+            set_members_pages_through_a_large_set => check_set_members_pages_through_a_large_set,
+            hashes_set_get_and_delete_fields => check_hashes_set_get_and_delete_fields,
+            hash_incr_by_counts_atomically => check_hash_incr_by_counts_atomically,
+            collections_get_a_ttl_and_keep_it => check_collections_get_a_ttl_and_keep_it,
+            collections_are_keys_to_the_key_calls => check_collections_are_keys_to_the_key_calls,
+            collections_refuse_the_wrong_type => check_collections_refuse_the_wrong_type,
+            collections_refuse_invalid_calls => check_collections_refuse_invalid_calls,
+            hash_field_ttl_works_where_supported => check_hash_field_ttl_works_where_supported,
+            closed_cache_refuses_collection_calls => check_closed_cache_refuses_collection_calls,
         }
     };
 }
