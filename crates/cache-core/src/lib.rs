@@ -16,6 +16,7 @@
 //! | [`cache`] | the [`Cache`] trait and the types its methods exchange |
 //! | [`collections`] | [`Collections`]: sets and hashes, the second trait, reached through [`Cache::collections`] |
 //! | [`backoff`] | exponential backoff with jitter, for everything that retries or waits |
+//! | [`bounded`] | [`bounded::BoundedMap`]: a concurrent map bounded by weight, LRU per shard, expiry read from the values |
 //! | [`layer`] | [`CacheLayer`]: wrappers of a cache that write only what they change |
 //! | [`error`] | [`CacheError`], [`ErrorKind`], [`Operation`] |
 //! | [`ttl`], [`key`] | the TTL and key rules every backend applies |
@@ -34,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod bounded;
 pub mod cache;
 pub mod codec;
 pub mod collections;

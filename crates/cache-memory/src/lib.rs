@@ -3,8 +3,8 @@
 //! The embedded in-memory backend, [`MemoryCache`]: the default backend and
 //! the fallback of the framework, configured by [`MemoryConfig`].
 //!
-//! Built on a purpose-built sharded map (a `hashbrown` table with an exact
-//! LRU list per shard, ADR 0011); no method here ever waits, so the async
+//! Built on [`cache_core::bounded::BoundedMap`], a sharded map with an exact
+//! LRU list per shard (ADR 0011); no method here ever waits, so the async
 //! trait methods complete on their first poll. See [`MemoryCache`] for
 //! bounds, expiry, atomicity and what is per process.
 

@@ -35,7 +35,7 @@ use cache_core::ttl::normalize_ttl;
 use super::builder::Settings;
 use super::clock::Clock;
 use super::entry::{Entry, Stored, parse_counter};
-use super::map::Map;
+use super::map::{Map, new_map};
 use super::pubsub::PubSub;
 use super::{rate, scan};
 use cache_core::stats::StatsShards;
@@ -78,7 +78,7 @@ impl Store {
             Some(w) => w.weight_of((MAX_KEY_BYTES + settings.max_value_bytes) as u64),
             None => 1,
         };
-        let map = Map::new(
+        let map = new_map(
             settings.max_entries,
             settings.weighing,
             largest,

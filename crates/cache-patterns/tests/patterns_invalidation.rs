@@ -333,6 +333,28 @@ async fn writes_on_another_instance_drop_its_typed_copies_by_key_and_by_pattern(
 }
 
 #[tokio::test]
+async fn typed_copies_end_with_the_local_ttl_when_no_invalidation_comes() {
+    use cache_core::TypedCacheExt;
+    let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let a = NearCache::start(
+        Arc::new(MemoryCache::new()),
+        shared.clone(),
+        "app:",
+        Duration::from_millis(100),
+    )
+    .await
+    .unwrap();
+    shared.set_as("k", &"old".to_owned(), TTL).await.unwrap();
+    assert_eq!(reads_typed(&a, "k").await.as_deref(), Some("old"));
+    // Behind the near cache's back: only the local TTL ends its copies.
+    shared.set_as("k", &"new".to_owned(), TTL).await.unwrap();
+    eventually("the typed copy expires", || async {
+        reads_typed(&a, "k").await.as_deref() == Some("new")
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_value_that_is_not_a_valid_t_is_a_codec_error_and_is_not_kept() {
     use cache_core::{ErrorKind, TypedCacheExt};
     let shared: Arc<dyn Cache> = Arc::new(MemoryCache::new());
