@@ -121,15 +121,8 @@ async fn sample(cache: &Arc<RedisCache>, call: Call, tasks: usize, calls: usize)
 }
 
 fn main() {
-    let rounds = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(DEFAULT_ROUNDS);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let rounds = support::rounds_arg(DEFAULT_ROUNDS);
+    let runtime = support::runtime();
     let server = RedisServer::start();
     let mut config = RedisConfig::default();
     config.addrs = vec![server.addr()];

@@ -74,15 +74,8 @@ async fn sample(client: &Client, tasks: usize, ops: usize) -> f64 {
 }
 
 fn main() {
-    let rounds = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(DEFAULT_ROUNDS);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let rounds = support::rounds_arg(DEFAULT_ROUNDS);
+    let runtime = support::runtime();
     let server = RedisServer::start();
     let addr = server.addr();
     server.command(&["SET", KEY, std::str::from_utf8(&VALUE).expect("ASCII")]);

@@ -64,39 +64,30 @@ return 0
 /// many members were new. WRONGTYPE aborts it before any write.
 ///
 /// KEYS[1] = key; ARGV[1] = TTL in ms, ARGV[2..] = members.
-pub(crate) static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local added = 0
-for i = 2, #ARGV, 1000 do
-  added = added + redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-if redis.call('PTTL', KEYS[1]) == -1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return added
-",
-    )
-});
+pub(crate) static SET_ADD: LazyLock<Script> = LazyLock::new(|| chunked_add("SADD"));
 
 /// `hash_set`: HSET in chunks of 500 fields, then the TTL when the key has
 /// none. Returns how many fields were new.
 ///
 /// KEYS[1] = key; ARGV[1] = TTL in ms, ARGV[2..] = field, value, field, value...
-pub(crate) static HASH_SET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static HASH_SET: LazyLock<Script> = LazyLock::new(|| chunked_add("HSET"));
+
+/// `command` (SADD or HSET) over ARGV[2..] in chunks of 1,000 arguments,
+/// then ARGV[1] ms of TTL when the key has none; the sum of the replies.
+fn chunked_add(command: &str) -> Script {
+    Script::new(&format!(
         r"
 local added = 0
 for i = 2, #ARGV, 1000 do
-  added = added + redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  added = added + redis.call('{command}', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if redis.call('PTTL', KEYS[1]) == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return added
-",
-    )
-});
+"
+    ))
+}
 
 /// `hash_incr_by`: HINCRBY, then the TTL when the key has none; the field
 /// read back as text (Lua numbers are doubles, see [`INCR_BY`]).

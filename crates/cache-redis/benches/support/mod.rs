@@ -68,3 +68,21 @@ where
     }
     results
 }
+
+/// The rounds to run: the first numeric argument, or `default`.
+pub(crate) fn rounds_arg(default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<usize>().ok())
+        .unwrap_or(default)
+}
+
+/// The runtime every bench of this crate measures on: two workers, as the
+/// machine has two cores.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
