@@ -22,8 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
@@ -39,7 +37,7 @@ pub(crate) use hashes::HashData;
 
 use super::MemoryCache;
 use super::entry::{Entry, Stored};
-use super::scan::DEFAULT_PAGE_SIZE;
+use super::scan::{self, DEFAULT_PAGE_SIZE};
 use super::store::Store;
 
 /// What a wrong-type error says a set call needed.
@@ -67,25 +65,17 @@ impl SetData {
 
 /// The cursor that continues after `member`.
 fn encode_cursor(member: &[u8]) -> ScanCursor {
-    ScanCursor::from_string(format!("{CURSOR_TAG}{}", URL_SAFE_NO_PAD.encode(member)))
+    scan::tagged_cursor(CURSOR_TAG, member)
 }
 
 /// The member a cursor continues after, `None` at the start.
 fn decode_cursor(key: &str, cursor: &ScanCursor) -> Result<Option<Vec<u8>>> {
-    if cursor.is_start() {
-        return Ok(None);
-    }
-    cursor
-        .as_str()
-        .strip_prefix(CURSOR_TAG)
-        .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            CacheError::invalid_key(
-                key,
-                "not a set_members cursor of the in-memory backend (pass back the `next` of a page)",
-            )
-        })
+    scan::untag_cursor(CURSOR_TAG, cursor).ok_or_else(|| {
+        CacheError::invalid_key(
+            key,
+            "not a set_members cursor of the in-memory backend (pass back the `next` of a page)",
+        )
+    })
 }
 
 /// The set or hash a call found at a key.

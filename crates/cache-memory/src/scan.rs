@@ -40,26 +40,38 @@ const CURSOR_TAG: &str = "after:";
 
 /// The cursor that continues after `key`.
 pub(crate) fn encode_cursor(key: &str) -> ScanCursor {
-    ScanCursor::from_string(format!("{CURSOR_TAG}{}", URL_SAFE_NO_PAD.encode(key)))
+    tagged_cursor(CURSOR_TAG, key.as_bytes())
 }
 
 /// The key a cursor continues after, `None` at the start.
 pub(crate) fn decode_cursor(cursor: &ScanCursor) -> Result<Option<String>> {
-    if cursor.is_start() {
-        return Ok(None);
-    }
-    cursor
-        .as_str()
-        .strip_prefix(CURSOR_TAG)
-        .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(Some)
+    untag_cursor(CURSOR_TAG, cursor)
+        .and_then(|after| after.map(String::from_utf8).transpose().ok())
         .ok_or_else(|| {
             CacheError::invalid_key(
                 cursor.as_str(),
                 "not a scan cursor of the in-memory backend (pass back the `next` of a page)",
             )
         })
+}
+
+/// A cursor that continues after `bytes`, printed as `tag` and base64 (the
+/// cursors of key scans and of set members).
+pub(crate) fn tagged_cursor(tag: &str, bytes: &[u8]) -> ScanCursor {
+    ScanCursor::from_string(format!("{tag}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// The bytes a [`tagged_cursor`] of `tag` continues after: `Some(None)` at
+/// the start, `None` for a cursor that is not one.
+pub(crate) fn untag_cursor(tag: &str, cursor: &ScanCursor) -> Option<Option<Vec<u8>>> {
+    if cursor.is_start() {
+        return Some(None);
+    }
+    cursor
+        .as_str()
+        .strip_prefix(tag)
+        .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
+        .map(Some)
 }
 
 /// A glob pattern with shortcuts for the common shapes (`*`, `prefix*`, a

@@ -170,9 +170,8 @@ fn main() {
                 let median = support::quantile(samples, 0.5);
                 let base = support::quantile(&results[call.baseline()][t], 0.5);
                 format!(
-                    "{median:>8.0} [{:>7.0} .. {:>7.0}] {:>5.2}",
-                    support::quantile(samples, 0.25),
-                    support::quantile(samples, 0.75),
+                    "{} {:>5.2}",
+                    support::quartiles_cell(samples),
                     median / base
                 )
             })

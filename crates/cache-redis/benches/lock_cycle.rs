@@ -120,12 +120,7 @@ fn main() {
             .iter_mut()
             .map(|samples| {
                 samples.sort_by(f64::total_cmp);
-                format!(
-                    "{:>8.0} [{:>7.0} .. {:>7.0}]",
-                    support::quantile(samples, 0.5),
-                    support::quantile(samples, 0.25),
-                    support::quantile(samples, 0.75)
-                )
+                support::quartiles_cell(samples)
             })
             .collect();
         medians.push(

@@ -86,3 +86,13 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// Sorted samples as `median [p25 .. p75]`.
+pub(crate) fn quartiles_cell(sorted: &[f64]) -> String {
+    format!(
+        "{:>8.0} [{:>7.0} .. {:>7.0}]",
+        quantile(sorted, 0.5),
+        quantile(sorted, 0.25),
+        quantile(sorted, 0.75)
+    )
+}
